@@ -1,0 +1,358 @@
+"""Photometric ops that :class:`~segaug.RegionAugment` applies per region.
+
+Every op follows kornia's intensity-augmentation pattern: ranges are declared in
+``__init__``, per-sample parameters are drawn by :meth:`IntensityOp.sample`, and
+:meth:`IntensityOp.apply` transforms a batch given those parameters. Unlike kornia,
+the engine (not the op) decides which rows an op touches: a row is transformed only if
+the op *fired* for it (probability ``p``) and it belongs to the region the op is
+assigned to. Rows that do not need an op cost nothing.
+
+Parameters are always drawn on the CPU with the global torch generator, so
+``torch.manual_seed`` fixes them independently of the device the images live on, and
+a call on CUDA draws exactly the same parameters as the same call on CPU.
+
+The pixel arithmetic comes from kornia's functional API (``kornia.enhance``,
+``kornia.filters``, ``kornia.color``). :class:`ColorJitter` uses torchvision's formulas
+(Pillow-compatible: kornia's ``ColorJitter``, not ``ColorJiggle``; see kornia #691).
+
+**Extension point.** Subclass :class:`IntensityOp`, implement ``sample`` and
+``apply``; or wrap any kornia intensity augmentation with :class:`KorniaOp`
+(RegionAugment does this automatically for kornia modules it is given).
+
+References:
+    - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709 (appendix A: colour jitter,
+      grayscale and blur parameters)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import kornia
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "IntensityOp",
+    "ColorJitter",
+    "RandomGrayscale",
+    "GaussianBlur",
+    "KorniaOp",
+    "as_op",
+]
+
+OpParams = dict[str, Tensor]
+
+
+def _check_probability(p: float, name: str = "p") -> float:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def _check_range(
+    value: float | tuple[float, float],
+    name: str,
+    center: float,
+    bounds: tuple[float, float],
+) -> tuple[float, float]:
+    """Turn a jitter strength ``s`` into ``(center - s, center + s)`` clipped to ``bounds``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value!r}")
+        lo, hi = center - float(value), center + float(value)
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        lo, hi = float(value[0]), float(value[1])
+        if not bounds[0] <= lo <= hi <= bounds[1]:
+            raise ValueError(
+                f"{name} range must satisfy {bounds[0]} <= min <= max <= {bounds[1]}, got {value!r}"
+            )
+    else:
+        raise ValueError(f"{name} must be a float or a (min, max) pair, got {value!r}")
+    return lo, hi
+
+
+def _uniform(n: int, lo: float, hi: float) -> Tensor:
+    return torch.rand(n) * (hi - lo) + lo
+
+
+class IntensityOp(nn.Module):
+    """Base class of a random photometric op with per-sample parameters.
+
+    Subclasses implement :meth:`sample` (draw parameters for ``n`` rows, on the CPU)
+    and :meth:`apply` (transform a float batch in ``[0, 1]`` given the parameters of
+    exactly those rows). The base class draws whether the op fires for each row.
+
+    Args:
+        p: Probability that the op is applied to a sample.
+    """
+
+    def __init__(self, p: float = 1.0) -> None:
+        super().__init__()
+        self.p = _check_probability(p)
+
+    def draw(self, n: int, size: tuple[int, int]) -> OpParams:
+        """Draw ``fire`` (n,) bool plus the op's own per-row parameters, on the CPU."""
+        params = {"fire": torch.rand(n) < self.p}
+        params.update(self.sample(n, size))
+        return params
+
+    def sample(self, n: int, size: tuple[int, int]) -> OpParams:
+        """Per-row parameters for ``n`` rows of spatial ``size`` (H, W).
+
+        Every returned tensor must have first dimension ``n``.
+        """
+        return {}
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        """Transform ``x`` (k, 3, H, W) float in [0, 1] with the parameters of its k rows.
+
+        May modify ``x`` in place; returns the result.
+        """
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class ColorJitter(IntensityOp):
+    """Random brightness, contrast, saturation and hue, in a random order per sample.
+
+    torchvision's (Pillow-compatible) formulas, computed with kornia's kernels:
+    brightness multiplies, contrast blends with the grayscale mean, saturation blends
+    with the grayscale image, hue rotates in HSV. Each sample gets its own factors and
+    its own order of the four steps, as ``torchvision.transforms.ColorJitter`` does per
+    image (kornia's module shares one order across the batch).
+
+    Args:
+        brightness: Strength ``b`` (factor in ``[max(0, 1-b), 1+b]``) or a (min, max) range.
+        contrast: Strength or range, as ``brightness``.
+        saturation: Strength or range, as ``brightness``.
+        hue: Strength ``h`` in [0, 0.5] (shift in ``[-h, h]`` turns) or a range.
+        p: Probability of applying the jitter to a sample.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, float in [0, 1].
+        - Output: :math:`(B, 3, H, W)`.
+
+    Example:
+        >>> op = ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0)
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> op.apply(x.clone(), op.draw(2, (8, 8))).shape
+        torch.Size([2, 3, 8, 8])
+    """
+
+    def __init__(
+        self,
+        brightness: float | tuple[float, float] = 0.0,
+        contrast: float | tuple[float, float] = 0.0,
+        saturation: float | tuple[float, float] = 0.0,
+        hue: float | tuple[float, float] = 0.0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(p)
+        inf = float("inf")
+        self.brightness = _check_range(brightness, "brightness", 1.0, (0.0, inf))
+        self.contrast = _check_range(contrast, "contrast", 1.0, (0.0, inf))
+        self.saturation = _check_range(saturation, "saturation", 1.0, (0.0, inf))
+        self.hue = _check_range(hue, "hue", 0.0, (-0.5, 0.5))
+
+    def sample(self, n: int, size: tuple[int, int]) -> OpParams:
+        return {
+            "brightness": _uniform(n, *self.brightness),
+            "contrast": _uniform(n, *self.contrast),
+            "saturation": _uniform(n, *self.saturation),
+            "hue": _uniform(n, *self.hue),
+            # One random permutation of the four steps per row.
+            "order": torch.rand(n, 4).argsort(dim=1),
+        }
+
+    @staticmethod
+    def _step(x: Tensor, step: int, factor: Tensor) -> Tensor:
+        if step == 0:
+            return kornia.enhance.adjust_brightness_accumulative(x, factor)
+        if step == 1:
+            return kornia.enhance.adjust_contrast_with_mean_subtraction(x, factor)
+        if step == 2:
+            return kornia.enhance.adjust_saturation_with_gray_subtraction(x, factor)
+        return kornia.enhance.adjust_hue(x, factor * (2 * math.pi))
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        factors = (params["brightness"], params["contrast"], params["saturation"], params["hue"])
+        neutral = (1.0, 1.0, 1.0, 0.0)
+        order = params["order"]
+        # Slot s applies, to every row, the step that row ranks s-th. Each row receives
+        # exactly one step per slot, so the four slots cost four full-batch steps in all.
+        for slot in range(4):
+            for step in range(4):
+                rows = torch.nonzero(
+                    (order[:, slot] == step) & (factors[step] != neutral[step])
+                ).squeeze(1)
+                if rows.numel() == 0:
+                    continue
+                factor = factors[step][rows].to(device=x.device, dtype=x.dtype)
+                if rows.numel() == x.shape[0]:
+                    x = self._step(x, step, factor)
+                else:
+                    rows = rows.to(x.device)
+                    x[rows] = self._step(x[rows], step, factor)
+        return x.clamp_(0.0, 1.0)
+
+    def extra_repr(self) -> str:
+        return (
+            f"brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue}, p={self.p}"
+        )
+
+
+class RandomGrayscale(IntensityOp):
+    """Convert to grayscale (ITU-R 601 luma, replicated to 3 channels).
+
+    Args:
+        p: Probability of converting a sample.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, float in [0, 1].
+        - Output: :math:`(B, 3, H, W)`.
+
+    Example:
+        >>> op = RandomGrayscale(p=1.0)
+        >>> y = op.apply(torch.rand(1, 3, 4, 4), op.draw(1, (4, 4)))
+        >>> bool((y[:, 0] == y[:, 1]).all())
+        True
+    """
+
+    def __init__(self, p: float = 0.2) -> None:
+        super().__init__(p)
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        return kornia.color.rgb_to_grayscale(x).expand_as(x).contiguous()
+
+
+class GaussianBlur(IntensityOp):
+    """Gaussian blur with a per-sample sigma, kernel side a fraction of the image side.
+
+    SimCLR blurs with sigma uniform in [0.1, 2.0] and a kernel of 10% of the image
+    side. The kernel size is computed from the size of the images being blurred (odd,
+    at least 3) unless ``kernel_size`` fixes it.
+
+    Args:
+        sigma: (min, max) of the uniformly drawn standard deviation, in pixels.
+        kernel_fraction: Kernel side as a fraction of the image's shorter side.
+        kernel_size: Fixed odd kernel side; overrides ``kernel_fraction``.
+        p: Probability of blurring a sample.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, float in [0, 1].
+        - Output: :math:`(B, 3, H, W)`.
+
+    Example:
+        >>> op = GaussianBlur(p=1.0)
+        >>> op.kernel_for((224, 224))
+        23
+    """
+
+    def __init__(
+        self,
+        sigma: tuple[float, float] = (0.1, 2.0),
+        kernel_fraction: float = 0.1,
+        kernel_size: int | None = None,
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p)
+        if not (isinstance(sigma, (tuple, list)) and len(sigma) == 2 and 0 < sigma[0] <= sigma[1]):
+            raise ValueError(f"sigma must be a (min, max) pair with 0 < min <= max, got {sigma!r}")
+        if not 0 < kernel_fraction <= 1:
+            raise ValueError(f"kernel_fraction must be in (0, 1], got {kernel_fraction!r}")
+        if kernel_size is not None and (kernel_size < 3 or kernel_size % 2 == 0):
+            raise ValueError(f"kernel_size must be an odd integer >= 3, got {kernel_size!r}")
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+        self.kernel_fraction = float(kernel_fraction)
+        self.kernel_size = kernel_size
+
+    def kernel_for(self, size: tuple[int, int]) -> int:
+        """Odd kernel side used for images of spatial ``size`` (H, W)."""
+        if self.kernel_size is not None:
+            return self.kernel_size
+        k = int(self.kernel_fraction * min(size))
+        return max(3, k if k % 2 == 1 else k + 1)
+
+    def sample(self, n: int, size: tuple[int, int]) -> OpParams:
+        return {"sigma": _uniform(n, *self.sigma)}
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        k = self.kernel_for((x.shape[-2], x.shape[-1]))
+        sigma = params["sigma"].to(device=x.device, dtype=x.dtype)
+        return kornia.filters.gaussian_blur2d(
+            x, (k, k), torch.stack([sigma, sigma], dim=1), border_type="reflect"
+        )
+
+    def extra_repr(self) -> str:
+        size = self.kernel_size if self.kernel_size else f"{self.kernel_fraction:g} of side"
+        return f"sigma={self.sigma}, kernel={size}, p={self.p}"
+
+
+class KorniaOp(IntensityOp):
+    """Adapter that lets any kornia intensity augmentation act on one region.
+
+    The wrapped module keeps its own parameter sampler; the adapter takes over only
+    the probability ``p``, so the engine can skip rows where it does not fire. Seeded
+    calls are reproducible; the module's parameters are recorded after each call and
+    replayed when the same :class:`~segaug.augment.region.AugmentParams` are passed back
+    with the same inputs (so the same rows are selected).
+
+    Args:
+        module: A kornia ``IntensityAugmentationBase2D`` (e.g. ``kornia.augmentation.RandomSolarize``).
+
+    Example:
+        >>> import kornia.augmentation as K
+        >>> op = KorniaOp(K.RandomSolarize(0.1, 0.1, p=0.5))
+        >>> op.p
+        0.5
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        base = kornia.augmentation._2d.intensity.base.IntensityAugmentationBase2D
+        if not isinstance(module, base):
+            raise ValueError(
+                "module must be a kornia intensity augmentation "
+                f"(IntensityAugmentationBase2D), got {type(module).__name__}; geometric "
+                "augmentations belong in RegionAugment(geometric=...)"
+            )
+        super().__init__(float(module.p))
+        self.module = copy.deepcopy(module)
+        self.module.p = 1.0
+        self.module.p_batch = 1.0
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        # kornia's parameters belong to the selected rows, not to the whole batch, so they
+        # are kept under one key that the engine passes through without row indexing.
+        if "kornia" in params:
+            return self.module(x, params=params["kornia"])
+        out = self.module(x)
+        params["kornia"] = dict(self.module._params)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def as_op(op: IntensityOp | nn.Module, where: str) -> IntensityOp:
+    """Return ``op`` as an :class:`IntensityOp`, wrapping kornia modules.
+
+    Raises:
+        ValueError: If ``op`` is neither; ``where`` names the argument in the message.
+    """
+    if isinstance(op, IntensityOp):
+        return op
+    if isinstance(op, nn.Module) and op.__class__.__module__.startswith("kornia."):
+        try:
+            return KorniaOp(op)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+    raise ValueError(
+        f"{where} must contain segaug IntensityOp or kornia intensity augmentation "
+        f"instances, got {type(op).__name__}"
+    )

@@ -1,0 +1,478 @@
+"""RegionAugment: batched segmentation-aware augmentation.
+
+The engine takes a batch of images and their foreground masks, on any device, and
+for every sample:
+
+1. measures the input mask's foreground coverage and decides whether the mask is
+   reliable (coverage inside ``coverage``; the thesis uses 5% and 90%);
+2. crops, resizes and flips image and mask together (one affine grid per sample;
+   bilinear for the image, nearest for the mask);
+3. for reliable samples, runs the ``foreground`` ops and the ``background`` ops and
+   composites them with the (cropped) mask; for unreliable samples, runs the global
+   ``fallback`` ops instead.
+
+Geometry comes first, as in SimCLR, whose colour jitter and blur act on the crop (the
+blur kernel is 10% of the *output* side). Pixel-wise ops (colour jitter, grayscale)
+commute with crop-and-resize, so for them this equals the thesis's order (composite,
+then crop) up to interpolation at the mask boundary, and it spends the colour work on
+output pixels only.
+
+Every op runs only on the rows that need it: the rows of its region where it fired.
+There is no Python loop over samples. All random parameters are drawn on the CPU from
+the global torch generator, returned in :class:`AugmentParams`, and can be passed back
+to replay a call exactly.
+
+References:
+    - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709
+    - [1]: SegAug-SimCLR (bachelor thesis, ``shared/seeds/003``), sections 4.2 and 5.2.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import kornia
+import torch
+from torch import Tensor, nn
+
+from segaug.augment.geometry import RandomResizedCropFlip, foreground_boxes
+from segaug.augment.ops import (
+    ColorJitter,
+    GaussianBlur,
+    IntensityOp,
+    OpParams,
+    RandomGrayscale,
+    as_op,
+)
+
+__all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs"]
+
+
+@dataclass
+class AugmentParams:
+    """Every random choice of one :class:`RegionAugment` call, on the CPU.
+
+    Pass it back as ``aug(images, masks, params=...)`` to replay the call.
+
+    Attributes:
+        batch_size: B of the call.
+        input_size: (H, W) of the call's inputs.
+        geometry: ``{"boxes": (B, 4) long (x0, y0, w, h), "flip": (B,) bool}``, or None.
+        foreground: One dict per foreground op: ``"fire"`` (B,) bool plus the op's
+            per-row parameters.
+        background: Likewise for the background ops.
+        fallback: Likewise for the fallback ops.
+        swap: ``{"fire": (B,) bool, "donor": (B,) long}`` when background swapping is on.
+    """
+
+    batch_size: int
+    input_size: tuple[int, int]
+    geometry: dict[str, Tensor] | None
+    foreground: list[OpParams] = field(default_factory=list)
+    background: list[OpParams] = field(default_factory=list)
+    fallback: list[OpParams] = field(default_factory=list)
+    swap: dict[str, Tensor] | None = None
+
+
+@dataclass
+class AugmentedBatch:
+    """What :class:`RegionAugment` returns: one augmented view of a batch.
+
+    Attributes:
+        images: (B, 3, h, w) float in [0, 1].
+        masks: (B, 1, h, w) float, the input masks after the same geometry (nearest).
+        coverage: (B,) foreground fraction of the *input* masks.
+        fallback: (B,) bool, True where the sample took the global (fallback) pipeline.
+        params: The random parameters of this call, for inspection and replay.
+    """
+
+    images: Tensor
+    masks: Tensor
+    coverage: Tensor
+    fallback: Tensor
+    params: AugmentParams
+
+    @property
+    def fallback_rate(self) -> float:
+        """Fraction of the batch that took the fallback pipeline."""
+        return float(self.fallback.float().mean())
+
+
+def _plain(t: object, name: str) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    # torchvision.tv_tensors.Mask / Image are Tensor subclasses; work on plain tensors.
+    return t.as_subclass(Tensor) if type(t) is not Tensor else t
+
+
+def prepare_inputs(images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Validate images and masks and convert them to float.
+
+    Args:
+        images: (B, 3, H, W), float in [0, 1] or uint8 in [0, 255].
+        masks: (B, 1, H, W) or (B, H, W): bool, integer in {0, 1} or {0, 255}, float in
+            [0, 1] (soft), or ``torchvision.tv_tensors.Mask``; on the images' device.
+
+    Returns:
+        ``(images, masks, soft)``: float images, float masks (B, 1, H, W) of the images'
+        dtype, and whether the masks are soft (floating point input).
+
+    Raises:
+        ValueError: For any violation, naming the argument, what it got and what it expects.
+    """
+    images = _plain(images, "images")
+    masks = _plain(masks, "masks")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images is an empty batch (B=0); expected at least one sample")
+    if images.shape[2] < 2 or images.shape[3] < 2:
+        raise ValueError(f"images must be at least 2x2 pixels, got {tuple(images.shape[2:])}")
+    if images.dtype == torch.uint8:
+        x = images.to(torch.float32).div_(255.0)
+    elif images.is_floating_point():
+        lo, hi = torch.aminmax(images)
+        lo, hi = float(lo), float(hi)
+        if not (lo == lo and hi == hi) or abs(lo) == float("inf") or abs(hi) == float("inf"):
+            raise ValueError("images contains NaN or inf; expected finite values in [0, 1]")
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                "(pass uint8 images or divide by 255)"
+            )
+        x = images
+    else:
+        raise ValueError(f"images must be uint8 or floating point, got dtype {images.dtype}")
+
+    if masks.ndim == 3:
+        masks = masks.unsqueeze(1)
+    if masks.ndim != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks must have shape (B, 1, H, W) or (B, H, W), got {tuple(masks.shape)}")
+    if masks.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"masks has batch size {masks.shape[0]} but images has {images.shape[0]}; "
+            "expected one mask per image"
+        )
+    if masks.shape[2:] != images.shape[2:]:
+        raise ValueError(
+            f"masks has spatial size {tuple(masks.shape[2:])} but images has "
+            f"{tuple(images.shape[2:])}; expected the same H, W"
+        )
+    if masks.device != images.device:
+        raise ValueError(
+            f"masks is on {masks.device} but images is on {images.device}; "
+            "expected both on the same device"
+        )
+    soft = masks.is_floating_point()
+    if masks.dtype == torch.bool:
+        m = masks.to(x.dtype)
+    elif soft:
+        lo, hi = torch.aminmax(masks)
+        lo, hi = float(lo), float(hi)
+        if not (lo == lo and hi == hi) or lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"float masks must be finite and lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]"
+            )
+        m = masks.to(x.dtype)
+    elif not masks.dtype.is_complex and masks.dtype != torch.bool:
+        lo, hi = torch.aminmax(masks)
+        lo, hi = int(lo), int(hi)
+        if lo >= 0 and hi <= 1:
+            m = masks.to(x.dtype)
+        elif lo >= 0 and hi == 255 and bool(((masks == 0) | (masks == 255)).all()):
+            m = (masks == 255).to(x.dtype)
+        else:
+            raise ValueError(
+                f"integer masks must hold {{0, 1}} or {{0, 255}}, got values in [{lo}, {hi}]"
+            )
+    else:
+        raise ValueError(f"masks must be bool, integer or floating point, got dtype {masks.dtype}")
+    return x, m, soft
+
+
+def _default_foreground() -> list[IntensityOp]:
+    # Thesis 5.2.1: strong colour jitter on the object.
+    return [ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8)]
+
+
+def _default_background() -> list[IntensityOp]:
+    # Thesis 5.2.1: blur p=0.85 (kernel ~10% of the side) and grayscale p=0.3.
+    return [GaussianBlur(p=0.85), RandomGrayscale(p=0.3)]
+
+
+def _default_fallback() -> list[IntensityOp]:
+    # Thesis 4.1 / SimCLR: colour jitter 0.4/0.4/0.4/0.1 p=0.8, grayscale p=0.2, blur p=0.5.
+    return [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(p=0.2), GaussianBlur(p=0.5)]
+
+
+class RegionAugment(nn.Module):
+    """Segmentation-aware augmentation: different ops inside and outside the mask.
+
+    Defaults reproduce the thesis recipe: strong colour jitter on the foreground,
+    Gaussian blur (p=0.85) and grayscale (p=0.3) on the background, random resized crop
+    (scale 0.08-1) and flip on image and mask together, and the standard SimCLR
+    pipeline for samples whose mask covers under 5% or over 90% of the image.
+
+    Args:
+        foreground: Ops applied only inside the mask (segaug ops or kornia intensity
+            augmentations). None: the thesis default; ``[]``: none.
+        background: Ops applied only outside the mask. None: the thesis default.
+        fallback: Global ops for samples with an unreliable mask. None: SimCLR's.
+        geometric: True for a random resized crop + flip to ``output_size``; a
+            :class:`RandomResizedCropFlip` to configure it; False for no geometry (the
+            output keeps the input size).
+        output_size: Output side or (height, width) when ``geometric`` is True
+            (default 224).
+        coverage: (min, max) input foreground fraction for which the mask is trusted.
+        feather: Soften the composite's mask edge with a Gaussian of this sigma, in
+            output pixels (0: hard edges). The returned masks stay hard.
+        background_swap: Probability that a sample's background comes from another
+            image of the batch (its foreground pasted onto that image).
+        region: False makes every sample take the fallback pipeline: a global-only
+            baseline on the same engine (``recipes.simclr()``).
+
+    Shape:
+        - images: :math:`(B, 3, H, W)`, uint8 or float in [0, 1].
+        - masks: :math:`(B, 1, H, W)` or :math:`(B, H, W)`.
+        - Output: :class:`AugmentedBatch` with images :math:`(B, 3, h, w)`.
+
+    Example:
+        >>> import torch
+        >>> from segaug import RegionAugment
+        >>> aug = RegionAugment(output_size=32)
+        >>> images = torch.rand(4, 3, 48, 48)
+        >>> masks = torch.zeros(4, 1, 48, 48)
+        >>> masks[:, :, 12:36, 12:36] = 1
+        >>> v1, v2 = aug.pair(images, masks)
+        >>> v1.images.shape, v1.fallback.tolist()
+        (torch.Size([4, 3, 32, 32]), [False, False, False, False])
+    """
+
+    def __init__(
+        self,
+        foreground: Sequence[IntensityOp | nn.Module] | None = None,
+        background: Sequence[IntensityOp | nn.Module] | None = None,
+        fallback: Sequence[IntensityOp | nn.Module] | None = None,
+        geometric: bool | RandomResizedCropFlip = True,
+        output_size: int | tuple[int, int] | None = None,
+        coverage: tuple[float, float] = (0.05, 0.90),
+        feather: float = 0.0,
+        background_swap: float = 0.0,
+        region: bool = True,
+    ) -> None:
+        super().__init__()
+        self.foreground = self._ops(foreground, _default_foreground, "foreground")
+        self.background = self._ops(background, _default_background, "background")
+        self.fallback = self._ops(fallback, _default_fallback, "fallback")
+        if isinstance(geometric, RandomResizedCropFlip):
+            if output_size is not None and RandomResizedCropFlip(output_size).output_size != geometric.output_size:
+                raise ValueError(
+                    f"output_size={output_size!r} conflicts with geometric.output_size="
+                    f"{geometric.output_size}; give one of them"
+                )
+            self.geometric: RandomResizedCropFlip | None = geometric
+        elif geometric is True:
+            self.geometric = RandomResizedCropFlip(224 if output_size is None else output_size)
+        elif geometric is False:
+            self.geometric = None
+        else:
+            raise ValueError(
+                f"geometric must be True, False or a RandomResizedCropFlip, got {geometric!r}"
+            )
+        if not (
+            isinstance(coverage, (tuple, list))
+            and len(coverage) == 2
+            and 0.0 <= coverage[0] <= coverage[1] <= 1.0
+        ):
+            raise ValueError(f"coverage must be (min, max) with 0 <= min <= max <= 1, got {coverage!r}")
+        if not isinstance(feather, (int, float)) or feather < 0:
+            raise ValueError(f"feather must be a non-negative number of pixels, got {feather!r}")
+        if not isinstance(background_swap, (int, float)) or not 0.0 <= background_swap <= 1.0:
+            raise ValueError(f"background_swap must be a probability in [0, 1], got {background_swap!r}")
+        self.coverage = (float(coverage[0]), float(coverage[1]))
+        self.feather = float(feather)
+        self.background_swap = float(background_swap)
+        self.region = bool(region)
+
+    @staticmethod
+    def _ops(ops: Sequence[IntensityOp | nn.Module] | None, default, name: str) -> nn.ModuleList:
+        if ops is None:
+            return nn.ModuleList(default())
+        if isinstance(ops, nn.Module) or not isinstance(ops, Sequence):
+            raise ValueError(f"{name} must be a sequence of ops (use [op] for one), got {type(ops).__name__}")
+        return nn.ModuleList(as_op(op, f"{name}[{i}]") for i, op in enumerate(ops))
+
+    # ----------------------------------------------------------------- parameters
+    def draw(
+        self,
+        batch_size: int,
+        input_size: tuple[int, int],
+        fallback: Tensor,
+        masks: Tensor | None = None,
+    ) -> AugmentParams:
+        """Draw every random parameter of a call, on the CPU.
+
+        Args:
+            batch_size: B.
+            input_size: Input (H, W).
+            fallback: (B,) bool, which samples take the fallback pipeline.
+            masks: Input masks (B, 1, H, W); needed only for object-centred crops.
+        """
+        geometry = None
+        if self.geometric is not None:
+            boxes = None
+            if self.geometric.object_centered and masks is not None:
+                boxes = foreground_boxes(masks)
+                boxes[fallback.cpu()] = -1
+            geometry = self.geometric.draw(batch_size, input_size, boxes)
+        out_size = self.geometric.output_size if self.geometric is not None else input_size
+        swap = None
+        if self.background_swap > 0:
+            offset = torch.randint(1, max(batch_size, 2), (batch_size,))
+            swap = {
+                "fire": (torch.rand(batch_size) < self.background_swap) & (batch_size > 1),
+                "donor": (torch.arange(batch_size) + offset) % batch_size,
+            }
+        return AugmentParams(
+            batch_size=batch_size,
+            input_size=tuple(input_size),
+            geometry=geometry,
+            foreground=[op.draw(batch_size, out_size) for op in self.foreground],
+            background=[op.draw(batch_size, out_size) for op in self.background],
+            fallback=[op.draw(batch_size, out_size) for op in self.fallback],
+            swap=swap,
+        )
+
+    def _check_params(self, params: AugmentParams, batch_size: int, input_size: tuple[int, int]) -> None:
+        if not isinstance(params, AugmentParams):
+            raise ValueError(f"params must be AugmentParams (from AugmentedBatch.params), got {type(params).__name__}")
+        if params.batch_size != batch_size or tuple(params.input_size) != tuple(input_size):
+            raise ValueError(
+                f"params were drawn for batch size {params.batch_size} and input size "
+                f"{tuple(params.input_size)}, got {batch_size} and {tuple(input_size)}"
+            )
+        for name in ("foreground", "background", "fallback"):
+            if len(getattr(params, name)) != len(getattr(self, name)):
+                raise ValueError(f"params.{name} has {len(getattr(params, name))} entries, this module has {len(getattr(self, name))} ops")
+        if (params.geometry is None) != (self.geometric is None):
+            raise ValueError("params.geometry does not match this module's geometric setting")
+
+    # ----------------------------------------------------------------- execution
+    @staticmethod
+    def _run(ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor) -> Tensor:
+        """Apply ``ops`` to ``x``, whose k rows are batch rows ``rows`` (CPU), where they fire."""
+        for op, p in zip(ops, op_params):
+            fire = p["fire"][rows]
+            sel = torch.nonzero(fire).squeeze(1)
+            if sel.numel() == 0:
+                continue
+            sub = {k: v[rows[sel]] for k, v in p.items() if k not in ("fire", "kornia")}
+            if "kornia" in p:
+                sub["kornia"] = p["kornia"]
+            if sel.numel() == x.shape[0]:
+                x = op.apply(x, sub)
+            else:
+                sel_dev = sel.to(x.device)
+                x[sel_dev] = op.apply(x[sel_dev], sub)
+            if "kornia" in sub and "kornia" not in p:
+                p["kornia"] = sub["kornia"]
+        return x
+
+    def _composite(self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, rows: Tensor) -> Tensor:
+        """Foreground ops inside, background ops outside the mask, for batch rows ``rows``."""
+        all_rows = rows.numel() == x.shape[0]
+        rows_dev = rows.to(x.device)
+        xr = x if all_rows else x[rows_dev]
+        mr = m if all_rows else m[rows_dev]
+        fg = self._run(self.foreground, xr.clone(), params.foreground, rows)
+        bg_src = xr
+        if params.swap is not None:
+            swap = params.swap["fire"][rows]
+            if bool(swap.any()):
+                donor = torch.where(swap, params.swap["donor"][rows], rows)
+                bg_src = x[donor.to(x.device)]
+        bg = self._run(self.background, bg_src, params.background, rows)
+        if self.feather > 0:
+            k = 2 * int(round(3 * self.feather)) + 1
+            mr = kornia.filters.gaussian_blur2d(mr, (k, k), (self.feather, self.feather), border_type="replicate")
+            soft = True
+        if soft:
+            return fg * mr + bg * (1.0 - mr)
+        return torch.where(mr > 0.5, fg, bg)
+
+    def _apply(self, x: Tensor, m: Tensor, soft: bool, coverage: Tensor, fallback: Tensor, params: AugmentParams) -> AugmentedBatch:
+        if self.geometric is not None:
+            x, m = self.geometric.apply(x, m, params.geometry)
+        fb = fallback.cpu()
+        reg_rows = torch.nonzero(~fb).squeeze(1)
+        fb_rows = torch.nonzero(fb).squeeze(1)
+        if fb_rows.numel() == 0:
+            out = self._composite(x, m, soft, params, reg_rows)
+        elif reg_rows.numel() == 0:
+            out = self._run(self.fallback, x, params.fallback, fb_rows)
+        else:
+            out = torch.empty_like(x)
+            out[reg_rows.to(x.device)] = self._composite(x, m, soft, params, reg_rows)
+            out[fb_rows.to(x.device)] = self._run(self.fallback, x[fb_rows.to(x.device)], params.fallback, fb_rows)
+        return AugmentedBatch(images=out, masks=m, coverage=coverage, fallback=fallback, params=params)
+
+    def _prepare(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool, Tensor, Tensor]:
+        x, m, soft = prepare_inputs(images, masks)
+        if self.geometric is None and x is images:
+            x = x.clone()  # the ops work in place; never touch the caller's tensor
+        coverage = m.mean(dim=(1, 2, 3))
+        if self.region:
+            fallback = (coverage < self.coverage[0]) | (coverage > self.coverage[1])
+        else:
+            fallback = torch.ones_like(coverage, dtype=torch.bool)
+        return x, m, soft, coverage, fallback
+
+    def forward(self, images: Tensor, masks: Tensor, params: AugmentParams | None = None) -> AugmentedBatch:
+        """Augment a batch once.
+
+        Args:
+            images: (B, 3, H, W) uint8 or float in [0, 1].
+            masks: (B, 1, H, W) or (B, H, W) foreground masks on the same device.
+            params: Parameters of an earlier call (``AugmentedBatch.params``) to replay.
+
+        Returns:
+            AugmentedBatch: the view, its masks, input coverage, fallback flags, params.
+        """
+        x, m, soft, coverage, fallback = self._prepare(images, masks)
+        size = (x.shape[-2], x.shape[-1])
+        if params is None:
+            params = self.draw(x.shape[0], size, fallback, m)
+        else:
+            self._check_params(params, x.shape[0], size)
+        return self._apply(x, m, soft, coverage, fallback, params)
+
+    def pair(
+        self,
+        images: Tensor,
+        masks: Tensor,
+        params: tuple[AugmentParams, AugmentParams] | None = None,
+    ) -> tuple[AugmentedBatch, AugmentedBatch]:
+        """Two independent views of the batch (the two SimCLR views).
+
+        Inputs are validated and converted once. ``params`` replays an earlier pair.
+        """
+        x, m, soft, coverage, fallback = self._prepare(images, masks)
+        size = (x.shape[-2], x.shape[-1])
+        views = []
+        for i in range(2):
+            if params is None:
+                p = self.draw(x.shape[0], size, fallback, m)
+            else:
+                p = params[i]
+                self._check_params(p, x.shape[0], size)
+            # Without geometry the ops work in place, so each view needs its own copy.
+            xi = x.clone() if (self.geometric is None and i == 0) else x
+            views.append(self._apply(xi, m, soft, coverage, fallback, p))
+        return views[0], views[1]
+
+    def extra_repr(self) -> str:
+        return (
+            f"coverage={self.coverage}, feather={self.feather}, "
+            f"background_swap={self.background_swap}, region={self.region}"
+        )

@@ -1,0 +1,1 @@
+"""simclr: SimCLR/MAE pretraining and evaluation on top of segaug."""
