@@ -21,11 +21,11 @@ __all__ = ["RegionMultiViewTransform"]
 
 def _image_tensor(image: Any) -> Tensor:
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+        image = np.array(image.convert("RGB"))
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image array must be (H, W, 3), got shape {image.shape}")
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)
     if isinstance(image, Tensor):
         t = image.as_subclass(Tensor)
         if t.ndim != 3 or t.shape[0] != 3:
@@ -36,9 +36,9 @@ def _image_tensor(image: Any) -> Tensor:
 
 def _mask_tensor(mask: Any) -> Tensor:
     if isinstance(mask, Image.Image):
-        mask = np.asarray(mask.convert("L"))
+        mask = np.array(mask.convert("L"))
     if isinstance(mask, np.ndarray):
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
+        mask = torch.from_numpy(np.array(mask, copy=True))
     if not isinstance(mask, Tensor):
         raise ValueError(f"mask must be a PIL image, numpy array or tensor, got {type(mask).__name__}")
     t = mask.as_subclass(Tensor)

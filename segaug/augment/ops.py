@@ -44,6 +44,9 @@ __all__ = [
 
 OpParams = dict[str, Tensor]
 
+# torchvision's rgb_to_grayscale weights (kornia's default is 0.299 for red).
+_LUMA = (0.2989, 0.587, 0.114)
+
 
 def _check_probability(p: float, name: str = "p") -> float:
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0:
@@ -62,7 +65,9 @@ def _check_range(
         if value < 0:
             raise ValueError(f"{name} must be non-negative, got {value!r}")
         lo, hi = center - float(value), center + float(value)
-        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        if hi > bounds[1]:
+            raise ValueError(f"{name} strength must be at most {bounds[1] - center}, got {value!r}")
+        lo = max(lo, bounds[0])  # torchvision: brightness factor in [max(0, 1 - b), 1 + b]
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         lo, hi = float(value[0]), float(value[1])
         if not bounds[0] <= lo <= hi <= bounds[1]:
@@ -208,7 +213,7 @@ class ColorJitter(IntensityOp):
 
 
 class RandomGrayscale(IntensityOp):
-    """Convert to grayscale (ITU-R 601 luma, replicated to 3 channels).
+    """Convert to grayscale (torchvision's luma weights 0.2989, 0.587, 0.114, on 3 channels).
 
     Args:
         p: Probability of converting a sample.
@@ -228,7 +233,8 @@ class RandomGrayscale(IntensityOp):
         super().__init__(p)
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
-        return kornia.color.rgb_to_grayscale(x).expand_as(x).contiguous()
+        weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
+        return kornia.color.rgb_to_grayscale(x, rgb_weights=weights).expand_as(x).contiguous()
 
 
 class GaussianBlur(IntensityOp):

@@ -1,0 +1,49 @@
+"""Shared fixtures: devices, dtypes with tolerances, and real photos from scikit-image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+# Tolerances per dtype, as kornia's conftest does.
+TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    return torch.device(request.param)
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["f32", "f64"])
+def dtype(request) -> torch.dtype:
+    return request.param
+
+
+def _photo_batch(size: int) -> torch.Tensor:
+    from skimage import data
+
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    out = []
+    for p in photos:
+        t = torch.from_numpy(np.ascontiguousarray(p)).permute(2, 0, 1)[None].float()
+        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(t.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+@pytest.fixture(scope="session")
+def photos() -> torch.Tensor:
+    """Four real photos (astronaut, chelsea, coffee, rocket) as uint8 (4, 3, 64, 64)."""
+    return _photo_batch(64)
+
+
+@pytest.fixture(scope="session")
+def center_masks() -> torch.Tensor:
+    """Binary masks (4, 1, 64, 64) with a centred 32x32 square (coverage 0.25)."""
+    m = torch.zeros(4, 1, 64, 64, dtype=torch.uint8)
+    m[:, :, 16:48, 16:48] = 1
+    return m
