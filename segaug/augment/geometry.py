@@ -154,20 +154,28 @@ class RandomResizedCropFlip(nn.Module):
         return {"boxes": torch.stack([x0, y0, bw, bh], dim=1), "flip": flip}
 
     def grid(self, params: dict[str, Tensor], size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> Tensor:
-        """Sampling grid (B, h, w, 2) for ``F.grid_sample`` with ``align_corners=False``."""
+        """Sampling grid (B, h, w, 2) for ``F.grid_sample`` with ``align_corners=False``.
+
+        Output pixel centre ``u`` maps to input coordinate ``x0 + (u + 0.5) * w_box / w_out``;
+        in normalised coordinates that is an axis-aligned affine map, built by
+        broadcasting (no ``affine_grid`` matmul).
+        """
         h, w = size
         boxes = params["boxes"].to(torch.float64)
         x0, y0, bw, bh = boxes.unbind(dim=1)
-        sx = bw / w
-        sx = torch.where(params["flip"], -sx, sx)
-        theta = torch.zeros(boxes.shape[0], 2, 3, dtype=torch.float64)
-        theta[:, 0, 0] = sx
-        theta[:, 0, 2] = (2 * x0 + bw) / w - 1
-        theta[:, 1, 1] = bh / h
-        theta[:, 1, 2] = (2 * y0 + bh) / h - 1
+        sx = torch.where(params["flip"], -bw / w, bw / w)
+        tx = (2 * x0 + bw) / w - 1
+        sy = bh / h
+        ty = (2 * y0 + bh) / h - 1
         out_h, out_w = self.output_size
-        theta = theta.to(device=device, dtype=dtype)
-        return F.affine_grid(theta, [boxes.shape[0], 1, out_h, out_w], align_corners=False)
+        ox = (torch.arange(out_w, dtype=torch.float64) * 2 + 1) / out_w - 1  # pixel centres
+        oy = (torch.arange(out_h, dtype=torch.float64) * 2 + 1) / out_h - 1
+        gx = (sx[:, None] * ox[None, :] + tx[:, None]).to(device=device, dtype=dtype)
+        gy = (sy[:, None] * oy[None, :] + ty[:, None]).to(device=device, dtype=dtype)
+        n = boxes.shape[0]
+        return torch.stack(
+            [gx[:, None, :].expand(n, out_h, out_w), gy[:, :, None].expand(n, out_h, out_w)], dim=-1
+        )
 
     def apply(self, images: Tensor, masks: Tensor, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Crop, resize and flip ``images`` (bilinear) and ``masks`` (nearest) jointly."""

@@ -320,7 +320,7 @@ class KorniaOp(IntensityOp):
     """
 
     def __init__(self, module: nn.Module) -> None:
-        base = kornia.augmentation._2d.intensity.base.IntensityAugmentationBase2D
+        base = kornia.augmentation.IntensityAugmentationBase2D
         if not isinstance(module, base):
             raise ValueError(
                 "module must be a kornia intensity augmentation "
