@@ -1,0 +1,36 @@
+"""segaug.data: the dataset registry and the offline synthetic dataset.
+
+Example:
+    >>> from segaug.data import build_dataset
+    >>> ds = build_dataset("synthetic", split="test", num_samples=4)
+    >>> len(ds), ds.get_mask(0).dtype
+    (4, dtype('uint8'))
+"""
+
+from segaug.data.registry import (
+    DATASET_INFO,
+    DATASETS,
+    DatasetInfo,
+    DatasetNotFoundError,
+    LabeledImageDataset,
+    OxfordPetDataset,
+    build_dataset,
+    get_dataset_info,
+    list_datasets,
+)
+from segaug.data.synthetic import BACKGROUND_FAMILIES, SHAPE_CLASSES, SyntheticShapes
+
+__all__ = [
+    "BACKGROUND_FAMILIES",
+    "DATASETS",
+    "DATASET_INFO",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "LabeledImageDataset",
+    "OxfordPetDataset",
+    "SHAPE_CLASSES",
+    "SyntheticShapes",
+    "build_dataset",
+    "get_dataset_info",
+    "list_datasets",
+]
