@@ -231,6 +231,10 @@ class RegionAugment(nn.Module):
             image of the batch (its foreground pasted onto that image).
         region: False makes every sample take the fallback pipeline: a global-only
             baseline on the same engine (``recipes.simclr()``).
+        select_rows: True (default) runs each op only on the rows where it fired
+            (gather, transform, scatter back). False computes it on every row of its
+            region and keeps the result where it fired (``torch.where``), as kornia
+            does; same output, different cost (see ``benchmarks/augment_throughput.py``).
 
     Shape:
         - images: :math:`(B, 3, H, W)`, uint8 or float in [0, 1].
@@ -260,6 +264,7 @@ class RegionAugment(nn.Module):
         feather: float = 0.0,
         background_swap: float = 0.0,
         region: bool = True,
+        select_rows: bool = True,
     ) -> None:
         super().__init__()
         self.foreground = self._ops(foreground, _default_foreground, "foreground")
@@ -294,6 +299,7 @@ class RegionAugment(nn.Module):
         self.feather = float(feather)
         self.background_swap = float(background_swap)
         self.region = bool(region)
+        self.select_rows = bool(select_rows)
 
     @staticmethod
     def _ops(ops: Sequence[IntensityOp | nn.Module] | None, default, name: str) -> nn.ModuleList:
@@ -359,13 +365,21 @@ class RegionAugment(nn.Module):
             raise ValueError("params.geometry does not match this module's geometric setting")
 
     # ----------------------------------------------------------------- execution
-    @staticmethod
-    def _run(ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor) -> Tensor:
+    def _run(self, ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor) -> Tensor:
         """Apply ``ops`` to ``x``, whose k rows are batch rows ``rows`` (CPU), where they fire."""
         for op, p in zip(ops, op_params):
             fire = p["fire"][rows]
             sel = torch.nonzero(fire).squeeze(1)
             if sel.numel() == 0:
+                continue
+            if not self.select_rows and sel.numel() < x.shape[0]:
+                sub = {k: v[rows] for k, v in p.items() if k not in ("fire", "kornia")}
+                if "kornia" in p:
+                    sub["kornia"] = p["kornia"]
+                y = op.apply(x.clone(), sub)
+                x = torch.where(fire.to(x.device).view(-1, 1, 1, 1), y, x)
+                if "kornia" in sub and "kornia" not in p:
+                    p["kornia"] = sub["kornia"]
                 continue
             sub = {k: v[rows[sel]] for k, v in p.items() if k not in ("fire", "kornia")}
             if "kornia" in p:
@@ -474,5 +488,6 @@ class RegionAugment(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"coverage={self.coverage}, feather={self.feather}, "
-            f"background_swap={self.background_swap}, region={self.region}"
+            f"background_swap={self.background_swap}, region={self.region}, "
+            f"select_rows={self.select_rows}"
         )

@@ -380,3 +380,14 @@ def test_cuda_matches_cpu(photos, center_masks):
     assert cuda.images.device.type == "cuda"
     assert torch.allclose(cuda.images.cpu(), cpu.images, atol=1e-4)
     assert torch.equal(cuda.fallback.cpu(), cpu.fallback)
+
+
+def test_branchless_mode_gives_the_same_output(photos, center_masks):
+    rows = RegionAugment(output_size=48)
+    blend = RegionAugment(output_size=48, select_rows=False)
+    m = center_masks.clone()
+    m[2] = 0  # one fallback sample
+    for _ in range(3):
+        a = rows(photos, m)
+        b = blend(photos, m, params=a.params)
+        assert torch.allclose(a.images, b.images, atol=1e-6)
