@@ -436,11 +436,17 @@ class RegionAugment(nn.Module):
         if self.geometric is None and x is images:
             x = x.clone()  # the ops work in place; never touch the caller's tensor
         coverage = m.mean(dim=(1, 2, 3))
-        if self.region:
-            fallback = (coverage < self.coverage[0]) | (coverage > self.coverage[1])
-        else:
-            fallback = torch.ones_like(coverage, dtype=torch.bool)
-        return x, m, soft, coverage, fallback
+        return x, m, soft, coverage, self.falls_back(coverage)
+
+    def falls_back(self, coverage: Tensor) -> Tensor:
+        """Which samples take the fallback pipeline, given their input mask coverage.
+
+        Shape:
+            - coverage: :math:`(B,)`. Output: :math:`(B,)` bool.
+        """
+        if not self.region:
+            return torch.ones_like(coverage, dtype=torch.bool)
+        return (coverage < self.coverage[0]) | (coverage > self.coverage[1])
 
     def forward(self, images: Tensor, masks: Tensor, params: AugmentParams | None = None) -> AugmentedBatch:
         """Augment a batch once.

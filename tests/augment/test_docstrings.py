@@ -15,6 +15,7 @@ MODULES = [
     "segaug.augment.region",
     "segaug.augment.recipes",
     "segaug.augment.multiview",
+    "segaug.viz",
 ]
 
 
