@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import kornia
 import torch
@@ -79,6 +80,33 @@ def _check_range(
     return lo, hi
 
 
+def _brightness(x: Tensor, factor: Tensor) -> Tensor:
+    return kornia.enhance.adjust_brightness_accumulative(x, factor)
+
+
+def _contrast(x: Tensor, factor: Tensor) -> Tensor:
+    return kornia.enhance.adjust_contrast_with_mean_subtraction(x, factor)
+
+
+def _saturation(x: Tensor, factor: Tensor) -> Tensor:
+    return kornia.enhance.adjust_saturation_with_gray_subtraction(x, factor)
+
+
+def _hue(x: Tensor, factor: Tensor) -> Tensor:
+    return kornia.enhance.adjust_hue(x, factor * (2 * math.pi))
+
+
+def _grayscale(x: Tensor) -> Tensor:
+    weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
+    return kornia.color.rgb_to_grayscale(x, rgb_weights=weights).expand_as(x).contiguous()
+
+
+def _blur(x: Tensor, k: int, sigma: Tensor) -> Tensor:
+    return kornia.filters.gaussian_blur2d(
+        x, (k, k), torch.stack([sigma, sigma], dim=1), border_type="reflect"
+    )
+
+
 def _uniform(n: int, lo: float, hi: float) -> Tensor:
     return torch.rand(n) * (hi - lo) + lo
 
@@ -117,6 +145,15 @@ class IntensityOp(nn.Module):
         May modify ``x`` in place; returns the result.
         """
         raise NotImplementedError
+
+    def compile_kernels(self, **kwargs: Any) -> IntensityOp:
+        """Compile the op's pixel kernels with ``torch.compile(dynamic=True, **kwargs)``.
+
+        The row selection stays eager; only the arithmetic is compiled, so per-sample
+        parameters and orders are kept. Ops without kernels return unchanged. Compiled
+        ops cannot be pickled (e.g. sent to spawned DataLoader workers).
+        """
+        return self
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -163,6 +200,7 @@ class ColorJitter(IntensityOp):
         self.contrast = _check_range(contrast, "contrast", 1.0, (0.0, inf))
         self.saturation = _check_range(saturation, "saturation", 1.0, (0.0, inf))
         self.hue = _check_range(hue, "hue", 0.0, (-0.5, 0.5))
+        self._steps = (_brightness, _contrast, _saturation, _hue)
 
     def sample(self, n: int, size: tuple[int, int]) -> OpParams:
         return {
@@ -174,15 +212,12 @@ class ColorJitter(IntensityOp):
             "order": torch.rand(n, 4).argsort(dim=1),
         }
 
-    @staticmethod
-    def _step(x: Tensor, step: int, factor: Tensor) -> Tensor:
-        if step == 0:
-            return kornia.enhance.adjust_brightness_accumulative(x, factor)
-        if step == 1:
-            return kornia.enhance.adjust_contrast_with_mean_subtraction(x, factor)
-        if step == 2:
-            return kornia.enhance.adjust_saturation_with_gray_subtraction(x, factor)
-        return kornia.enhance.adjust_hue(x, factor * (2 * math.pi))
+    def compile_kernels(self, **kwargs: Any) -> ColorJitter:
+        self._steps = tuple(torch.compile(f, dynamic=True, **kwargs) for f in self._steps)
+        return self
+
+    def _step(self, x: Tensor, step: int, factor: Tensor) -> Tensor:
+        return self._steps[step](x, factor)
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
         factors = (params["brightness"], params["contrast"], params["saturation"], params["hue"])
@@ -231,10 +266,14 @@ class RandomGrayscale(IntensityOp):
 
     def __init__(self, p: float = 0.2) -> None:
         super().__init__(p)
+        self._gray = _grayscale
+
+    def compile_kernels(self, **kwargs: Any) -> RandomGrayscale:
+        self._gray = torch.compile(_grayscale, dynamic=True, **kwargs)
+        return self
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
-        weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
-        return kornia.color.rgb_to_grayscale(x, rgb_weights=weights).expand_as(x).contiguous()
+        return self._gray(x)
 
 
 class GaussianBlur(IntensityOp):
@@ -277,6 +316,11 @@ class GaussianBlur(IntensityOp):
         self.sigma = (float(sigma[0]), float(sigma[1]))
         self.kernel_fraction = float(kernel_fraction)
         self.kernel_size = kernel_size
+        self._blur = _blur
+
+    def compile_kernels(self, **kwargs: Any) -> GaussianBlur:
+        self._blur = torch.compile(_blur, dynamic=True, **kwargs)
+        return self
 
     def kernel_for(self, size: tuple[int, int]) -> int:
         """Odd kernel side used for images of spatial ``size`` (H, W)."""
@@ -290,10 +334,7 @@ class GaussianBlur(IntensityOp):
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
         k = self.kernel_for((x.shape[-2], x.shape[-1]))
-        sigma = params["sigma"].to(device=x.device, dtype=x.dtype)
-        return kornia.filters.gaussian_blur2d(
-            x, (k, k), torch.stack([sigma, sigma], dim=1), border_type="reflect"
-        )
+        return self._blur(x, k, params["sigma"].to(device=x.device, dtype=x.dtype))
 
     def extra_repr(self) -> str:
         size = self.kernel_size if self.kernel_size else f"{self.kernel_fraction:g} of side"

@@ -391,3 +391,15 @@ def test_branchless_mode_gives_the_same_output(photos, center_masks):
         a = rows(photos, m)
         b = blend(photos, m, params=a.params)
         assert torch.allclose(a.images, b.images, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_compiled_kernels_match_eager(photos, center_masks):
+    eager = RegionAugment(output_size=48)
+    compiled = RegionAugment(output_size=48).compile_kernels()
+    m = center_masks.clone()
+    m[1] = 0
+    for _ in range(2):  # second call: different subset sizes, no recompilation errors
+        a = eager(photos, m)
+        b = compiled(photos, m, params=a.params)
+        assert torch.allclose(a.images, b.images, atol=1e-5)
