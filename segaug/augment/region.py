@@ -374,6 +374,14 @@ class RegionAugment(nn.Module):
             raise ValueError("params.geometry does not match this module's geometric setting")
 
     # ----------------------------------------------------------------- execution
+    @staticmethod
+    def _row_params(p: OpParams, rows: Tensor) -> OpParams:
+        """An op's parameters for batch rows ``rows``; kornia's own record passes through."""
+        sub = {k: v[rows] for k, v in p.items() if k not in ("fire", "kornia")}
+        if "kornia" in p:
+            sub["kornia"] = p["kornia"]
+        return sub
+
     def _run(self, ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor) -> Tensor:
         """Apply ``ops`` to ``x``, whose k rows are batch rows ``rows`` (CPU), where they fire."""
         for op, p in zip(ops, op_params):
@@ -381,23 +389,17 @@ class RegionAugment(nn.Module):
             sel = torch.nonzero(fire).squeeze(1)
             if sel.numel() == 0:
                 continue
-            if not self.select_rows and sel.numel() < x.shape[0]:
-                sub = {k: v[rows] for k, v in p.items() if k not in ("fire", "kornia")}
-                if "kornia" in p:
-                    sub["kornia"] = p["kornia"]
-                y = op.apply(x.clone(), sub)
-                x = torch.where(fire.to(x.device).view(-1, 1, 1, 1), y, x)
-                if "kornia" in sub and "kornia" not in p:
-                    p["kornia"] = sub["kornia"]
-                continue
-            sub = {k: v[rows[sel]] for k, v in p.items() if k not in ("fire", "kornia")}
-            if "kornia" in p:
-                sub["kornia"] = p["kornia"]
             if sel.numel() == x.shape[0]:
+                sub = self._row_params(p, rows)
                 x = op.apply(x, sub)
-            else:
+            elif self.select_rows:  # gather the rows that fired, transform, scatter back
+                sub = self._row_params(p, rows[sel])
                 sel_dev = sel.to(x.device)
                 x[sel_dev] = op.apply(x[sel_dev], sub)
+            else:  # branchless: transform every row, keep it where the op fired
+                sub = self._row_params(p, rows)
+                y = op.apply(x.clone(), sub)
+                x = torch.where(fire.to(x.device).view(-1, 1, 1, 1), y, x)
             if "kornia" in sub and "kornia" not in p:
                 p["kornia"] = sub["kornia"]
         return x
@@ -424,7 +426,7 @@ class RegionAugment(nn.Module):
             return fg * mr + bg * (1.0 - mr)
         return torch.where(mr > 0.5, fg, bg)
 
-    def _apply(self, x: Tensor, m: Tensor, soft: bool, coverage: Tensor, fallback: Tensor, params: AugmentParams) -> AugmentedBatch:
+    def _augment(self, x: Tensor, m: Tensor, soft: bool, coverage: Tensor, fallback: Tensor, params: AugmentParams) -> AugmentedBatch:
         if self.geometric is not None:
             x, m = self.geometric.apply(x, m, params.geometry)
         fb = fallback.cpu()
@@ -442,8 +444,8 @@ class RegionAugment(nn.Module):
 
     def _prepare(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool, Tensor, Tensor]:
         x, m, soft = prepare_inputs(images, masks)
-        if self.geometric is None and x is images:
-            x = x.clone()  # the ops work in place; never touch the caller's tensor
+        if self.geometric is None and x.data_ptr() == images.data_ptr():
+            x = x.clone()  # the ops work in place; never touch the caller's memory
         coverage = m.mean(dim=(1, 2, 3))
         return x, m, soft, coverage, self.falls_back(coverage)
 
@@ -474,7 +476,7 @@ class RegionAugment(nn.Module):
             params = self.draw(x.shape[0], size, fallback, m)
         else:
             self._check_params(params, x.shape[0], size)
-        return self._apply(x, m, soft, coverage, fallback, params)
+        return self._augment(x, m, soft, coverage, fallback, params)
 
     def pair(
         self,
@@ -497,7 +499,7 @@ class RegionAugment(nn.Module):
                 self._check_params(p, x.shape[0], size)
             # Without geometry the ops work in place, so each view needs its own copy.
             xi = x.clone() if (self.geometric is None and i == 0) else x
-            views.append(self._apply(xi, m, soft, coverage, fallback, p))
+            views.append(self._augment(xi, m, soft, coverage, fallback, p))
         return views[0], views[1]
 
     def extra_repr(self) -> str:

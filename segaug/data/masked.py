@@ -1,0 +1,245 @@
+"""Datasets that yield an image together with its foreground mask.
+
+Both wrappers return ``(image, mask, label)`` with the image and the mask resized
+jointly: the shorter side goes to ``size`` (image bilinear with antialiasing, mask
+nearest-exact, to the very same pixel grid), then both are centre-cropped to
+``size x size``. Nothing is random here: DataLoader workers only decode and resize,
+augmentation happens later on the batch (``RegionAugment``).
+
+Masks come from one of:
+
+* a :class:`~segaug.masks.cache.MaskCache` (or its directory), filled beforehand with
+  ``segaug-precompute-masks`` (keys: relative paths for folders, :func:`index_key`
+  indices for other datasets);
+* ``"gt"``: the dataset's own annotations (``base.get_mask(i)``, Oxford-IIIT Pet);
+* a :class:`~segaug.masks.base.Segmenter`, run on the fly in the worker process on
+  CPU (fine for ``classical``; precompute for the neural segmenters).
+
+Example:
+    >>> from segaug.data.synthetic import SyntheticShapes
+    >>> ds = MaskedDataset(SyntheticShapes("test", size=64, num_samples=4), masks="gt", size=32)
+    >>> image, mask, label = ds[0]
+    >>> image.shape, image.dtype, mask.shape, mask.dtype
+    (torch.Size([3, 32, 32]), torch.uint8, torch.Size([1, 32, 32]), torch.uint8)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.transforms import InterpolationMode
+
+from segaug.masks.base import Segmenter
+from segaug.masks.cache import MaskCache, index_key
+from segaug.masks.gt import GroundTruthMasks
+
+__all__ = ["MaskedDataset", "MaskedImageFolder", "resize_pair", "to_uint8_chw"]
+
+
+def to_uint8_chw(image: Any) -> torch.Tensor:
+    """A PIL image, HWC uint8 array or CHW tensor (uint8, or float in [0, 1]) -> uint8 3xHxW.
+
+    Raises:
+        ValueError: For other types or shapes.
+    """
+    if isinstance(image, Image.Image):
+        arr = np.asarray(image.convert("RGB"))
+        return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    if isinstance(image, np.ndarray):
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"image array must be uint8 (H, W, 3), got {image.dtype} {image.shape}"
+            )
+        return torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.ndim != 3 or t.shape[0] not in (1, 3):
+            raise ValueError(f"image tensor must be (3, H, W), got {tuple(t.shape)}")
+        if t.is_floating_point():
+            t = (t * 255).round().clamp(0, 255).to(torch.uint8)
+        if t.dtype != torch.uint8:
+            raise ValueError(f"image tensor must be uint8 or float, got {t.dtype}")
+        return t.expand(3, -1, -1).contiguous()
+    raise ValueError(
+        f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}"
+    )
+
+
+def resize_pair(
+    image: torch.Tensor, mask: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resize (shorter side ``size``) and centre-crop an image and its mask jointly.
+
+    The mask may be stored at another resolution than the image (same aspect ratio);
+    it is resampled (nearest-exact) onto the resized image's grid before the crop.
+
+    Shape:
+        - image: :math:`(3, H, W)` uint8; mask: :math:`(1, h, w)` uint8.
+        - Output: :math:`(3, S, S)` and :math:`(1, S, S)` uint8.
+
+    Example:
+        >>> img, m = resize_pair(torch.zeros(3, 40, 60, dtype=torch.uint8),
+        ...                      torch.ones(1, 20, 30, dtype=torch.uint8), 16)
+        >>> img.shape, m.shape
+        (torch.Size([3, 16, 16]), torch.Size([1, 16, 16]))
+    """
+    if min(image.shape[-2:]) != size:
+        image = TF.resize(image, [size], InterpolationMode.BILINEAR, antialias=True)
+    h, w = image.shape[-2:]
+    if tuple(mask.shape[-2:]) != (h, w):
+        mask = TF.resize(mask, [h, w], InterpolationMode.NEAREST_EXACT)
+    if (h, w) != (size, size):
+        image = TF.center_crop(image, [size, size])
+        mask = TF.center_crop(mask, [size, size])
+    return image, mask
+
+
+class MaskedDataset(Dataset):
+    """Wrap a torchvision-style dataset so that items carry a foreground mask.
+
+    Args:
+        base: A dataset whose items are ``(image, label)``; the image a PIL image,
+            uint8 HWC array or CHW tensor.
+        masks: A :class:`MaskCache` or its directory, ``"gt"`` (``base.get_mask``),
+            a :class:`GroundTruthMasks`, or a :class:`Segmenter` run on the fly.
+        size: Output side in pixels (>= 8).
+        keys: Cache key of every item; default :func:`index_key` of the index (what
+            ``segaug-precompute-masks DATASET_NAME`` writes).
+
+    Shape:
+        - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8 in
+          ``{0, 1}``, label int.
+
+    Raises:
+        ValueError: On a bad argument.
+        MissingMaskError: If the cache lacks masks for some keys (at construction; the
+            message names them and gives the command that computes them).
+
+    Example:
+        >>> cache = MaskCache("masks/cifar10")  # doctest: +SKIP
+        >>> ds = MaskedDataset(cifar_train, masks=cache, size=32)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base: Any,
+        masks: MaskCache | str | os.PathLike[str] | Segmenter,
+        size: int = 96,
+        keys: Sequence[str] | None = None,
+    ) -> None:
+        if not hasattr(base, "__getitem__") or not hasattr(base, "__len__"):
+            raise ValueError(f"base must be a dataset (len and [i]), got {type(base).__name__}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+            raise ValueError(f"size must be an int >= 8, got {size!r}")
+        if keys is not None and len(keys) != len(base):
+            raise ValueError(f"keys must have one entry per item ({len(base)}), got {len(keys)}")
+        self.base = base
+        self.size = size
+        self.keys = list(keys) if keys is not None else [index_key(i) for i in range(len(base))]
+        self.cache: MaskCache | None = None
+        self.gt: GroundTruthMasks | None = None
+        self.segmenter: Segmenter | None = None
+        self._positions: np.ndarray | None = None
+        if isinstance(masks, str) and masks == "gt":
+            masks = GroundTruthMasks(base)
+        elif isinstance(masks, (str, os.PathLike)):
+            if not Path(masks).is_dir():
+                raise ValueError(
+                    f"masks must be 'gt', a MaskCache, a cache directory or a Segmenter; "
+                    f"got {str(masks)!r}, which is not a directory"
+                )
+            masks = MaskCache(masks)
+        if isinstance(masks, GroundTruthMasks):
+            self.gt = masks
+        elif isinstance(masks, MaskCache):
+            self.cache = masks
+            self._positions = masks.positions(self.keys)  # fails early, listing missing keys
+            masks.preload()  # forked workers share the payload instead of each reading it
+        elif isinstance(masks, Segmenter):
+            self.segmenter = masks
+        else:
+            raise ValueError(
+                "masks must be 'gt', a MaskCache, a cache directory or a Segmenter, "
+                f"got {type(masks).__name__}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def _load(self, index: int) -> tuple[Any, Any]:
+        item = self.base[index]
+        return item[0], item[1]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if not isinstance(index, (int, np.integer)) or not -len(self) <= index < len(self):
+            raise IndexError(f"index {index!r} out of range for {len(self)} items")
+        index = int(index) % len(self)
+        raw, label = self._load(index)
+        image = to_uint8_chw(raw)
+        if self.segmenter is not None:
+            image = TF.resize(image, [self.size], InterpolationMode.BILINEAR, antialias=True)
+            with torch.inference_mode():
+                mask = self.segmenter(image[None].float().div_(255))[0].to(torch.uint8)
+        else:
+            if self.cache is not None and self._positions is not None:
+                array = self.cache.load_at(int(self._positions[index]))
+            elif self.gt is not None:
+                array = self.gt.mask(index)
+            else:  # pragma: no cover - __init__ sets one of the three sources
+                raise RuntimeError("MaskedDataset has no mask source")
+            mask = torch.from_numpy(np.ascontiguousarray(array, dtype=np.uint8))[None]
+        image, mask = resize_pair(image, mask, self.size)
+        try:
+            label = int(label)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"labels of base must be ints, got {type(label).__name__} for item {index}"
+            ) from None
+        return image, mask, label
+
+
+class MaskedImageFolder(MaskedDataset):
+    """An ImageFolder (``root/class/xxx.png``) whose items carry a foreground mask.
+
+    Cache keys are the image paths relative to ``root`` (POSIX), exactly what
+    ``segaug-precompute-masks ROOT --out CACHE`` writes.
+
+    Args:
+        root: The image folder, one sub-folder per class (torchvision ``ImageFolder``).
+        masks: A :class:`MaskCache` or its directory, or a :class:`Segmenter`.
+        size: Output side in pixels (>= 8).
+
+    Shape:
+        - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
+
+    Example:
+        >>> ds = MaskedImageFolder("photos/", masks="masks/", size=96)  # doctest: +SKIP
+        >>> image, mask, label = ds[0]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        masks: MaskCache | str | os.PathLike[str] | Segmenter,
+        size: int = 96,
+    ) -> None:
+        from torchvision.datasets import ImageFolder
+
+        if not isinstance(root, (str, os.PathLike)) or not Path(root).is_dir():
+            raise ValueError(f"root must be an existing folder, got {root!r}")
+        if isinstance(masks, str) and masks == "gt":
+            raise ValueError("masks='gt' needs annotations; an image folder has none")
+        folder = ImageFolder(os.fspath(root))
+        self.classes = folder.classes
+        keys = [Path(path).relative_to(root).as_posix() for path, _ in folder.samples]
+        super().__init__(folder, masks, size=size, keys=keys)

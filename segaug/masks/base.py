@@ -1,0 +1,227 @@
+"""The segmenter interface and the segmenter registry.
+
+A segmenter turns a batch of RGB images into foreground masks. Every segmenter
+in segaug (``deeplabv3``, ``sam``, ``classical``; ``gt`` is the exception, see
+:mod:`segaug.masks.gt`) follows the same contract:
+
+* input: a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``;
+* output: a float tensor ``(B, 1, H, W)`` with values in ``{0, 1}`` (1 = foreground),
+  on the same device and with the same ``H, W`` as the input;
+* :attr:`Segmenter.config_id`: a stable string naming the segmenter, its model, the
+  identity of its weights and every parameter that changes its output. The mask
+  cache stores it with every mask, so a changed configuration invalidates the
+  cached masks it produced and nothing else.
+
+Example:
+    >>> import torch
+    >>> from segaug.masks import create_segmenter
+    >>> seg = create_segmenter("classical", margin=0.1)
+    >>> masks = seg(torch.rand(2, 3, 64, 64))
+    >>> masks.shape, masks.dtype
+    (torch.Size([2, 1, 64, 64]), torch.float32)
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+from segaug.registry import Registry
+
+SEGMENTERS: Registry = Registry("segmenter")
+"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``, ``gt``."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Segmenter(ABC):
+    """Base class: batched float images in, binary foreground masks out.
+
+    Subclasses implement :meth:`_segment` (inputs already validated) and
+    :meth:`_config` (the parameters that define the output). Calling the segmenter
+    validates the input, runs :meth:`_segment` and checks the output shape.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, float, values in ``[0, 1]``.
+        - Output: :math:`(B, 1, H, W)`, float32, values in ``{0, 1}``, same device.
+    """
+
+    name: str = "segmenter"
+
+    @property
+    def config_id(self) -> str:
+        """A stable, human-readable id of everything that determines the output.
+
+        Two segmenters with the same ``config_id`` produce the same masks (up to
+        floating point non-determinism of the device); any change of model, weights
+        or parameter changes the id.
+        """
+        return make_config_id(self.name, self._config())
+
+    @property
+    def device(self) -> torch.device:
+        """The device the segmenter computes on (CPU for weight-free segmenters)."""
+        return torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> Segmenter:
+        """Move the segmenter's model to ``device``; returns ``self``."""
+        return self
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Segment a batch of images; see the class docstring for shapes."""
+        images = validate_images(images)
+        masks = self._segment(images)
+        b, _, h, w = images.shape
+        if masks.shape != (b, 1, h, w):
+            raise RuntimeError(
+                f"{type(self).__name__} returned masks of shape {tuple(masks.shape)}, "
+                f"expected {(b, 1, h, w)}"
+            )
+        return masks.to(device=images.device, dtype=torch.float32)
+
+    @abstractmethod
+    def _segment(self, images: torch.Tensor) -> torch.Tensor:
+        """Compute ``(B, 1, H, W)`` masks in ``{0, 1}`` for validated images."""
+
+    @abstractmethod
+    def _config(self) -> dict[str, Any]:
+        """The parameters (JSON-serialisable) that go into :attr:`config_id`."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config_id})"
+
+
+def validate_images(images: object, name: str = "images") -> torch.Tensor:
+    """Check that ``images`` is a float ``(B, 3, H, W)`` tensor in ``[0, 1]``.
+
+    Args:
+        images: The candidate batch.
+        name: Argument name used in the error message.
+
+    Returns:
+        The same tensor.
+
+    Raises:
+        ValueError: If the type, rank, channel count, dtype or value range is wrong.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(
+            f"{name} must be a float tensor with values in [0, 1], got dtype {images.dtype} "
+            "(convert uint8 images with images.float() / 255)"
+        )
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"{name} values must lie in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
+    return images
+
+
+def make_config_id(name: str, params: dict[str, Any]) -> str:
+    """Build a config id: ``name`` followed by the sorted, compact JSON of ``params``.
+
+    Example:
+        >>> make_config_id("classical", {"margin": 0.1, "method": "grabcut"})
+        'classical{"margin":0.1,"method":"grabcut"}'
+    """
+    return name + json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def file_sha256(path: str | os.PathLike[str], length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of a file (weights identity).
+
+    Memoised per (path, size, modification time), so building several segmenters from
+    one large checkpoint hashes it once.
+    """
+    st = os.stat(path)
+    return _file_sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)[:length]
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn ``None``/"auto" into CUDA when available, else CPU; validate the rest.
+
+    Raises:
+        ValueError: If ``device`` names CUDA but no CUDA device is available, or is malformed.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device is {device!r} but CUDA is not available; use device='cpu'")
+    return dev
+
+
+def check_checkpoint(checkpoint: str | os.PathLike[str] | None, segmenter: str) -> str | None:
+    """Validate a ``checkpoint`` path argument; returns it as ``str`` (or ``None``).
+
+    Raises:
+        ValueError: If the path does not exist or is not a file.
+    """
+    if checkpoint is None:
+        return None
+    path = os.fspath(checkpoint)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"checkpoint for segmenter {segmenter!r} must be an existing file, got {path!r}"
+        )
+    return path
+
+
+def load_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """Load a state dict saved with ``torch.save`` (plain, or under "state_dict"/"model")."""
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        for wrapper in ("state_dict", "model"):
+            inner = obj.get(wrapper)
+            if isinstance(inner, dict) and inner and all(isinstance(k, str) for k in inner):
+                obj = inner
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"checkpoint {path!r} does not contain a state dict of tensors")
+    return obj
+
+
+def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
+    """Build a registered segmenter by name.
+
+    Args:
+        name: One of ``classical`` (default choice, weight-free), ``deeplabv3``,
+            ``sam``, ``gt``.
+        **kwargs: Passed to the segmenter's constructor.
+
+    Returns:
+        The segmenter.
+
+    Raises:
+        ValueError: If ``name`` is unknown (the message lists the known names) or a
+            keyword argument is invalid.
+
+    Example:
+        >>> from segaug.masks import create_segmenter
+        >>> create_segmenter("classical").name
+        'classical'
+    """
+    return SEGMENTERS.create(name, **kwargs)

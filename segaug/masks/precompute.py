@@ -1,0 +1,515 @@
+"""Precompute foreground masks for an image folder or a dataset into a :class:`MaskCache`.
+
+This is the library side of the ``segaug-precompute-masks`` command. Images are
+read and resized (shorter side ``size``) in DataLoader workers, grouped into batches
+of equal shape, segmented, and written to the cache in atomic chunks. Re-running
+skips every mask whose key, image content and segmenter configuration are unchanged,
+so a killed run resumes where it stopped. Files that cannot be decoded are reported
+and skipped; only a failure of the run itself (bad arguments, the segmenter failing)
+raises.
+
+Example:
+    >>> summary = precompute_masks("photos/", "masks/", segmenter="classical")  # doctest: +SKIP
+    >>> print(summary.format())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from segaug.masks.base import Segmenter, create_segmenter
+from segaug.masks.cache import MaskCache, content_hash, index_key
+from segaug.masks.gt import GroundTruthMasks
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+"""Extensions treated as images in a source folder (torchvision's ``IMG_EXTENSIONS``)."""
+
+FALLBACK_LOW = 0.05
+FALLBACK_HIGH = 0.90
+ABORT_ENV = "SEGAUG_PRECOMPUTE_ABORT_AFTER"
+"""Testing hook: kill the process with SIGKILL once this many masks are committed."""
+
+
+# ------------------------------------------------------------------------ summary
+def coverage_histogram(coverage: np.ndarray, bins: int = 10, width: int = 40) -> str:
+    """A text histogram of foreground coverages in ``[0, 1]``, one line per bin."""
+    coverage = np.asarray(coverage, dtype=np.float64)
+    counts, edges = np.histogram(coverage, bins=bins, range=(0.0, 1.0))
+    peak = max(1, int(counts.max()) if counts.size else 1)
+    lines = []
+    for count, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
+        bar = "#" * int(round(width * count / peak))
+        lines.append(f"  {lo:4.0%}-{hi:4.0%} | {bar:<{width}} {count}")
+    return "\n".join(lines)
+
+
+def fallback_shares(
+    coverage: np.ndarray, low: float = FALLBACK_LOW, high: float = FALLBACK_HIGH
+) -> tuple[float, float]:
+    """Share of masks below ``low`` and above ``high`` coverage (thesis section 4.2.4)."""
+    coverage = np.asarray(coverage)
+    if coverage.size == 0:
+        return 0.0, 0.0
+    return float((coverage < low).mean()), float((coverage > high).mean())
+
+
+def _coverage_report(coverage: np.ndarray) -> str:
+    below, above = fallback_shares(coverage)
+    return (
+        f"coverage of {len(coverage)} masks (fraction of foreground pixels):\n"
+        f"{coverage_histogram(coverage)}\n"
+        f"would fall back: {below:.1%} below {FALLBACK_LOW:.0%}, {above:.1%} above "
+        f"{FALLBACK_HIGH:.0%}, {below + above:.1%} in all"
+    )
+
+
+@dataclass
+class Summary:
+    """What a precompute run did.
+
+    Attributes:
+        out: The cache directory.
+        config_id: The segmenter configuration.
+        total: Items of the source in this shard.
+        done: Masks computed by this run.
+        skipped: Items whose valid mask was already cached.
+        failed: ``(path or key, reason)`` of items that could not be read.
+        ignored: Files in the source folder that are not images (by extension).
+        coverage: Coverage of every cached mask of this shard's items after the run.
+        seconds: Wall time of the run.
+        shard: ``(i, n)``.
+    """
+
+    out: str
+    config_id: str
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    coverage: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    seconds: float = 0.0
+    shard: tuple[int, int] = (0, 1)
+
+    @property
+    def complete(self) -> bool:
+        """Every readable item of the shard has a mask."""
+        return self.done + self.skipped + len(self.failed) == self.total
+
+    def format(self) -> str:
+        """The closing report printed by the CLI."""
+        rate = self.done / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"mask cache: {self.out}",
+            f"segmenter:  {self.config_id}",
+            f"items: {self.total} (shard {self.shard[0]}/{self.shard[1]})   done: {self.done}   "
+            f"skipped: {self.skipped}   failed: {len(self.failed)}   "
+            f"ignored (not images): {len(self.ignored)}",
+            f"time: {self.seconds:.1f} s ({rate:.1f} masks/s)",
+        ]
+        if self.failed:
+            lines.append("failed (skipped, the run went on):")
+            lines += [f"  {path}: {reason}" for path, reason in self.failed[:50]]
+            if len(self.failed) > 50:
+                lines.append(f"  ... and {len(self.failed) - 50} more")
+        lines.append(_coverage_report(self.coverage))
+        return "\n".join(lines)
+
+
+def cache_report(root: str | os.PathLike[str], config_id: str | None = None) -> str:
+    """The ``--stats`` report of an existing cache.
+
+    Raises:
+        ValueError: If ``root`` is not a directory.
+    """
+    if not Path(root).is_dir():
+        raise ValueError(f"cache must be an existing directory, got {str(root)!r}")
+    cache = MaskCache(root, config_id=config_id)
+    configs = cache.configs()
+    lines = [f"mask cache: {root}", f"chunk files: {len(cache._chunk_paths())}"]
+    if cache.bad_chunks:
+        lines.append(f"unreadable chunk files (ignored): {len(cache.bad_chunks)}")
+        lines += [f"  {p.name}: {why}" for p, why in cache.bad_chunks[:10]]
+    lines.append("configurations (masks stored, superseded included):")
+    lines += [f"  {n:8d}  {cfg}" for cfg, n in configs.items()] or ["  (none)"]
+    if cache.selected_config is None:
+        return "\n".join(lines)
+    sizes = cache.sizes()
+    shapes = {
+        (int(h), int(w)) for h, w in zip(cache._height[:1000], cache._width[:1000], strict=True)
+    }
+    lines += [
+        f"selected: {cache.selected_config}",
+        f"masks: {len(cache)}   median size: {np.median(sizes):.0f} B   "
+        f"total: {sizes.sum() / 1e6:.2f} MB   shapes (first 1000): {len(shapes)} distinct",
+        _coverage_report(cache.coverages()),
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ sources
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"i/n"`` or ``(i, n)`` -> ``(i, n)``; ``None`` reads torchrun's RANK/WORLD_SIZE.
+
+    Raises:
+        ValueError: If the format or the range is wrong.
+    """
+    if shard is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        shard = (rank, world)
+    if isinstance(shard, str):
+        parts = shard.split("/")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"shard must look like 'i/n' (e.g. '0/4'), got {shard!r}")
+        shard = (int(parts[0]), int(parts[1]))
+    i, n = shard
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard must satisfy 0 <= i < n, got {i}/{n}")
+    return int(i), int(n)
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    """The shard a key belongs to: CRC-32 of the key modulo ``num_shards`` (stable)."""
+    return zlib.crc32(key.encode()) % num_shards
+
+
+def list_images(root: Path) -> tuple[list[str], list[str]]:
+    """Recursively list ``root``: image keys (relative POSIX paths, sorted) and ignored files.
+
+    Hidden files and folders (name starting with ``.``) are skipped.
+    """
+    images, ignored = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            rel = Path(dirpath, name).relative_to(root).as_posix()
+            (images if name.lower().endswith(IMAGE_EXTENSIONS) else ignored).append(rel)
+    return images, ignored
+
+
+@dataclass
+class _Item:
+    status: str  # "ok" | "skip" | "fail" | "mask"
+    key: str
+    digest: str = ""
+    image: torch.Tensor | None = None
+    mask: np.ndarray | None = None
+    error: str = ""
+
+
+def _resized_size(w: int, h: int, size: int | None) -> tuple[int, int]:
+    if size is None:
+        return w, h
+    scale = size / min(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _to_item(key: str, digest: str, image: Image.Image, size: int | None) -> _Item:
+    image = image.convert("RGB")
+    w, h = _resized_size(*image.size, size)
+    if (w, h) != image.size:
+        image = image.resize((w, h), Image.Resampling.BILINEAR)
+    tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
+    return _Item("ok", key, digest, image=tensor)
+
+
+class _FolderItems(Dataset):
+    def __init__(self, root: Path, keys: list[str], done: dict[str, str], size: int | None):
+        self.root, self.keys, self.done, self.size = root, keys, done, size
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> _Item:
+        key = self.keys[i]
+        try:
+            data = (self.root / key).read_bytes()
+        except OSError as err:
+            return _Item("fail", key, error=f"unreadable: {err}")
+        digest = content_hash(data)
+        if self.done.get(key) == digest:
+            return _Item("skip", key, digest)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return _to_item(key, digest, im, self.size)
+        except UnidentifiedImageError:
+            return _Item("fail", key, error="not an image (PIL cannot identify the file)")
+        except Exception as err:  # noqa: BLE001 - any decoder error means "not an image"
+            return _Item("fail", key, error=f"unreadable image ({type(err).__name__}: {err})")
+
+
+class _DatasetItems(Dataset):
+    def __init__(
+        self,
+        dataset: Any,
+        indices: list[int],
+        done: dict[str, str],
+        size: int | None,
+        gt: GroundTruthMasks | None,
+    ):
+        self.dataset, self.indices, self.done, self.size, self.gt = dataset, indices, done, size, gt
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> _Item:
+        index = self.indices[i]
+        key = index_key(index)
+        try:
+            image = _as_pil(self.dataset[index][0])
+        except Exception as err:  # noqa: BLE001 - report and go on
+            return _Item("fail", key, error=f"could not load item {index}: {err}")
+        digest = content_hash(np.asarray(image))
+        if self.done.get(key) == digest:
+            return _Item("skip", key, digest)
+        if self.gt is None:
+            return _to_item(key, digest, image, self.size)
+        mask = self.gt.mask(index)
+        w, h = _resized_size(mask.shape[1], mask.shape[0], self.size)
+        if (w, h) != (mask.shape[1], mask.shape[0]):
+            pil = Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST)
+            mask = np.asarray(pil)
+        return _Item("mask", key, digest, mask=mask)
+
+
+def _as_pil(image: Any) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.is_floating_point():
+            t = (t * 255).round().clamp(0, 255)
+        return Image.fromarray(t.to(torch.uint8).permute(1, 2, 0).numpy()).convert("RGB")
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(image).convert("RGB")
+    raise ValueError(f"dataset items must be PIL images, tensors or arrays, got {type(image)}")
+
+
+def _as_list(batch: list[_Item]) -> list[_Item]:
+    return batch
+
+
+def build_segmenter(
+    name: str,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    dataset: Any = None,
+    **options: Any,
+) -> Segmenter:
+    """Build a segmenter from CLI-style arguments (checkpoint/device only where they apply).
+
+    Raises:
+        ValueError: On an unknown name or an argument the segmenter does not take.
+    """
+    kwargs = dict(options)
+    if name in ("deeplabv3", "sam"):
+        if checkpoint is not None:
+            kwargs["checkpoint"] = checkpoint
+        kwargs.setdefault("device", device)
+    elif name == "gt":
+        if dataset is None:
+            raise ValueError(
+                "segmenter 'gt' reads dataset annotations: SRC must be a dataset name "
+                "(e.g. synthetic, oxford_iiit_pet), not a folder"
+            )
+        kwargs["dataset"] = dataset
+    elif checkpoint is not None:
+        raise ValueError(f"checkpoint: segmenter {name!r} takes no checkpoint, got {checkpoint!r}")
+    try:
+        return create_segmenter(name, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad option for segmenter {name!r}: {err}") from err
+
+
+# ----------------------------------------------------------------------- the run
+def precompute_masks(
+    source: str | os.PathLike[str] | Dataset,
+    out: str | os.PathLike[str],
+    segmenter: str | Segmenter = "classical",
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    batch_size: int = 16,
+    workers: int = 0,
+    size: int | None = 224,
+    shard: str | tuple[int, int] | None = None,
+    chunk_size: int = 256,
+    split: str = "train",
+    data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    segmenter_options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Summary:
+    """Compute and cache the masks of every image of ``source`` that lacks a valid one.
+
+    Args:
+        source: An image folder (searched recursively; keys are relative paths), a
+            dataset name of :func:`segaug.data.registry.build_dataset`, or a dataset
+            object yielding ``(image, label)`` (keys are :func:`index_key` indices).
+        out: Cache directory (created when missing).
+        segmenter: A registered name or a built :class:`Segmenter`.
+        checkpoint: Weights file for ``deeplabv3`` / ``sam``.
+        device: Device for ``deeplabv3`` / ``sam`` (default: CUDA when available).
+        batch_size: Images per segmenter call (>= 1).
+        workers: DataLoader worker processes reading images (>= 0).
+        size: Shorter side the images are resized to before segmentation; masks are
+            stored at that size. ``None`` keeps each image's own size.
+        shard: ``"i/n"``: process only the keys of shard ``i`` of ``n`` (a stable
+            hash of the key); default from torchrun's ``RANK``/``WORLD_SIZE``.
+        chunk_size: Masks per cache chunk; at most this many are lost when killed.
+        split: Split of a named dataset.
+        data_root: Root folder of a named dataset.
+        download: Let a named dataset download itself.
+        segmenter_options: Extra keyword arguments for the segmenter.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        A :class:`Summary` (print ``summary.format()``).
+
+    Raises:
+        ValueError: On a bad argument (the message names it).
+        RuntimeError: If segmentation itself fails; masks computed so far are kept.
+    """
+    for arg, value, minimum in (("batch_size", batch_size, 1), ("workers", workers, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{arg} must be an int >= {minimum}, got {value!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
+        raise ValueError(f"size must be an int >= 8 or None, got {size!r}")
+    shard_i, shard_n = parse_shard(shard)
+    start = time.perf_counter()
+
+    dataset, root, keys, ignored = _resolve_source(source, split, data_root, download)
+    if isinstance(segmenter, Segmenter):
+        seg = segmenter
+    elif isinstance(segmenter, str):
+        seg = build_segmenter(
+            segmenter, checkpoint, device, dataset=dataset, **(segmenter_options or {})
+        )
+    else:
+        raise ValueError(f"segmenter must be a name or a Segmenter, got {type(segmenter).__name__}")
+    gt = seg if isinstance(seg, GroundTruthMasks) else None
+    if gt is not None and dataset is None:
+        raise ValueError("segmenter 'gt' needs a dataset source, got a folder")
+
+    cache = MaskCache(out, config_id=seg.config_id)
+    writer = cache.writer(
+        seg.config_id, chunk_size=chunk_size, writer_id=_writer_id(shard_i, shard_n)
+    )
+    done = cache.valid_entries()
+    mine = [k for k in keys if shard_n == 1 or shard_of(k, shard_n) == shard_i]
+    if dataset is None:
+        items: Dataset = _FolderItems(root, mine, done, size)
+    else:
+        items = _DatasetItems(dataset, [int(k) for k in mine], done, size, gt)
+    summary = Summary(
+        out=str(out), config_id=seg.config_id, total=len(mine), ignored=ignored,
+        shard=(shard_i, shard_n),
+    )  # fmt: skip
+    loader = DataLoader(
+        items, batch_size=batch_size, num_workers=workers, collate_fn=_as_list, shuffle=False
+    )
+    abort_after = int(os.environ.get(ABORT_ENV, "0") or 0)
+    buckets: dict[tuple[int, int], list[_Item]] = {}
+
+    def run(bucket: list[_Item]) -> None:
+        batch = torch.stack([it.image for it in bucket]).float().div_(255.0)
+        try:
+            masks = seg(batch).squeeze(1).to("cpu", torch.uint8).numpy()
+        except Exception as err:
+            raise RuntimeError(
+                f"segmenter {seg.config_id} failed on a batch of {len(bucket)} images "
+                f"(first: {bucket[0].key}): {type(err).__name__}: {err}"
+            ) from err
+        for it, mask in zip(bucket, masks, strict=True):
+            writer.add(it.key, it.digest, mask)
+        summary.done += len(bucket)
+        if abort_after and writer.written >= abort_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    bar = tqdm(total=len(mine), unit="img", disable=not progress, desc="masks")
+    try:
+        for batch in loader:
+            for it in batch:
+                if it.status == "skip":
+                    summary.skipped += 1
+                elif it.status == "fail":
+                    summary.failed.append((it.key, it.error))
+                elif it.status == "mask":
+                    writer.add(it.key, it.digest, it.mask)
+                    summary.done += 1
+                else:
+                    shape = tuple(it.image.shape[1:])
+                    bucket = buckets.setdefault(shape, [])
+                    bucket.append(it)
+                    if len(bucket) >= batch_size:
+                        run(buckets.pop(shape))
+                bar.update(1)
+        for bucket in buckets.values():
+            run(bucket)
+    finally:
+        writer.close()
+        bar.close()
+    cache.refresh()
+    summary.coverage = cache.coverages(mine)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _writer_id(shard_i: int, shard_n: int) -> str:
+    return f"s{shard_i}of{shard_n}-p{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _resolve_source(
+    source: str | os.PathLike[str] | Dataset,
+    split: str,
+    data_root: str | os.PathLike[str] | None,
+    download: bool,
+) -> tuple[Any, Path, list[str], list[str]]:
+    """-> (dataset or None, folder root, keys, ignored files)."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        root = Path(source)
+        keys, ignored = list_images(root)
+        if not keys:
+            raise ValueError(
+                f"source folder {str(root)!r} contains no images ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+        return None, root, keys, ignored
+    if isinstance(source, str):
+        from segaug.data.registry import build_dataset, list_datasets
+
+        if source.lower() not in list_datasets():
+            raise ValueError(
+                f"source must be an existing image folder or a dataset name "
+                f"({', '.join(list_datasets())}), got {source!r}"
+            )
+        dataset = build_dataset(source.lower(), root=data_root, split=split, download=download)
+    elif isinstance(source, os.PathLike):
+        raise ValueError(f"source folder {str(source)!r} does not exist")
+    elif hasattr(source, "__getitem__") and hasattr(source, "__len__"):
+        dataset = source
+    else:
+        raise ValueError(
+            f"source must be a folder, a dataset name or a dataset, got {type(source).__name__}"
+        )
+    if len(dataset) == 0:
+        raise ValueError("source dataset is empty")
+    return dataset, Path("."), [index_key(i) for i in range(len(dataset))], []
