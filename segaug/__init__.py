@@ -26,6 +26,16 @@ from segaug.augment import (
     RegionMultiViewTransform,
 )
 
+from segaug.masks import (
+    SEGMENTERS,
+    CorruptMaskError,
+    MaskCache,
+    MissingMaskError,
+    Segmenter,
+    WeightsUnavailableError,
+    create_segmenter,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -40,5 +50,12 @@ __all__ = [
     "GaussianBlur",
     "KorniaOp",
     "recipes",
+    "create_segmenter",
+    "Segmenter",
+    "SEGMENTERS",
+    "MaskCache",
+    "MissingMaskError",
+    "CorruptMaskError",
+    "WeightsUnavailableError",
     "__version__",
 ]

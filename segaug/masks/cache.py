@@ -35,8 +35,8 @@ Example:
     >>> with MaskCache(root).writer("demo{}") as w:
     ...     w.add("a.png", "hash-a", np.eye(4, dtype=np.uint8))
     >>> cache = MaskCache(root)
-    >>> cache.load("a.png").sum(), round(cache.coverage("a.png"), 2)
-    (np.uint64(4), 0.25)
+    >>> int(cache.load("a.png").sum()), round(cache.coverage("a.png"), 2)
+    (4, 0.25)
 """
 
 from __future__ import annotations
@@ -231,10 +231,8 @@ class MaskWriter:
         """Write the queued masks as one chunk (no-op when nothing is queued)."""
         if not self._pending:
             return
-        columns: dict[str, list[Any]] = {
-            k: [] for k in ("keys", "hashes", "offsets", "nbytes", "heights", "widths", "coverage")
-        }
-        columns["crc32"] = []
+        names = ("keys", "hashes", "offsets", "nbytes", "heights", "widths", "coverage", "crc32")
+        columns: dict[str, list[Any]] = {name: [] for name in names}
         blobs, offset = [], 0
         for key, (digest, mask) in self._pending.items():
             blob = encode_mask(mask)
@@ -312,7 +310,9 @@ class MaskCache:
         if (
             self.root.is_dir()
             and not (self.root / MARKER_FILE).exists()
-            and any(p.name != CHUNK_DIR for p in self.root.iterdir())
+            and any(
+                p.name != CHUNK_DIR and not p.name.startswith(".tmp-") for p in self.root.iterdir()
+            )
         ):
             raise ValueError(
                 f"root {str(self.root)!r} is a non-empty directory that is not a segaug mask "

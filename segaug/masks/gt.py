@@ -47,8 +47,8 @@ class GroundTruthMasks(Segmenter):
         >>> class Two:
         ...     def __len__(self): return 2
         ...     def get_mask(self, i): return np.eye(3, dtype=np.uint8)
-        >>> GroundTruthMasks(Two()).mask(1).sum()
-        np.int64(3)
+        >>> int(GroundTruthMasks(Two()).mask(1).sum())
+        3
     """
 
     name = "gt"

@@ -1,12 +1,12 @@
 """Precompute foreground masks for an image folder or a dataset into a :class:`MaskCache`.
 
-This is the library side of the ``segaug-precompute-masks`` command. Images are
-read and resized (shorter side ``size``) in DataLoader workers, grouped into batches
-of equal shape, segmented, and written to the cache in atomic chunks. Re-running
-skips every mask whose key, image content and segmenter configuration are unchanged,
-so a killed run resumes where it stopped. Files that cannot be decoded are reported
-and skipped; only a failure of the run itself (bad arguments, the segmenter failing)
-raises.
+This is the library side of the ``segaug-precompute-masks`` command. Images are read
+and resized (shorter side ``size``) in DataLoader workers, grouped into batches of equal
+shape (at most ``4 * batch_size`` images wait in partial batches), segmented, and
+written to the cache in atomic chunks. Re-running skips every mask whose key, image
+content and segmenter configuration are unchanged, so a killed run resumes where it
+stopped. Files that cannot be decoded are reported and skipped; only a failure of the
+run itself (bad arguments, the segmenter failing) raises.
 
 Example:
     >>> summary = precompute_masks("photos/", "masks/", segmenter="classical")  # doctest: +SKIP
@@ -306,6 +306,14 @@ def _as_list(batch: list[_Item]) -> list[_Item]:
     return batch
 
 
+def _local_device(device: str | None) -> str | None:
+    """Under torchrun, plain "cuda" (or auto) means this process's GPU, LOCAL_RANK."""
+    local = os.environ.get("LOCAL_RANK")
+    if local is None or not torch.cuda.is_available() or device not in (None, "auto", "cuda"):
+        return device
+    return f"cuda:{int(local)}"
+
+
 def build_segmenter(
     name: str,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -322,7 +330,7 @@ def build_segmenter(
     if name in ("deeplabv3", "sam"):
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
-        kwargs.setdefault("device", device)
+        kwargs.setdefault("device", _local_device(device))
     elif name == "gt":
         if dataset is None:
             raise ValueError(
@@ -462,6 +470,10 @@ def precompute_masks(
                     bucket.append(it)
                     if len(bucket) >= batch_size:
                         run(buckets.pop(shape))
+                    elif sum(len(b) for b in buckets.values()) >= 4 * batch_size:
+                        # Many distinct shapes (mixed aspect ratios): bound the memory
+                        # held by partial batches by running the fullest one.
+                        run(buckets.pop(max(buckets, key=lambda k: len(buckets[k]))))
                 bar.update(1)
         for bucket in buckets.values():
             run(bucket)

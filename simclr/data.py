@@ -1,0 +1,151 @@
+"""Pretraining data: a masked dataset of ``(uint8 image, uint8 mask, label)`` and its loader.
+
+Workers only decode and resize (nothing random); augmentation happens later, on the
+training device, through :class:`segaug.RegionAugment`. The sampler is a
+``DistributedSampler`` (also with one process) so every epoch's order depends only on
+``(seed, epoch)``, which is what makes resuming exact; a mid-epoch resume skips the
+batches already seen.
+
+Example:
+    >>> from simclr.config import DataConfig
+    >>> ds = build_pretrain_dataset(DataConfig(num_samples=8, image_size=16))
+    >>> img, mask, label = ds[0]
+    >>> img.dtype, tuple(img.shape), tuple(mask.shape)
+    (torch.uint8, (3, 16, 16), (1, 16, 16))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from segaug.data import build_dataset
+from simclr.config import DataConfig
+
+# Per-channel statistics used to normalise views (views arrive in [0, 1]).
+DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
+}
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
+    """``(mean, std)`` from the config, else the dataset's, else ImageNet's."""
+    mean, std = DATASET_STATS.get(cfg.dataset, IMAGENET_STATS)
+    return list(cfg.mean or mean), list(cfg.std or std)
+
+
+def _mask_source(spec: str) -> Any:
+    """``gt`` -> ``"gt"``; an existing directory -> ``MaskCache``; else a segmenter name."""
+    if spec == "gt":
+        return "gt"
+    if os.path.sep in spec or Path(spec).exists():
+        from segaug.masks import MaskCache
+
+        if not Path(spec).is_dir():
+            raise ValueError(f"config 'data.masks' = {spec!r}: mask cache directory not found")
+        return MaskCache(spec)
+    from segaug.masks import SEGMENTERS, create_segmenter
+
+    if spec not in SEGMENTERS:
+        raise ValueError(
+            f"config 'data.masks' = {spec!r}: expected 'gt', a mask-cache directory or one "
+            f"of the segmenters {SEGMENTERS.names()}"
+        )
+    return create_segmenter(spec)
+
+
+def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
+    """Dataset of ``(image uint8 (3,S,S), mask uint8 (1,S,S), label int)``.
+
+    ``segaug.data.masked.MaskedDataset`` over ``segaug.data.build_dataset`` (or
+    ``MaskedImageFolder`` for ``imagefolder``, whose cache keys are relative paths).
+
+    Raises:
+        ValueError: Unknown dataset or mask source, missing cache entries (listed).
+    """
+    kwargs: dict[str, Any] = {}
+    root: str | None = cfg.root
+    if cfg.dataset == "synthetic":
+        kwargs = {"size": max(16, cfg.image_size), "num_samples": cfg.num_samples}
+        root = None
+    from segaug.data.masked import MaskedDataset, MaskedImageFolder
+    from segaug.masks import MissingMaskError
+
+    source = _mask_source(cfg.masks)
+    try:
+        if cfg.dataset == "imagefolder":  # cache keys are relative paths
+            folder = Path(cfg.root) / cfg.split
+            folder = folder if folder.is_dir() else Path(cfg.root)
+            if not folder.is_dir():
+                raise ValueError(f"config 'data.root' = {cfg.root!r}: folder not found")
+            return MaskedImageFolder(folder, masks=source, size=cfg.image_size)
+        base = build_dataset(cfg.dataset, root, split=cfg.split, download=cfg.download, **kwargs)
+        return MaskedDataset(base, masks=source, size=cfg.image_size)
+    except MissingMaskError as err:
+        raise ValueError(f"config 'data.masks' = {cfg.masks!r}: {err}") from err
+
+
+def num_classes_of(ds: Any) -> int:
+    """Number of classes (for the online probe); 0 if the dataset does not say."""
+    for obj in (ds, getattr(ds, "base", None), getattr(ds, "dataset", None)):
+        classes = getattr(obj, "classes", None)
+        if classes is not None:
+            return len(classes)
+    return 0
+
+
+class SkipSampler(Sampler[int]):
+    """Wraps a ``DistributedSampler`` and drops the first ``skip`` indices of one epoch.
+
+    Used to resume mid-epoch: the remaining batches are exactly those an uninterrupted
+    run would have drawn.
+    """
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler = sampler
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(iter(self.sampler))
+        return iter(indices[self.skip :])
+
+    def __len__(self) -> int:
+        return len(self.sampler) - self.skip
+
+
+def build_loader(
+    ds: Dataset, per_process_batch: int, rank: int, world_size: int, seed: int, cfg: DataConfig
+) -> tuple[DataLoader, SkipSampler]:
+    """A ``drop_last`` loader whose order is a function of ``(seed, epoch)`` only."""
+    if len(ds) < per_process_batch * world_size:
+        raise ValueError(
+            f"dataset has {len(ds)} samples, fewer than one global batch of "
+            f"{per_process_batch * world_size} (data.batch_size)"
+        )
+    dist_sampler = DistributedSampler(
+        ds, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+    )
+    sampler = SkipSampler(dist_sampler)
+    loader = DataLoader(
+        ds,
+        batch_size=per_process_batch,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=True,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return loader, sampler
