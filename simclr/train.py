@@ -547,14 +547,18 @@ def train(
                     tb.add_scalar("epoch/online_probe_acc", acc, epoch + 1)
                 if cfg.train.plots:
                     write_plots(out)
+                probe = (
+                    f"  online probe acc {100 * acc:.1f}% (online, not the offline linear eval)"
+                    if acc == acc
+                    else ""
+                )
                 log.info(
-                    "epoch %d/%d  loss %.4f  fallback %.1f%%  online probe acc %.1f%% "
-                    "(online, not the offline linear eval)  %.0f img/s",
+                    "epoch %d/%d  loss %.4f  fallback %.1f%%%s  %.0f img/s",
                     epoch + 1,
                     cfg.train.epochs,
                     row["loss"],
                     100 * mask_fallback,
-                    100 * acc if acc == acc else float("nan"),
+                    probe,
                     row["images_per_s"],
                 )
     finally:

@@ -1,0 +1,45 @@
+"""The main job's code path (segaug-compare) runs end to end at a tiny size on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from simclr.compare import CompareSettings, compare_pipelines, main
+
+
+def test_compare_pipelines_end_to_end_tiny(tmp_path):
+    settings = CompareSettings(
+        pipelines=("simclr", "thesis"), seeds=(0, 1), num_samples=64, epochs=1, batch_size=32,
+        probe_train=60, probe_eval=40, out_dir=str(tmp_path), root=str(tmp_path / "data"),
+    )
+    out = compare_pipelines(settings, progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["pipelines"]) == {"simclr", "thesis"}
+    for p, entry in report["pipelines"].items():
+        assert entry["n_seeds"] == 2
+        for split in ("test", "test_biased"):
+            acc = entry["linear"][split]
+            assert len(acc["values"]) == 2 and 0.0 <= acc["mean"] <= 1.0
+        gaps = entry["gap"]["values"]
+        lin = entry["linear"]
+        assert gaps == pytest.approx([b - t for b, t in zip(lin["test_biased"]["values"], lin["test"]["values"])])
+    assert report["pipelines"]["simclr"]["uses_masks"] is False
+    assert 0.0 <= report["pipelines"]["thesis"]["fallback_rate"] < 0.5  # gt masks rarely fall back
+    assert set(report["floors"]) == {"raw pixels 16x16", "random init encoder"}
+    md = (out / "report.md").read_text()
+    assert "| simclr | 2 |" in md and "| thesis | 2 |" in md and "global" in md
+    for png in ("loss.png", "accuracy.png", "fallback.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG"
+    assert len(json.loads((out / "runs.json").read_text())) == 4
+
+
+def test_compare_rejects_bad_settings_before_training(tmp_path, capsys):
+    assert main(["--pipelines", "fancy", "--out-dir", str(tmp_path)]) == 2
+    assert "unknown pipeline 'fancy'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        CompareSettings(batch_size=1).validate()
+    assert not any(tmp_path.iterdir())
