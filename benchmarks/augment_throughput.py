@@ -172,9 +172,10 @@ def region_per_image(size: int) -> Callable:
 
 
 # ----------------------------------------------------------------- timing
-def measure(fn: Callable, images, masks, seconds: float, device: str) -> float:
+def measure(fn: Callable, images, masks, seconds: float, device: str, warmup: int = 3) -> float:
     """Images per second (two views of each image count as one image)."""
-    fn(images, masks)  # warm-up
+    for _ in range(warmup):  # warm-up (and, for compiled kernels, compilation)
+        fn(images, masks)
     if device == "cuda":
         torch.cuda.synchronize()
     n, start = 0, time.perf_counter()
@@ -201,6 +202,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
 
+    if args.compile:
+        # One process compiles the kernels for three sizes and several subset shapes;
+        # dynamo's default recompile limit (8 per code object) would fall back to eager.
+        import torch._dynamo
+
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, 64)
     info = machine_info(args.device)
     print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
     rows = []

@@ -117,3 +117,26 @@ def test_blur_matches_torchvision(photos):
 def test_bad_op_arguments_raise(factory, match):
     with pytest.raises(ValueError, match=match):
         factory()
+
+
+@pytest.mark.parametrize("kind", ["random", "ties", "gray", "saturated"])
+def test_fused_hue_matches_torchvision_and_kornia(kind):
+    import math
+
+    import kornia
+
+    from segaug.augment.ops import _hue
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 3, 17, 19, generator=g)
+    if kind == "ties":
+        x = (x * 4).round() / 4
+    elif kind == "gray":
+        x = x[:, :1].expand(-1, 3, -1, -1).contiguous()
+    elif kind == "saturated":
+        x = (x > 0.5).float()
+    f = torch.linspace(-0.5, 0.5, 12)
+    out = _hue(x, f)
+    ref = torch.stack([TF.adjust_hue(x[i], float(f[i])) for i in range(12)])
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert torch.allclose(out, kornia.enhance.adjust_hue(x, f * 2 * math.pi), atol=1e-5)
