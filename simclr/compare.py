@@ -78,7 +78,7 @@ class CompareSettings:
     masks: str = "gt"
     num_samples: int = 1024
     image_size: int = 32
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 128
     width: float = 0.25
     lr: float = 0.6
