@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -32,39 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from segaug import recipes  # noqa: E402
+from segaug.env import machine_info  # noqa: E402
 
 BATCH = {32: 256, 96: 128, 224: 32}
-
-
-def machine_info(device: str) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": device,
-    }
-    try:
-        import kornia
-        import torchvision
-
-        info["torchvision"] = torchvision.__version__
-        info["kornia"] = kornia.__version__
-    except ImportError:
-        pass
-    if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def make_batch(n: int, size: int, device: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,8 +117,12 @@ def region_per_image(size: int) -> Callable:
 
     k = max(3, int(0.1 * size) // 2 * 2 + 1)
     fg = T.RandomApply([T.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8)
-    bg = T.Compose([T.RandomApply([T.GaussianBlur(k, (0.1, 2.0))], p=0.85), T.RandomGrayscale(p=0.3)])
-    geo = T.Compose([T.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True), T.RandomHorizontalFlip()])
+    bg = T.Compose(
+        [T.RandomApply([T.GaussianBlur(k, (0.1, 2.0))], p=0.85), T.RandomGrayscale(p=0.3)]
+    )
+    geo = T.Compose(
+        [T.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True), T.RandomHorizontalFlip()]
+    )
     fallback = _tv_global_transform(size)
 
     def one(img, mask):
@@ -164,8 +136,8 @@ def region_per_image(size: int) -> Callable:
 
     def run(images, masks):
         x = images.float() / 255
-        v1 = torch.stack([one(img, m) for img, m in zip(x, masks)])
-        v2 = torch.stack([one(img, m) for img, m in zip(x, masks)])
+        v1 = torch.stack([one(img, m) for img, m in zip(x, masks, strict=True)])
+        v2 = torch.stack([one(img, m) for img, m in zip(x, masks, strict=True)])
         return v1, v2
 
     return run
@@ -190,13 +162,21 @@ def measure(fn: Callable, images, masks, seconds: float, device: str, warmup: in
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96, 224])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best is kept")
-    parser.add_argument("--per-image-batch", type=int, default=32, help="batch for per-image pipelines")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile(RegionAugment)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds; the best is kept"
+    )
+    parser.add_argument(
+        "--per-image-batch", type=int, default=32, help="batch for per-image pipelines"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile(RegionAugment)"
+    )
     parser.add_argument("--out", default="bench_results/augment_throughput.json")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -205,11 +185,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.compile:
         # One process compiles the kernels for three sizes and several subset shapes;
         # dynamo's default recompile limit (8 per code object) would fall back to eager.
-        import torch._dynamo
+        from torch import _dynamo
 
         for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, 64)
+            if hasattr(_dynamo.config, name):
+                setattr(_dynamo.config, name, 64)
     info = machine_info(args.device)
     print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
     rows = []
@@ -240,17 +220,33 @@ def main(argv: list[str] | None = None) -> dict:
             row["compiled_over_a"] = round(best["a_region_compiled"] / best["a_region_batched"], 2)
         rows.append(row)
 
-    cols = ["size", "a_region_batched", "b_region_per_image", "c_kornia_global", "d_tv_global",
-            "a_over_b", "a_over_c", "a_region_branchless", "branchless_over_a"]
+    cols = [
+        "size",
+        "a_region_batched",
+        "b_region_per_image",
+        "c_kornia_global",
+        "d_tv_global",
+        "a_over_b",
+        "a_over_c",
+        "a_region_branchless",
+        "branchless_over_a",
+    ]
     if args.compile:
         cols += ["a_region_compiled", "compiled_over_a"]
-    print(f"\ntwo-view images/s on {args.device} (best of {args.rounds} interleaved rounds of {args.seconds}s)")
+    print(
+        f"\ntwo-view images/s on {args.device} "
+        f"(best of {args.rounds} interleaved rounds of {args.seconds}s)"
+    )
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
-    result = {"benchmark": "augment_throughput", "machine": info, "rows": rows,
-              "targets": {"a_over_b_at_96": 2.5, "a_over_c": 0.9}}
+    result = {
+        "benchmark": "augment_throughput",
+        "machine": info,
+        "rows": rows,
+        "targets": {"a_over_b_at_96": 2.5, "a_over_c": 0.9},
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,39 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from segaug.data.masked import MaskedImageFolder, resize_pair, to_uint8_chw  # noqa: E402
 from segaug.data.synthetic import SyntheticShapes  # noqa: E402
+from segaug.env import machine_info  # noqa: E402
 from segaug.masks import MaskCache, create_segmenter  # noqa: E402
 from segaug.masks.cache import encode_mask  # noqa: E402
 from segaug.masks.precompute import precompute_masks  # noqa: E402
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import cv2
-    import torchvision
-
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "opencv": cv2.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    try:
-        info["load_avg_1min"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    return info
 
 
 def photos(n: int, size: int) -> torch.Tensor:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -26,6 +25,7 @@ from torch.utils.data import DataLoader
 from segaug import recipes
 from segaug.data.masked import MaskedDataset
 from segaug.data.synthetic import SyntheticShapes
+from segaug.env import machine_info
 from simclr.engine import TrainModule, forward_backward
 from simclr.methods import build_method
 from simclr.models import build_backbone
@@ -36,20 +36,6 @@ CASES = {
     "resnet18@96": ("resnet18", 96),
     "resnet50@224": ("resnet50", 224),
 }
-
-
-def machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def sync(device: torch.device) -> None:
@@ -155,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.batch_size, args.steps = 8, 3
     device = torch.device(args.device)
-    info = machine()
+    info = machine_info()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     print(
         f"recipe={args.recipe} batch={args.batch_size} precision={args.precision} "

@@ -25,7 +25,6 @@ from segaug.augment import (
     RegionAugment,
     RegionMultiViewTransform,
 )
-
 from segaug.masks import (
     SEGMENTERS,
     CorruptMaskError,

@@ -1,4 +1,7 @@
-"""``segaug.recipes``: named RegionAugment presets (implemented in :mod:`segaug.augment.recipes`)."""
+"""``segaug.recipes``: named RegionAugment presets.
+
+Implemented in :mod:`segaug.augment.recipes`; this module makes ``segaug.recipes`` importable.
+"""
 
 from segaug.augment.recipes import (  # noqa: F401
     RECIPES,
@@ -11,4 +14,13 @@ from segaug.augment.recipes import (  # noqa: F401
     thesis,
 )
 
-__all__ = ["simclr", "thesis", "object_aware", "background_swap", "simclr_ops", "build", "names", "RECIPES"]
+__all__ = [
+    "simclr",
+    "thesis",
+    "object_aware",
+    "background_swap",
+    "simclr_ops",
+    "build",
+    "names",
+    "RECIPES",
+]

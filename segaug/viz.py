@@ -139,7 +139,7 @@ def save_pair_grid(
     ax.set_yticklabels(
         [
             f"cov {float(c):.0%}" + ("\nfallback" if bool(f) else "")
-            for c, f in zip(coverage, fallback)
+            for c, f in zip(coverage, fallback, strict=True)
         ]
     )
     ax.tick_params(length=0)

@@ -31,8 +31,6 @@ import argparse
 import csv
 import json
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -96,15 +94,26 @@ class CompareSettings:
             raise ValueError("pipelines must name at least one recipe, got none")
         for p in self.pipelines:
             if p not in recipes.names():
-                raise ValueError(f"unknown pipeline {p!r}; expected one of {', '.join(recipes.names())}")
+                raise ValueError(
+                    f"unknown pipeline {p!r}; expected one of {', '.join(recipes.names())}"
+                )
         if not self.seeds:
             raise ValueError("seeds must contain at least one seed, got none")
-        for name in ("num_samples", "image_size", "epochs", "batch_size", "probe_train", "probe_eval"):
+        for name in (
+            "num_samples",
+            "image_size",
+            "epochs",
+            "batch_size",
+            "probe_train",
+            "probe_eval",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (contrastive negatives), got {self.batch_size}")
+            raise ValueError(
+                f"batch_size must be >= 2 (contrastive negatives), got {self.batch_size}"
+            )
 
 
 def _train_config(s: CompareSettings, pipeline: str, seed: int, run_dir: Path):
@@ -138,7 +147,9 @@ def _eval_splits(s: CompareSettings) -> dict[str, Any]:
 
     def take(split: str, n: int):
         if s.dataset == "synthetic":
-            return build_dataset("synthetic", split=split, num_samples=n, size=max(64, s.image_size))
+            return build_dataset(
+                "synthetic", split=split, num_samples=n, size=max(64, s.image_size)
+            )
         ds = build_dataset(s.dataset, root=s.root, split=split)
         idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n].tolist()
         return torch.utils.data.Subset(ds, idx)
@@ -157,7 +168,9 @@ def _eval_splits(s: CompareSettings) -> dict[str, Any]:
     }
 
 
-def _evaluate_encoder(encoder, splits: dict[str, Any], preprocess, num_classes: int, device) -> dict[str, Any]:
+def _evaluate_encoder(
+    encoder, splits: dict[str, Any], preprocess, num_classes: int, device
+) -> dict[str, Any]:
     """Linear probe (lambda chosen on val, refit on train+val) and kNN on every test split."""
     from simclr.evaluate.features import extract_features
     from simclr.evaluate.knn import knn_scores
@@ -169,7 +182,9 @@ def _evaluate_encoder(encoder, splits: dict[str, Any], preprocess, num_classes: 
         for name, ds in splits.items()
     }
     test_names = [n for n in feats if n.startswith("test")]
-    probe = linear_probe(feats["train"], feats["val"], feats[test_names[0]], num_classes, progress=False)
+    probe = linear_probe(
+        feats["train"], feats["val"], feats[test_names[0]], num_classes, progress=False
+    )
     xtv = torch.cat([feats["train"][0], feats["val"][0]])
     ytv = torch.cat([feats["train"][1], feats["val"][1]])
     clf = fit_logistic_regression(xtv, ytv, num_classes, probe.best_l2)
@@ -217,7 +232,10 @@ def _read_epochs(run_dir: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with path.open() as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
 
 
 def _plots(out: Path, summary: dict[str, Any], runs: list[dict[str, Any]]) -> None:
@@ -233,8 +251,13 @@ def _plots(out: Path, summary: dict[str, Any], runs: list[dict[str, Any]]) -> No
     for r in runs:
         ep = r["epochs"]
         if ep:
-            ax.plot([e["epoch"] for e in ep], [e["loss"] for e in ep], color=colors[r["pipeline"]],
-                    alpha=0.8, label=r["pipeline"] if r["seed"] == runs[0]["seed"] else None)
+            ax.plot(
+                [e["epoch"] for e in ep],
+                [e["loss"] for e in ep],
+                color=colors[r["pipeline"]],
+                alpha=0.8,
+                label=r["pipeline"] if r["seed"] == runs[0]["seed"] else None,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("NT-Xent loss")
     ax.set_title("pretraining loss (one line per seed)")
@@ -253,7 +276,15 @@ def _plots(out: Path, summary: dict[str, Any], runs: list[dict[str, Any]]) -> No
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=split)
     for floor, value in summary["floors"].items():
         ax.axhline(100 * value.get("test", next(iter(value.values()))), ls="--", lw=1, color="gray")
-        ax.text(len(pipelines) - 0.5, 100 * value.get("test", next(iter(value.values()))), floor, fontsize=7, va="bottom", ha="right", color="gray")
+        ax.text(
+            len(pipelines) - 0.5,
+            100 * value.get("test", next(iter(value.values()))),
+            floor,
+            fontsize=7,
+            va="bottom",
+            ha="right",
+            color="gray",
+        )
     ax.set_xticks(range(len(pipelines)))
     ax.set_xticklabels(pipelines)
     ax.set_ylabel("linear probe top-1 (%)")
@@ -265,8 +296,11 @@ def _plots(out: Path, summary: dict[str, Any], runs: list[dict[str, Any]]) -> No
     # fallback rate
     fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(pipelines), 3))
     masked = [p for p in pipelines if summary["pipelines"][p]["uses_masks"]]
-    ax.bar(masked, [100 * summary["pipelines"][p]["fallback_rate"] for p in masked],
-           color=[colors[p] for p in masked])
+    ax.bar(
+        masked,
+        [100 * summary["pipelines"][p]["fallback_rate"] for p in masked],
+        color=[colors[p] for p in masked],
+    )
     ax.set_ylabel("views that fell back (%)")
     ax.set_title("mask fallback rate during pretraining (recipes that use masks)")
     fig.tight_layout()
@@ -282,10 +316,12 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
         f"Pretraining: SimCLR, ResNet-18 (width {s['width']}), {s['epochs']} epochs on "
         f"{s['num_samples'] if s['dataset'] == 'synthetic' else 'all'} `{s['dataset']}` images at "
-        f"{s['image_size']} px, batch {s['batch_size']}, LARS lr {s['lr']} (x batch/256), masks `{s['masks']}`; "
+        f"{s['image_size']} px, batch {s['batch_size']}, LARS lr {s['lr']} (x batch/256), "
+        f"masks `{s['masks']}`; "
         f"seeds {', '.join(map(str, s['seeds']))}.",
         f"Evaluation: frozen features; linear probe = multinomial logistic regression (L-BFGS), L2 "
-        f"chosen on a held-out biased val split, refit on train+val ({s['probe_train']} train images); "
+        f"chosen on a held-out biased val split, refit on train+val "
+        f"({s['probe_train']} train images); "
         f"kNN = weighted cosine kNN, k=20, T=0.1. {s['probe_eval']} images per test split.",
         "",
         "Values: top-1 % (mean ± std over seeds).",
@@ -333,6 +369,7 @@ def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
     """
     from segaug import recipes
     from segaug.data import get_dataset_info
+    from segaug.env import machine_summary
     from simclr.evaluate.features import Preprocess, RawPixels, load_encoder, random_encoder
     from simclr.train import train
 
@@ -355,23 +392,38 @@ def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
         enc = load_encoder(run_dir)
         if preprocess is None:
             mean, std = enc.mean_std
-            preprocess = Preprocess(image_size=settings.image_size, mean=tuple(mean), std=tuple(std))
+            preprocess = Preprocess(
+                image_size=settings.image_size, mean=tuple(mean), std=tuple(std)
+            )
         device = next(enc.encoder.parameters()).device
         metrics = _evaluate_encoder(enc.encoder, splits, preprocess, num_classes, device)
         epochs = _read_epochs(run_dir)
         fallback = epochs[-1].get("fallback_rate", 0.0) if epochs else 0.0
-        runs.append({"pipeline": pipeline, "seed": seed, "run_dir": str(run_dir), "epochs": epochs,
-                     "fallback_rate": fallback, **metrics})
+        runs.append(
+            {
+                "pipeline": pipeline,
+                "seed": seed,
+                "run_dir": str(run_dir),
+                "epochs": epochs,
+                "fallback_rate": fallback,
+                **metrics,
+            }
+        )
         (out / "runs.json").write_text(json.dumps(runs, indent=1))  # nothing lost on a crash
     # floors: raw pixels and a randomly initialised encoder of the same architecture
     floors: dict[str, dict[str, float]] = {}
     enc = load_encoder(Path(runs[0]["run_dir"]))
-    for name, model in (("raw pixels 16x16", RawPixels(16)), ("random init encoder", random_encoder(enc.config, seed=0))):
+    for name, model in (
+        ("raw pixels 16x16", RawPixels(16)),
+        ("random init encoder", random_encoder(enc.config, seed=0)),
+    ):
         m = _evaluate_encoder(model.eval(), splits, preprocess, num_classes, "cpu")
         floors[name] = m["linear"]
     summary: dict[str, Any] = {
         "created": datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
+        "settings": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()
+        },
         "test_splits": test_splits,
         "pipelines": {},
         "floors": floors,
@@ -394,11 +446,14 @@ def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
         entry["uses_masks"] = bool(recipes.build(p, output_size=settings.image_size).region)
         entry["augment_images_per_s"] = _augment_cost(p, settings.image_size)
         summary["pipelines"][p] = entry
-    summary["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}" + (
-        f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
-    )
+    summary["machine"] = machine_summary()
     summary["seconds"] = time.time() - t_start
-    (out / "report.json").write_text(json.dumps({**summary, "runs": [{k: v for k, v in r.items() if k != "epochs"} for r in runs]}, indent=1))
+    (out / "report.json").write_text(
+        json.dumps(
+            {**summary, "runs": [{k: v for k, v in r.items() if k != "epochs"} for r in runs]},
+            indent=1,
+        )
+    )
     _plots(out, summary, runs)
     (out / "report.md").write_text(_markdown(summary))
     return out
@@ -412,7 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=len(d.seeds), help="number of seeds (0, 1, ...)")
     p.add_argument("--dataset", default=d.dataset)
     p.add_argument("--root", default=d.root)
-    p.add_argument("--masks", default=d.masks, help="gt, a mask-cache directory or a segmenter name")
+    p.add_argument(
+        "--masks", default=d.masks, help="gt, a mask-cache directory or a segmenter name"
+    )
     p.add_argument("--num-samples", type=int, default=d.num_samples)
     p.add_argument("--image-size", type=int, default=d.image_size)
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -425,10 +482,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default=d.out_dir)
     a = p.parse_args(argv)
     settings = CompareSettings(
-        pipelines=tuple(a.pipelines), seeds=tuple(range(a.seeds)), dataset=a.dataset, root=a.root,
-        masks=a.masks, num_samples=a.num_samples, image_size=a.image_size, epochs=a.epochs,
-        batch_size=a.batch_size, width=a.width, lr=a.lr, probe_train=a.probe_train,
-        probe_eval=a.probe_eval, device=a.device, out_dir=a.out_dir,
+        pipelines=tuple(a.pipelines),
+        seeds=tuple(range(a.seeds)),
+        dataset=a.dataset,
+        root=a.root,
+        masks=a.masks,
+        num_samples=a.num_samples,
+        image_size=a.image_size,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        width=a.width,
+        lr=a.lr,
+        probe_train=a.probe_train,
+        probe_eval=a.probe_eval,
+        device=a.device,
+        out_dir=a.out_dir,
     )
     try:
         out = compare_pipelines(settings)

@@ -30,7 +30,9 @@ def _photo_batch(size: int) -> torch.Tensor:
     out = []
     for p in photos:
         t = torch.from_numpy(np.ascontiguousarray(p)).permute(2, 0, 1)[None].float()
-        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        t = F.interpolate(
+            t, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
         out.append(t.round().clamp(0, 255).to(torch.uint8))
     return torch.cat(out)
 

@@ -105,7 +105,9 @@ class RandomResizedCropFlip(nn.Module):
         self.flip_p = float(flip_p)
         self.object_centered = bool(object_centered)
 
-    def draw(self, n: int, size: tuple[int, int], fg_boxes: Tensor | None = None) -> dict[str, Tensor]:
+    def draw(
+        self, n: int, size: tuple[int, int], fg_boxes: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Draw crop boxes ``(x0, y0, w, h)`` (n, 4) long and ``flip`` (n,) bool, on the CPU.
 
         Args:
@@ -153,7 +155,13 @@ class RandomResizedCropFlip(nn.Module):
         flip = torch.rand(n) < self.flip_p
         return {"boxes": torch.stack([x0, y0, bw, bh], dim=1), "flip": flip}
 
-    def grid(self, params: dict[str, Tensor], size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> Tensor:
+    def grid(
+        self,
+        params: dict[str, Tensor],
+        size: tuple[int, int],
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> Tensor:
         """Sampling grid (B, h, w, 2) for ``F.grid_sample`` with ``align_corners=False``.
 
         Output pixel centre ``u`` maps to input coordinate ``x0 + (u + 0.5) * w_box / w_out``;
@@ -177,10 +185,14 @@ class RandomResizedCropFlip(nn.Module):
             [gx[:, None, :].expand(n, out_h, out_w), gy[:, :, None].expand(n, out_h, out_w)], dim=-1
         )
 
-    def apply(self, images: Tensor, masks: Tensor, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def apply(
+        self, images: Tensor, masks: Tensor, params: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
         """Crop, resize and flip ``images`` (bilinear) and ``masks`` (nearest) jointly."""
         grid = self.grid(params, (images.shape[-2], images.shape[-1]), images.device, images.dtype)
-        out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out = F.grid_sample(
+            images, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
         out_m = F.grid_sample(
             masks.to(images.dtype), grid, mode="nearest", padding_mode="border", align_corners=False
         )

@@ -31,7 +31,9 @@ def _image_tensor(image: Any) -> Tensor:
         if t.ndim != 3 or t.shape[0] != 3:
             raise ValueError(f"image tensor must be (3, H, W), got shape {tuple(t.shape)}")
         return t
-    raise ValueError(f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}")
+    raise ValueError(
+        f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}"
+    )
 
 
 def _mask_tensor(mask: Any) -> Tensor:
@@ -40,7 +42,9 @@ def _mask_tensor(mask: Any) -> Tensor:
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.array(mask, copy=True))
     if not isinstance(mask, Tensor):
-        raise ValueError(f"mask must be a PIL image, numpy array or tensor, got {type(mask).__name__}")
+        raise ValueError(
+            f"mask must be a PIL image, numpy array or tensor, got {type(mask).__name__}"
+        )
     t = mask.as_subclass(Tensor)
     if t.ndim == 3 and t.shape[0] == 1:
         t = t[0]
@@ -86,7 +90,9 @@ class RegionMultiViewTransform:
         if mask is None and isinstance(image, (tuple, list)) and len(image) == 2:
             image, mask = image
         if mask is None:
-            raise ValueError("mask is required: call transform(image, mask) or transform((image, mask))")
+            raise ValueError(
+                "mask is required: call transform(image, mask) or transform((image, mask))"
+            )
         img = _image_tensor(image)[None]
         m = _mask_tensor(mask)[None, None]
         with torch.no_grad():

@@ -27,7 +27,6 @@ References:
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any
 
 import kornia
@@ -376,7 +375,8 @@ class KorniaOp(IntensityOp):
     with the same inputs (so the same rows are selected).
 
     Args:
-        module: A kornia ``IntensityAugmentationBase2D`` (e.g. ``kornia.augmentation.RandomSolarize``).
+        module: A kornia ``IntensityAugmentationBase2D``, e.g.
+            ``kornia.augmentation.RandomSolarize``.
 
     Example:
         >>> import kornia.augmentation as K

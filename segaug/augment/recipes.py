@@ -33,7 +33,9 @@ def _use_blur(output_size: int | tuple[int, int], blur: bool | None) -> bool:
     return side > 32
 
 
-def simclr_ops(output_size: int | tuple[int, int] = 224, blur: bool | None = None) -> list[IntensityOp]:
+def simclr_ops(
+    output_size: int | tuple[int, int] = 224, blur: bool | None = None
+) -> list[IntensityOp]:
     """SimCLR's global photometric ops: colour jitter 0.4/0.4/0.4/0.1 (p=0.8), grayscale
     (p=0.2), Gaussian blur (p=0.5, kernel 10% of the side; off at <= 32 px by default)."""
     ops: list[IntensityOp] = [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(p=0.2)]

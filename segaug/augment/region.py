@@ -149,7 +149,9 @@ def prepare_inputs(images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool]
     if masks.ndim == 3:
         masks = masks.unsqueeze(1)
     if masks.ndim != 4 or masks.shape[1] != 1:
-        raise ValueError(f"masks must have shape (B, 1, H, W) or (B, H, W), got {tuple(masks.shape)}")
+        raise ValueError(
+            f"masks must have shape (B, 1, H, W) or (B, H, W), got {tuple(masks.shape)}"
+        )
     if masks.shape[0] != images.shape[0]:
         raise ValueError(
             f"masks has batch size {masks.shape[0]} but images has {images.shape[0]}; "
@@ -272,7 +274,10 @@ class RegionAugment(nn.Module):
         self.background = self._ops(background, _default_background, "background")
         self.fallback = self._ops(fallback, _default_fallback, "fallback")
         if isinstance(geometric, RandomResizedCropFlip):
-            if output_size is not None and RandomResizedCropFlip(output_size).output_size != geometric.output_size:
+            if (
+                output_size is not None
+                and RandomResizedCropFlip(output_size).output_size != geometric.output_size
+            ):
                 raise ValueError(
                     f"output_size={output_size!r} conflicts with geometric.output_size="
                     f"{geometric.output_size}; give one of them"
@@ -291,11 +296,15 @@ class RegionAugment(nn.Module):
             and len(coverage) == 2
             and 0.0 <= coverage[0] <= coverage[1] <= 1.0
         ):
-            raise ValueError(f"coverage must be (min, max) with 0 <= min <= max <= 1, got {coverage!r}")
+            raise ValueError(
+                f"coverage must be (min, max) with 0 <= min <= max <= 1, got {coverage!r}"
+            )
         if not isinstance(feather, (int, float)) or feather < 0:
             raise ValueError(f"feather must be a non-negative number of pixels, got {feather!r}")
         if not isinstance(background_swap, (int, float)) or not 0.0 <= background_swap <= 1.0:
-            raise ValueError(f"background_swap must be a probability in [0, 1], got {background_swap!r}")
+            raise ValueError(
+                f"background_swap must be a probability in [0, 1], got {background_swap!r}"
+            )
         self.coverage = (float(coverage[0]), float(coverage[1]))
         self.feather = float(feather)
         self.background_swap = float(background_swap)
@@ -307,7 +316,9 @@ class RegionAugment(nn.Module):
         if ops is None:
             return nn.ModuleList(default())
         if isinstance(ops, nn.Module) or not isinstance(ops, Sequence):
-            raise ValueError(f"{name} must be a sequence of ops (use [op] for one), got {type(ops).__name__}")
+            raise ValueError(
+                f"{name} must be a sequence of ops (use [op] for one), got {type(ops).__name__}"
+            )
         return nn.ModuleList(as_op(op, f"{name}[{i}]") for i, op in enumerate(ops))
 
     def compile_kernels(self, **kwargs: Any) -> RegionAugment:
@@ -359,9 +370,14 @@ class RegionAugment(nn.Module):
             swap=swap,
         )
 
-    def _check_params(self, params: AugmentParams, batch_size: int, input_size: tuple[int, int]) -> None:
+    def _check_params(
+        self, params: AugmentParams, batch_size: int, input_size: tuple[int, int]
+    ) -> None:
         if not isinstance(params, AugmentParams):
-            raise ValueError(f"params must be AugmentParams (from AugmentedBatch.params), got {type(params).__name__}")
+            raise ValueError(
+                "params must be AugmentParams (from AugmentedBatch.params), "
+                f"got {type(params).__name__}"
+            )
         if params.batch_size != batch_size or tuple(params.input_size) != tuple(input_size):
             raise ValueError(
                 f"params were drawn for batch size {params.batch_size} and input size "
@@ -369,7 +385,10 @@ class RegionAugment(nn.Module):
             )
         for name in ("foreground", "background", "fallback"):
             if len(getattr(params, name)) != len(getattr(self, name)):
-                raise ValueError(f"params.{name} has {len(getattr(params, name))} entries, this module has {len(getattr(self, name))} ops")
+                raise ValueError(
+                    f"params.{name} has {len(getattr(params, name))} entries, "
+                    f"this module has {len(getattr(self, name))} ops"
+                )
         if (params.geometry is None) != (self.geometric is None):
             raise ValueError("params.geometry does not match this module's geometric setting")
 
@@ -382,9 +401,11 @@ class RegionAugment(nn.Module):
             sub["kornia"] = p["kornia"]
         return sub
 
-    def _run(self, ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor) -> Tensor:
+    def _run(
+        self, ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor
+    ) -> Tensor:
         """Apply ``ops`` to ``x``, whose k rows are batch rows ``rows`` (CPU), where they fire."""
-        for op, p in zip(ops, op_params):
+        for op, p in zip(ops, op_params, strict=True):
             fire = p["fire"][rows]
             sel = torch.nonzero(fire).squeeze(1)
             if sel.numel() == 0:
@@ -404,7 +425,9 @@ class RegionAugment(nn.Module):
                 p["kornia"] = sub["kornia"]
         return x
 
-    def _composite(self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, rows: Tensor) -> Tensor:
+    def _composite(
+        self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, rows: Tensor
+    ) -> Tensor:
         """Foreground ops inside, background ops outside the mask, for batch rows ``rows``."""
         all_rows = rows.numel() == x.shape[0]
         rows_dev = rows.to(x.device)
@@ -420,13 +443,23 @@ class RegionAugment(nn.Module):
         bg = self._run(self.background, bg_src, params.background, rows)
         if self.feather > 0:
             k = 2 * int(round(3 * self.feather)) + 1
-            mr = kornia.filters.gaussian_blur2d(mr, (k, k), (self.feather, self.feather), border_type="replicate")
+            mr = kornia.filters.gaussian_blur2d(
+                mr, (k, k), (self.feather, self.feather), border_type="replicate"
+            )
             soft = True
         if soft:
             return fg * mr + bg * (1.0 - mr)
         return torch.where(mr > 0.5, fg, bg)
 
-    def _augment(self, x: Tensor, m: Tensor, soft: bool, coverage: Tensor, fallback: Tensor, params: AugmentParams) -> AugmentedBatch:
+    def _augment(
+        self,
+        x: Tensor,
+        m: Tensor,
+        soft: bool,
+        coverage: Tensor,
+        fallback: Tensor,
+        params: AugmentParams,
+    ) -> AugmentedBatch:
         if self.geometric is not None:
             x, m = self.geometric.apply(x, m, params.geometry)
         fb = fallback.cpu()
@@ -439,10 +472,16 @@ class RegionAugment(nn.Module):
         else:
             out = torch.empty_like(x)
             out[reg_rows.to(x.device)] = self._composite(x, m, soft, params, reg_rows)
-            out[fb_rows.to(x.device)] = self._run(self.fallback, x[fb_rows.to(x.device)], params.fallback, fb_rows)
-        return AugmentedBatch(images=out, masks=m, coverage=coverage, fallback=fallback, params=params)
+            out[fb_rows.to(x.device)] = self._run(
+                self.fallback, x[fb_rows.to(x.device)], params.fallback, fb_rows
+            )
+        return AugmentedBatch(
+            images=out, masks=m, coverage=coverage, fallback=fallback, params=params
+        )
 
-    def _prepare(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool, Tensor, Tensor]:
+    def _prepare(
+        self, images: Tensor, masks: Tensor
+    ) -> tuple[Tensor, Tensor, bool, Tensor, Tensor]:
         x, m, soft = prepare_inputs(images, masks)
         if self.geometric is None and x.data_ptr() == images.data_ptr():
             x = x.clone()  # the ops work in place; never touch the caller's memory
@@ -459,7 +498,9 @@ class RegionAugment(nn.Module):
             return torch.ones_like(coverage, dtype=torch.bool)
         return (coverage < self.coverage[0]) | (coverage > self.coverage[1])
 
-    def forward(self, images: Tensor, masks: Tensor, params: AugmentParams | None = None) -> AugmentedBatch:
+    def forward(
+        self, images: Tensor, masks: Tensor, params: AugmentParams | None = None
+    ) -> AugmentedBatch:
         """Augment a batch once.
 
         Args:

@@ -45,7 +45,9 @@ class _ImageList(torch.utils.data.Dataset):
             return im.convert("RGB"), 0
 
 
-def _mask_source(masks: str | None, segmenter: str | None, checkpoint: str | None, device: str) -> Any:
+def _mask_source(
+    masks: str | None, segmenter: str | None, checkpoint: str | None, device: str
+) -> Any:
     from segaug.masks import create_segmenter
 
     if segmenter is not None:
@@ -160,10 +162,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         path = visualize(
-            args.out, dataset=args.dataset, root=args.root, split=args.split, images=args.images,
-            masks=args.masks, segmenter=args.segmenter, checkpoint=args.checkpoint,
-            recipe=args.recipe, n=args.n, size=args.size, output_size=args.output_size,
-            seed=args.seed, device=args.device, download=args.download,
+            args.out,
+            dataset=args.dataset,
+            root=args.root,
+            split=args.split,
+            images=args.images,
+            masks=args.masks,
+            segmenter=args.segmenter,
+            checkpoint=args.checkpoint,
+            recipe=args.recipe,
+            n=args.n,
+            size=args.size,
+            output_size=args.output_size,
+            seed=args.seed,
+            device=args.device,
+            download=args.download,
         )
     except (ValueError, FileNotFoundError, LookupError) as err:
         print(f"segaug-visualize: error: {err}", file=sys.stderr)

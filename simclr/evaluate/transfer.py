@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -552,15 +551,10 @@ def evaluate_dataset(
 
 
 def environment() -> dict[str, Any]:
-    """Machine description for the report."""
-    env = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    return env
+    """Machine description for the report (:func:`segaug.env.machine_info`)."""
+    from segaug.env import machine_info
+
+    return machine_info()
 
 
 def _fallback_rate(run_dir: Path | None) -> float | None:

@@ -38,7 +38,9 @@ def test_thesis_recipe_matches_the_thesis_text():
 def test_small_images_drop_the_global_blur_as_in_the_thesis_cifar_setup():
     assert not any(isinstance(op, GaussianBlur) for op in recipes.simclr(output_size=32).fallback)
     assert any(isinstance(op, GaussianBlur) for op in recipes.simclr(output_size=96).fallback)
-    assert any(isinstance(op, GaussianBlur) for op in recipes.simclr(output_size=32, blur=True).fallback)
+    assert any(
+        isinstance(op, GaussianBlur) for op in recipes.simclr(output_size=32, blur=True).fallback
+    )
 
 
 @pytest.mark.parametrize("name", recipes.names())
@@ -93,7 +95,9 @@ def test_multiview_transform_in_a_dataloader(photos, center_masks):
         def __getitem__(self, i):
             return self.transform(photos[i], center_masks[i]), i
 
-    loader = torch.utils.data.DataLoader(DS(RegionMultiViewTransform(recipes.thesis(output_size=16))), batch_size=2)
+    loader = torch.utils.data.DataLoader(
+        DS(RegionMultiViewTransform(recipes.thesis(output_size=16))), batch_size=2
+    )
     (v1, v2), idx = next(iter(loader))
     assert v1.shape == (2, 3, 16, 16) and v2.shape == (2, 3, 16, 16)
 

@@ -137,7 +137,9 @@ def test_mask_stays_aligned_with_object_after_crop_and_flip(photos):
     x[:, 1][m[:, 0] == 1] = 1.0
     x[:, 2][m[:, 0] == 1] = 0.0
     aug = RegionAugment(
-        foreground=[], background=[], fallback=[],
+        foreground=[],
+        background=[],
+        fallback=[],
         geometric=RandomResizedCropFlip(48, scale=(0.3, 1.0), flip_p=0.5),
     )
     torch.manual_seed(3)
@@ -194,8 +196,14 @@ def test_uint8_and_float_inputs_agree(photos, center_masks):
 def test_mask_encodings_agree(photos, center_masks):
     aug = RegionAugment(output_size=48)
     outs = []
-    for m in (center_masks, center_masks * 255, center_masks.bool(), center_masks.float(),
-              center_masks[:, 0], tv_tensors.Mask(center_masks)):
+    for m in (
+        center_masks,
+        center_masks * 255,
+        center_masks.bool(),
+        center_masks.float(),
+        center_masks[:, 0],
+        tv_tensors.Mask(center_masks),
+    ):
         torch.manual_seed(1)
         outs.append(aug(photos, m))
     for o in outs[1:]:
@@ -219,9 +227,13 @@ def test_soft_masks_blend():
 
 def test_feather_softens_only_the_edge(photos, center_masks):
     x = photos.float() / 255
-    aug = _identity_geometry(foreground=[RandomGrayscale(p=1.0)], background=[], fallback=[], feather=1.5)
+    aug = _identity_geometry(
+        foreground=[RandomGrayscale(p=1.0)], background=[], fallback=[], feather=1.5
+    )
     out = aug(x, center_masks)
-    hard = _identity_geometry(foreground=[RandomGrayscale(p=1.0)], background=[], fallback=[])(x, center_masks)
+    hard = _identity_geometry(foreground=[RandomGrayscale(p=1.0)], background=[], fallback=[])(
+        x, center_masks
+    )
     diff = (out.images - hard.images).abs().amax(dim=(0, 1))
     assert diff[32, 32] < 1e-6 and diff[2, 2] < 1e-6  # far from the edge: unchanged
     assert diff[16, 32] > 1e-3  # on the edge: blended
@@ -262,7 +274,9 @@ def test_kornia_modules_are_accepted_and_replayed(photos, center_masks):
     import kornia.augmentation as K
 
     x = photos.float() / 255
-    aug = _identity_geometry(foreground=[K.RandomSolarize(0.1, 0.1, p=1.0)], background=[], fallback=[])
+    aug = _identity_geometry(
+        foreground=[K.RandomSolarize(0.1, 0.1, p=1.0)], background=[], fallback=[]
+    )
     out = aug(x, center_masks)
     bg = (center_masks == 0).expand_as(x)
     assert torch.equal(out.images[bg], x[bg])

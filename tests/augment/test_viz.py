@@ -38,6 +38,8 @@ def test_overlay_marks_the_outline():
 
 
 def test_save_pair_grid_writes_a_png(tmp_path, photos, center_masks):
-    path = save_pair_grid(tmp_path / "grid.png", photos, center_masks, recipes.thesis(output_size=32), panel=48)
+    path = save_pair_grid(
+        tmp_path / "grid.png", photos, center_masks, recipes.thesis(output_size=32), panel=48
+    )
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 4 * 48 and im.size[1] > 4 * 48

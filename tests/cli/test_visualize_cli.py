@@ -10,7 +10,9 @@ from segaug.cli.visualize import main, visualize
 
 
 def test_visualize_synthetic_dataset_with_gt_masks(tmp_path):
-    out = visualize(tmp_path / "grid.png", dataset="synthetic", root=str(tmp_path), masks="gt", n=3, size=32)
+    out = visualize(
+        tmp_path / "grid.png", dataset="synthetic", root=str(tmp_path), masks="gt", n=3, size=32
+    )
     with Image.open(out) as im:
         assert im.format == "PNG"
         w, h = im.size
@@ -25,8 +27,23 @@ def test_visualize_flat_image_folder_with_classical_segmenter(tmp_path):
     Image.fromarray(data.chelsea()).save(folder / "cat.jpg")
     Image.fromarray(data.coffee()).save(folder / "coffee.png")
     (folder / "notes.txt").write_text("not an image")
-    assert main(["--images", str(folder), "--segmenter", "classical", "-n", "2", "--size", "48",
-                 "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(
+            [
+                "--images",
+                str(folder),
+                "--segmenter",
+                "classical",
+                "-n",
+                "2",
+                "--size",
+                "48",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 0
+    )
     arr = np.asarray(Image.open(tmp_path / "g.png"))
     assert arr.ndim == 3 and arr.shape[2] in (3, 4)
 

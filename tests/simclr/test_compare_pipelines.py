@@ -12,20 +12,32 @@ from simclr.compare import CompareSettings, compare_pipelines, main
 
 def test_compare_pipelines_end_to_end_tiny(tmp_path):
     settings = CompareSettings(
-        pipelines=("simclr", "thesis"), seeds=(0, 1), num_samples=64, epochs=1, batch_size=32,
-        probe_train=60, probe_eval=40, out_dir=str(tmp_path), root=str(tmp_path / "data"),
+        pipelines=("simclr", "thesis"),
+        seeds=(0, 1),
+        num_samples=64,
+        epochs=1,
+        batch_size=32,
+        probe_train=60,
+        probe_eval=40,
+        out_dir=str(tmp_path),
+        root=str(tmp_path / "data"),
     )
     out = compare_pipelines(settings, progress=False)
     report = json.loads((out / "report.json").read_text())
     assert set(report["pipelines"]) == {"simclr", "thesis"}
-    for p, entry in report["pipelines"].items():
+    for entry in report["pipelines"].values():
         assert entry["n_seeds"] == 2
         for split in ("test", "test_biased"):
             acc = entry["linear"][split]
             assert len(acc["values"]) == 2 and 0.0 <= acc["mean"] <= 1.0
         gaps = entry["gap"]["values"]
         lin = entry["linear"]
-        assert gaps == pytest.approx([b - t for b, t in zip(lin["test_biased"]["values"], lin["test"]["values"])])
+        assert gaps == pytest.approx(
+            [
+                b - t
+                for b, t in zip(lin["test_biased"]["values"], lin["test"]["values"], strict=True)
+            ]
+        )
     assert report["pipelines"]["simclr"]["uses_masks"] is False
     assert 0.0 <= report["pipelines"]["thesis"]["fallback_rate"] < 0.5  # gt masks rarely fall back
     assert set(report["floors"]) == {"raw pixels 16x16", "random init encoder"}
