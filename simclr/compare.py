@@ -74,9 +74,9 @@ class CompareSettings:
     dataset: str = "synthetic"
     root: str = "data"
     masks: str = "gt"
-    num_samples: int = 1024
+    num_samples: int = 2048
     image_size: int = 32
-    epochs: int = 2
+    epochs: int = 5
     batch_size: int = 128
     width: float = 0.25
     lr: float = 0.6
