@@ -16,6 +16,7 @@ MODULES = [
     "segaug.augment.recipes",
     "segaug.augment.multiview",
     "segaug.viz",
+    "segaug.env",
 ]
 
 
