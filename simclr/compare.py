@@ -195,6 +195,17 @@ def _evaluate_encoder(
         out["knn20"][name] = classification_summary(
             knn_scores(xtv, ytv, x, num_classes, 20, 0.1), y
         )["top1"]
+    families = getattr(splits.get("test"), "background_families", None)
+    if families is not None:
+        # Diagnostics on the random-background split, where family and class are independent:
+        # unbiased probes fitted on one half, scored on the other.
+        x, y = feats["test"]
+        fam = torch.as_tensor(families, dtype=torch.long)
+        half = x.shape[0] // 2
+        for key, labels in (("shape_info", y), ("bg_info", fam)):
+            k = int(labels.max()) + 1
+            c = fit_logistic_regression(x[:half], labels[:half], k, probe.best_l2)
+            out[key] = classification_summary(c.predict(x[half:]), labels[half:])["top1"]
     return out
 
 
@@ -330,6 +341,9 @@ def _markdown(summary: dict[str, Any]) -> str:
     head = ["pipeline", "seeds"] + [f"linear {t}" for t in splits] + [f"kNN {t}" for t in splits]
     if "test_biased" in splits and "test" in splits:
         head.append("bias gap (linear)")
+    diag = all("bg_info" in r for r in summary["pipelines"].values())
+    if diag:
+        head += ["shape info", "bg info"]
     head += ["fallback", "augment img/s"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -339,6 +353,8 @@ def _markdown(summary: dict[str, Any]) -> str:
         row += [_fmt(r["knn20"][t]["values"]) for t in splits]
         if "bias gap (linear)" in head:
             row.append(_fmt(r["gap"]["values"]))
+        if diag:
+            row += [_fmt(r["shape_info"]["values"]), _fmt(r["bg_info"]["values"])]
         fb = f"{100 * r['fallback_rate']:.1f}%" if r["uses_masks"] else "global"
         row += [fb, f"{r['augment_images_per_s']:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
@@ -347,12 +363,19 @@ def _markdown(summary: dict[str, Any]) -> str:
         row += ["" for _ in splits]
         if "bias gap (linear)" in head:
             row.append(f"{100 * (vals['test_biased'] - vals['test']):.1f}")
+        if diag:
+            row += [f"{100 * vals['shape_info']:.1f}", f"{100 * vals['bg_info']:.1f}"]
         row += ["", ""]
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
         "The bias gap is accuracy on `test_biased` minus accuracy on `test` (random backgrounds): "
         "how much the probe's accuracy relies on the class-correlated background. Lower is better.",
+        "Shape info and bg info are diagnostics on the random-background `test` split, where "
+        "background and class are independent: a linear probe fitted on one half and scored on "
+        "the other predicts the class (shape info, higher = more object information in the "
+        "features) or the background family (bg info, lower = less background information; "
+        "chance is 10%).",
         "",
         "![loss](loss.png) ![accuracy](accuracy.png) ![fallback](fallback.png)",
         "",
@@ -418,7 +441,7 @@ def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
         ("random init encoder", random_encoder(enc.config, seed=0)),
     ):
         m = _evaluate_encoder(model.eval(), splits, preprocess, num_classes, "cpu")
-        floors[name] = m["linear"]
+        floors[name] = {**m["linear"], **{k: m[k] for k in ("shape_info", "bg_info") if k in m}}
     summary: dict[str, Any] = {
         "created": datetime.now().isoformat(timespec="seconds"),
         "settings": {
@@ -440,6 +463,10 @@ def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
             gaps = [r["linear"]["test_biased"] - r["linear"]["test"] for r in rs]
             mean, sd = _mean_std(gaps)
             entry["gap"] = {"mean": mean, "std": sd, "values": gaps}
+        for key in ("shape_info", "bg_info"):
+            if all(key in r for r in rs):
+                mean, sd = _mean_std([r[key] for r in rs])
+                entry[key] = {"mean": mean, "std": sd, "values": [r[key] for r in rs]}
         entry["fallback_rate"] = sum(r["fallback_rate"] for r in rs) / len(rs)
         # A global-only recipe sends every sample through the fallback pipeline by design;
         # its "fallback rate" says nothing about the masks.

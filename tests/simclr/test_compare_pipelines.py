@@ -38,11 +38,15 @@ def test_compare_pipelines_end_to_end_tiny(tmp_path):
                 for b, t in zip(lin["test_biased"]["values"], lin["test"]["values"], strict=True)
             ]
         )
+    for entry in report["pipelines"].values():
+        for key in ("shape_info", "bg_info"):
+            assert 0.0 <= entry[key]["mean"] <= 1.0 and len(entry[key]["values"]) == 2
     assert report["pipelines"]["simclr"]["uses_masks"] is False
     assert 0.0 <= report["pipelines"]["thesis"]["fallback_rate"] < 0.5  # gt masks rarely fall back
     assert set(report["floors"]) == {"raw pixels 16x16", "random init encoder"}
     md = (out / "report.md").read_text()
     assert "| simclr | 2 |" in md and "| thesis | 2 |" in md and "global" in md
+    assert "bg info" in md
     for png in ("loss.png", "accuracy.png", "fallback.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG"
