@@ -65,13 +65,23 @@ class Segmenter(ABC):
         """
         return make_config_id(self.name, self._config())
 
+    #: The network of a model-backed segmenter (``None`` for weight-free ones).
+    model: torch.nn.Module | None = None
+    _device: torch.device = torch.device("cpu")
+
     @property
     def device(self) -> torch.device:
         """The device the segmenter computes on (CPU for weight-free segmenters)."""
-        return torch.device("cpu")
+        return self._device
 
     def to(self, device: str | torch.device) -> Segmenter:
-        """Move the segmenter's model to ``device``; returns ``self``."""
+        """Move the segmenter's model to ``device``; returns ``self``.
+
+        Weight-free segmenters (no ``model``) always compute on the CPU and ignore it.
+        """
+        if self.model is not None:
+            self._device = resolve_device(device)
+            self.model.to(self._device)
         return self
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

@@ -134,15 +134,6 @@ class DeepLabV3Segmenter(Segmenter):
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    def to(self, device: str | torch.device) -> DeepLabV3Segmenter:
-        self._device = resolve_device(device)
-        self.model.to(self._device)
-        return self
-
     def _config(self) -> dict[str, Any]:
         return {
             "amp": self.amp,

@@ -144,15 +144,6 @@ class SamSegmenter(Segmenter):
         self.model = model.eval().to(self._device)
         self._generator: Any = None
 
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
-    def to(self, device: str | torch.device) -> SamSegmenter:
-        self._device = resolve_device(device)
-        self.model.to(self._device)
-        return self
-
     def _config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {
             "mode": self.mode,
