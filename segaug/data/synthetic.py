@@ -314,10 +314,26 @@ def _noise_bank(size: int) -> np.ndarray:
     return np.round(noise).astype(np.int16)
 
 
+@lru_cache(maxsize=16)
 def _render(
     seed: int, split: str, index: int, size: int, bias: float
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Draw one sample: (image HxWx3 uint8, mask HxW uint8, label, family)."""
+    """Draw one sample: (image HxWx3 uint8, mask HxW uint8, label, family).
+
+    Memoised for the last few samples: a masked dataset asks for the image and then the
+    mask of the same sample, which would otherwise render it twice. The arrays are
+    read-only because they are shared; callers copy before handing them out.
+    """
+    image, mask, label, family = _draw(seed, split, index, size, bias)
+    image.flags.writeable = False
+    mask.flags.writeable = False
+    return image, mask, label, family
+
+
+def _draw(
+    seed: int, split: str, index: int, size: int, bias: float
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Render one sample (uncached); see :func:`_render`."""
     rng = _sample_rng(seed, split, index)
     label = _label_of(index)
     family = _draw_family(rng, label, split, bias)
@@ -466,7 +482,7 @@ class SyntheticShapes(Dataset):
         i = self._check_index(index)
         if self._masks is not None:
             return self._masks[i].copy()
-        return _render(self.seed, self.split, i, self.size, self.bias)[1]
+        return _render(self.seed, self.split, i, self.size, self.bias)[1].copy()
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
         """Images, masks and labels of several samples as stacked arrays.
