@@ -145,26 +145,34 @@ def _eval_splits(s: CompareSettings) -> dict[str, Any]:
     """Labelled splits for the probe: train / val (biased) and the test splits."""
     from segaug.data import build_dataset
 
-    def take(split: str, n: int):
-        if s.dataset == "synthetic":
+    if s.dataset == "synthetic":
+
+        def synth(split: str, n: int):
             return build_dataset(
                 "synthetic", split=split, num_samples=n, size=max(64, s.image_size)
             )
-        ds = build_dataset(s.dataset, root=s.root, split=split)
-        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n].tolist()
-        return torch.utils.data.Subset(ds, idx)
 
-    if s.dataset == "synthetic":
         return {
-            "train": take("train", s.probe_train),
-            "val": take("val", max(200, s.probe_eval // 2)),
-            "test_biased": take("test_biased", s.probe_eval),
-            "test": take("test", s.probe_eval),
+            "train": synth("train", s.probe_train),
+            "val": synth("val", max(200, s.probe_eval // 2)),
+            "test_biased": synth("test_biased", s.probe_eval),
+            "test": synth("test", s.probe_eval),
         }
+    # Other datasets: probe train and val are disjoint slices of one seeded permutation.
+    train = build_dataset(s.dataset, root=s.root, split="train")
+    test = build_dataset(s.dataset, root=s.root, split="test")
+    n_val = max(200, s.probe_eval // 2)
+    if len(train) < s.probe_train + n_val:
+        raise ValueError(
+            f"probe_train + val ({s.probe_train} + {n_val}) exceeds the {len(train)} training "
+            f"images of {s.dataset!r}; lower --probe-train"
+        )
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(0)).tolist()
+    test_idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(1))
     return {
-        "train": take("train", s.probe_train),
-        "val": take("train", max(200, s.probe_eval // 2)),
-        "test": take("test", s.probe_eval),
+        "train": torch.utils.data.Subset(train, perm[: s.probe_train]),
+        "val": torch.utils.data.Subset(train, perm[s.probe_train : s.probe_train + n_val]),
+        "test": torch.utils.data.Subset(test, test_idx[: s.probe_eval].tolist()),
     }
 
 

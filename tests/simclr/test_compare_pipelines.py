@@ -59,3 +59,27 @@ def test_compare_rejects_bad_settings_before_training(tmp_path, capsys):
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         CompareSettings(batch_size=1).validate()
     assert not any(tmp_path.iterdir())
+
+
+def test_probe_train_and_val_are_disjoint_on_real_datasets(tmp_path):
+    import numpy as np
+
+    from simclr.compare import _eval_splits
+
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 80), ("val", 5)):
+        for c in range(3):
+            folder = tmp_path / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.png"
+                )
+    s = CompareSettings(dataset="imagefolder", root=str(tmp_path), probe_train=30, probe_eval=10)
+    splits = _eval_splits(s)
+    train_idx, val_idx = set(splits["train"].indices), set(splits["val"].indices)
+    assert len(train_idx) == 30 and len(val_idx) == 200
+    assert not train_idx & val_idx
+    assert len(splits["test"]) == 10 and set(splits) == {"train", "val", "test"}
+    with pytest.raises(ValueError, match="exceeds the 240 training images"):
+        _eval_splits(CompareSettings(dataset="imagefolder", root=str(tmp_path), probe_train=100))
