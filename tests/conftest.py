@@ -9,8 +9,7 @@ import torch.nn.functional as F
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-# Tolerances per dtype, as kornia's conftest does.
-TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-10}
+# Tolerances per dtype live in numerics.py (assert_close), as kornia's testing/base.py.
 
 
 @pytest.fixture(params=DEVICES)

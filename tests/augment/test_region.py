@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from numerics import assert_close
 from torchvision import tv_tensors
 
 from segaug import AugmentedBatch, ColorJitter, GaussianBlur, RandomGrayscale, RegionAugment
@@ -95,7 +96,8 @@ def test_coverage_thresholds_are_inclusive():
 
 
 def test_mixed_batch_each_row_gets_its_own_pipeline(photos, center_masks):
-    x = photos.float() / 255
+    # float64: the blur over a row subset reduces in another order than over the batch
+    x = photos.double() / 255
     m = center_masks.clone()
     m[1] = 0  # empty mask -> fallback
     aug = _identity_geometry(
@@ -113,7 +115,7 @@ def test_mixed_batch_each_row_gets_its_own_pipeline(photos, center_masks):
         sub = aug(x[rows], m[rows])
         sub_params = sub.params
         replayed = aug(x[rows], m[rows], params=_select(params, rows, sub_params))
-        assert torch.allclose(replayed.images, out.images[rows], atol=1e-6)
+        assert_close(replayed.images, out.images[rows], msg=f"rows {rows}")
 
 
 def _select(params, rows, like):
@@ -189,7 +191,7 @@ def test_uint8_and_float_inputs_agree(photos, center_masks):
     torch.manual_seed(7)
     b = aug(photos.float() / 255, center_masks.bool())
     assert a.images.dtype == torch.float32
-    assert torch.allclose(a.images, b.images, atol=1e-6)
+    assert_close(a.images, b.images)
     assert torch.equal(a.masks, b.masks)
 
 
@@ -207,7 +209,7 @@ def test_mask_encodings_agree(photos, center_masks):
         torch.manual_seed(1)
         outs.append(aug(photos, m))
     for o in outs[1:]:
-        assert torch.allclose(o.images, outs[0].images, atol=1e-6)
+        assert_close(o.images, outs[0].images)
         assert torch.equal(o.masks, outs[0].masks)
 
 
@@ -222,7 +224,7 @@ def test_soft_masks_blend():
     aug = _identity_geometry(foreground=[RandomGrayscale(p=1.0)], background=[], fallback=[])
     out = aug(x, m)
     gray = (0.2989 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None].expand_as(x)
-    assert torch.allclose(out.images, 0.25 * gray + 0.75 * x, atol=1e-5)
+    assert_close(out.images, 0.25 * gray + 0.75 * x)
 
 
 def test_feather_softens_only_the_edge(photos, center_masks):
@@ -398,7 +400,7 @@ def test_cuda_matches_cpu(photos, center_masks):
     cuda = aug(photos.cuda(), center_masks.cuda(), params=cpu.params)
     assert isinstance(cuda, AugmentedBatch)
     assert cuda.images.device.type == "cuda"
-    assert torch.allclose(cuda.images.cpu(), cpu.images, atol=1e-4)
+    assert_close(cuda.images.cpu(), cpu.images, factor=10)  # CUDA kernels round differently
     assert torch.equal(cuda.fallback.cpu(), cpu.fallback)
 
 
@@ -407,10 +409,11 @@ def test_branchless_mode_gives_the_same_output(photos, center_masks):
     blend = RegionAugment(output_size=48, select_rows=False)
     m = center_masks.clone()
     m[2] = 0  # one fallback sample
+    x = photos.double() / 255  # float64: the two modes convolve different row sets
     for _ in range(3):
-        a = rows(photos, m)
-        b = blend(photos, m, params=a.params)
-        assert torch.allclose(a.images, b.images, atol=1e-6)
+        a = rows(x, m)
+        b = blend(x, m, params=a.params)
+        assert_close(a.images, b.images)
 
 
 @pytest.mark.slow
@@ -422,7 +425,7 @@ def test_compiled_kernels_match_eager(photos, center_masks):
     for _ in range(2):  # second call: different subset sizes, no recompilation errors
         a = eager(photos, m)
         b = compiled(photos, m, params=a.params)
-        assert torch.allclose(a.images, b.images, atol=1e-5)
+        assert_close(a.images, b.images, factor=10)  # inductor fuses, so more rounding
 
 
 def test_module_moves_like_any_nn_module(photos, center_masks):

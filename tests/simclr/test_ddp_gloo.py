@@ -1,4 +1,9 @@
-"""Two gloo processes reproduce the single-process loss and update on one global batch."""
+"""Two gloo processes reproduce the single-process loss and update on one global batch.
+
+The comparison runs in float64: the workers use one thread each and the reference the
+default thread count, so float32 sums reduce in a different order and would differ by
+more than any fixed tolerance on some instruction sets (AVX2 vs AVX-512).
+"""
 
 import os
 import socket
@@ -7,6 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from numerics import assert_close
 
 from simclr.engine import TrainModule, forward_backward
 from simclr.methods import build_method
@@ -19,13 +25,14 @@ WORLD = 2
 def _module() -> TrainModule:
     torch.manual_seed(0)
     backbone = build_backbone("resnet18", 16, width=0.125, norm="group")
-    return TrainModule(build_method("simclr", backbone, {"temperature": 0.2}, norm="group"))
+    module = TrainModule(build_method("simclr", backbone, {"temperature": 0.2}, norm="group"))
+    return module.double()
 
 
 def _global_batch(n: int = 8):
     g = torch.Generator().manual_seed(3)
-    views = [torch.rand(n, 3, 16, 16, generator=g) for _ in range(2)]
-    return views, [torch.ones(n, 1, 16, 16)] * 2
+    views = [torch.rand(n, 3, 16, 16, generator=g, dtype=torch.float64) for _ in range(2)]
+    return views, [torch.ones(n, 1, 16, 16, dtype=torch.float64)] * 2
 
 
 def _step(model, module, views, masks, accumulate):
@@ -86,8 +93,16 @@ def test_two_process_gloo_matches_single_process(tmp_path):
         module = _module()
         ref_loss = _step(module, module, views, masks, acc)
         loss, state = got["results"][acc]
-        assert torch.allclose(loss, ref_loss, rtol=1e-5, atol=1e-6), (acc, loss, ref_loss)
+        assert loss.dtype == torch.float64
+        assert_close(loss, ref_loss, msg=f"loss, accumulate={acc}")
+        init = _module().state_dict()
         for k, v in module.state_dict().items():
-            assert torch.allclose(state[k], v, rtol=1e-4, atol=1e-6), (acc, k)
+            if not v.is_floating_point():
+                assert torch.equal(state[k], v), (acc, k)
+                continue
+            # the step moved the weights; judge the agreement against the size of the update
+            update = (v - init[k]).abs().max().item()
+            assert update > 0 or "running" in k or k.endswith("num_batches_tracked"), (acc, k)
+            assert_close(state[k], v, scale=max(update, v.abs().max().item()), msg=f"{acc} {k}")
     assert (tmp_path / "run" / "last.pt").exists()
     assert len(got["epochs"]) == 1 and got["epochs"][0]["loss"] == got["epochs"][0]["loss"]
