@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["BACKGROUND_FAMILIES", "SHAPE_CLASSES", "SPLITS", "SyntheticShapes"]
+__all__ = ["BACKGROUND_FAMILIES", "NEUTRAL_GRAY", "SHAPE_CLASSES", "SPLITS", "ShapeStyle", "SyntheticShapes"]
 
 SHAPE_CLASSES: tuple[str, ...] = (
     "circle",
@@ -76,12 +77,56 @@ SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2, "test_biased": 3}
 """Split name -> code mixed into every sample's seed (so splits are disjoint)."""
 
 _BIASED_SPLITS = ("train", "val", "test_biased")
+NEUTRAL_GRAY = 128
+"""Value of every channel of the neutral background (``background="neutral"``)."""
 _DEFAULT_NUM_SAMPLES = {"train": 5000, "val": 1000, "test": 1000, "test_biased": 1000}
 _SALT = 0x5E6A_0601  # separates this generator's streams from other uses of the same seed
-_CACHE_VERSION = 1  # bump whenever the drawn pixels change, to invalidate disk caches
-_SMALL_FRACTION = 0.12  # share of objects drawn deliberately small (1.5%..5% of the image)
+_CACHE_VERSION = 2  # bump whenever the drawn pixels change, to invalidate disk caches
 _NOISE_STD = 3.0  # faint Gaussian pixel noise over the whole image
 _RAMP = np.linspace(0.0, 1.0, 256, dtype=np.float32)[:, None]  # texture value -> colour mix
+
+
+@dataclass(frozen=True)
+class ShapeStyle:
+    """How objects and backgrounds are drawn (the nuisance factors of the data).
+
+    The defaults are the original dataset's: objects of 6%-50% of the image (12% of them
+    deliberately small, 1.5%-5%), any rotation, on one of the ten textures.
+
+    Attributes:
+        coverage: (min, max) object area as a share of the image; drawn log-uniformly.
+        small_fraction: Share of objects drawn small instead, at 1.5%-5% of the image
+            (they stress the mask-coverage fallback).
+        max_rotation: Largest rotation in degrees (uniform in ``[-r, r]``; 180 = any).
+        background: ``"texture"`` (the ten families) or ``"neutral"`` (flat gray
+            ``NEUTRAL_GRAY``: the objects alone, same objects, same pixels inside the mask).
+
+    Example:
+        >>> ShapeStyle(coverage=(0.15, 0.45), small_fraction=0.0, max_rotation=30).background
+        'texture'
+    """
+
+    coverage: tuple[float, float] = (0.06, 0.5)
+    small_fraction: float = 0.12
+    max_rotation: float = 180.0
+    background: str = "texture"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the attribute on bad values."""
+        lo, hi = self.coverage
+        if not 0.0 < lo <= hi <= 0.9:
+            raise ValueError(f"style.coverage must satisfy 0 < min <= max <= 0.9, got {self.coverage}")
+        if not 0.0 <= self.small_fraction <= 1.0:
+            raise ValueError(f"style.small_fraction must be in [0, 1], got {self.small_fraction}")
+        if not 0.0 <= self.max_rotation <= 180.0:
+            raise ValueError(f"style.max_rotation must be in [0, 180] degrees, got {self.max_rotation}")
+        if self.background not in ("texture", "neutral"):
+            raise ValueError(
+                f"style.background must be 'texture' or 'neutral', got {self.background!r}"
+            )
+
+
+_DEFAULT_STYLE = ShapeStyle()
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -316,45 +361,52 @@ def _noise_bank(size: int) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _render(
-    seed: int, split: str, index: int, size: int, bias: float
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Draw one sample: (image HxWx3 uint8, mask HxW uint8, label, family).
+    seed: int, split: str, index: int, size: int, bias: float, style: ShapeStyle = _DEFAULT_STYLE
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+    """Draw one sample: (image HxWx3 uint8, mask HxW uint8, label, family, background).
 
+    ``background`` is the same image with the object never drawn (its exact background).
     Memoised for the last few samples: a masked dataset asks for the image and then the
     mask of the same sample, which would otherwise render it twice. The arrays are
     read-only because they are shared; callers copy before handing them out.
     """
-    image, mask, label, family = _draw(seed, split, index, size, bias)
-    image.flags.writeable = False
-    mask.flags.writeable = False
-    return image, mask, label, family
+    image, mask, label, family, background = _draw(seed, split, index, size, bias, style)
+    for a in (image, mask, background):
+        a.flags.writeable = False
+    return image, mask, label, family, background
 
 
 def _draw(
-    seed: int, split: str, index: int, size: int, bias: float
-) -> tuple[np.ndarray, np.ndarray, int, int]:
+    seed: int, split: str, index: int, size: int, bias: float, style: ShapeStyle = _DEFAULT_STYLE
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
     """Render one sample (uncached); see :func:`_render`."""
     rng = _sample_rng(seed, split, index)
     label = _label_of(index)
     family = _draw_family(rng, label, split, bias)
 
     # Background: a texture field t in [0, 1] mapped through a two-colour ramp; the two
-    # colours differ by at least 80 in every channel.
+    # colours differ by at least 80 in every channel. The draws happen in the neutral mode
+    # too, so both modes place the same object (same colour, pose and position).
     t = _BACKGROUNDS[family](rng, size)
     c1 = rng.integers(0, 256, size=3).astype(np.float32)
     c2 = (c1 + rng.integers(80, 177, size=3)) % 256
-    lut = np.round(c1 + _RAMP * (c2 - c1)).astype(np.uint8)
-    image = np.take(lut, cv2.convertScaleAbs(t, alpha=255.0), axis=0)
+    if style.background == "neutral":
+        image = np.full((size, size, 3), NEUTRAL_GRAY, dtype=np.uint8)
+    else:
+        lut = np.round(c1 + _RAMP * (c2 - c1)).astype(np.uint8)
+        image = np.take(lut, cv2.convertScaleAbs(t, alpha=255.0), axis=0)
+    background = image.copy()
 
     # Object: target coverage, aspect jitter, rotation, then a position that fits.
     contours, unit_area = _templates()[label]
-    if rng.random() < _SMALL_FRACTION:
+    lo_cov, hi_cov = style.coverage
+    if rng.random() < style.small_fraction:
         coverage = rng.uniform(0.015, 0.05)
     else:
-        coverage = math.exp(rng.uniform(math.log(0.06), math.log(0.5)))
+        coverage = math.exp(rng.uniform(math.log(lo_cov), math.log(hi_cov)))
     radius = math.sqrt(coverage * size * size / unit_area)
     aspect = math.exp(rng.uniform(-0.15, 0.15))
-    angle = rng.uniform(0.0, 2.0 * math.pi)
+    angle = math.radians(rng.uniform(-1.0, 1.0) * style.max_rotation)
     c, s = math.cos(angle), math.sin(angle)
     linear = radius * np.array([[c * aspect, -s / aspect], [s * aspect, c / aspect]])
     pts = [contour @ linear.T for contour in contours]
@@ -378,7 +430,8 @@ def _draw(
     oy, ox = rng.integers(0, size + 1, size=2)
     noise = _noise_bank(size)[oy : oy + size, ox : ox + size]
     image = cv2.add(image, noise, dtype=cv2.CV_8U)  # saturating uint8 + int16
-    return image, mask, label, family
+    background = cv2.add(background, noise, dtype=cv2.CV_8U)
+    return image, mask, label, family, background
 
 
 # ---------------------------------------------------------------------------- dataset
@@ -397,6 +450,9 @@ class SyntheticShapes(Dataset):
             "test".
         seed: Base seed; sample ``i`` is drawn from a generator seeded by
             ``(seed, split, i)``.
+        style: :class:`ShapeStyle` (object size, rotation, textured or neutral
+            background); the default is the original dataset. Two styles that differ only
+            in ``background`` draw the same objects at the same places.
         root: Optional directory for an on-disk cache. When given, the whole split is
             generated once (or loaded) at construction, stored as ``.npz`` under
             ``root/synthetic_shapes/``. Without it, samples are drawn on demand and
@@ -410,6 +466,8 @@ class SyntheticShapes(Dataset):
     Shape:
         - ``ds[i]``: (PIL RGB image of ``size x size``, int label).
         - ``ds.get_mask(i)``: :math:`(H, W)` uint8 in {0, 1}, 1 on the object.
+        - ``ds.get_background(i)``: :math:`(H, W, 3)` uint8, the image with the object
+          never drawn.
         - ``ds.images``: :math:`(N, H, W, 3)` uint8; ``ds.masks``: :math:`(N, H, W)` uint8.
         - ``ds.get_batch(idx)``: images :math:`(B, H, W, 3)`, masks :math:`(B, H, W)`,
           labels :math:`(B,)` int64.
@@ -436,6 +494,7 @@ class SyntheticShapes(Dataset):
         seed: int = 0,
         root: str | os.PathLike[str] | None = None,
         transform: Callable[[Image.Image], Any] | None = None,
+        style: ShapeStyle | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
@@ -451,6 +510,12 @@ class SyntheticShapes(Dataset):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable or None, got {transform!r}")
+        if style is None:
+            style = _DEFAULT_STYLE
+        if not isinstance(style, ShapeStyle):
+            raise ValueError(f"style must be a ShapeStyle or None, got {style!r}")
+        style.validate()
+        self.style = style
         self.split = split
         self.size = size
         self.num_samples = num_samples
@@ -473,7 +538,7 @@ class SyntheticShapes(Dataset):
         if self._images is not None:
             image = self._images[i]
         else:
-            image = _render(self.seed, self.split, i, self.size, self.bias)[0]
+            image = _render(self.seed, self.split, i, self.size, self.bias, self.style)[0]
         pil = Image.fromarray(image, mode="RGB")
         return (self.transform(pil) if self.transform is not None else pil), _label_of(i)
 
@@ -482,7 +547,24 @@ class SyntheticShapes(Dataset):
         i = self._check_index(index)
         if self._masks is not None:
             return self._masks[i].copy()
-        return _render(self.seed, self.split, i, self.size, self.bias)[1].copy()
+        return _render(self.seed, self.split, i, self.size, self.bias, self.style)[1].copy()
+
+    def get_background(self, index: int) -> np.ndarray:
+        """Sample ``index`` with its object never drawn: uint8 (H, W, 3).
+
+        Inside the mask it shows the background that the object hides; outside the mask
+        it equals the image exactly.
+        """
+        i = self._check_index(index)
+        return _render(self.seed, self.split, i, self.size, self.bias, self.style)[4].copy()
+
+    def get_backgrounds(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """:meth:`get_background` of several samples, stacked: (B, H, W, 3) uint8."""
+        idx = [self._check_index(int(i)) for i in np.asarray(indices).reshape(-1)]
+        out = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
+        for row, i in enumerate(idx):
+            out[row] = _render(self.seed, self.split, i, self.size, self.bias, self.style)[4]
+        return out
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
         """Images, masks and labels of several samples as stacked arrays.
@@ -500,7 +582,7 @@ class SyntheticShapes(Dataset):
         images = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
         masks = np.empty((len(idx), self.size, self.size), dtype=np.uint8)
         for row, i in enumerate(idx):
-            images[row], masks[row] = _render(self.seed, self.split, i, self.size, self.bias)[:2]
+            images[row], masks[row] = _render(self.seed, self.split, i, self.size, self.bias, self.style)[:2]
         return images, masks, labels
 
     # -- whole-split arrays
@@ -551,9 +633,16 @@ class SyntheticShapes(Dataset):
         return self._images, self._masks
 
     def _load_or_generate(self, root: Path) -> None:
+        st = self.style
+        tag = (
+            ""
+            if st == _DEFAULT_STYLE
+            else f"_c{st.coverage[0]:g}-{st.coverage[1]:g}_sf{st.small_fraction:g}"
+            f"_r{st.max_rotation:g}_{st.background}"
+        )
         name = (
             f"{self.split}_s{self.size}_n{self.num_samples}_b{self.bias:g}_seed{self.seed}"
-            f"_v{_CACHE_VERSION}.npz"
+            f"{tag}_v{_CACHE_VERSION}.npz"
         )
         path = root / "synthetic_shapes" / name
         shape = (self.num_samples, self.size, self.size)
@@ -570,7 +659,8 @@ class SyntheticShapes(Dataset):
         os.replace(tmp, path)  # atomic: concurrent workers never read a half-written file
 
     def __repr__(self) -> str:
+        style = "" if self.style == _DEFAULT_STYLE else f", style={self.style}"
         return (
             f"SyntheticShapes(split={self.split!r}, size={self.size}, "
-            f"num_samples={self.num_samples}, bias={self.bias:g}, seed={self.seed})"
+            f"num_samples={self.num_samples}, bias={self.bias:g}, seed={self.seed}{style})"
         )
