@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
 from segaug.data import build_dataset
 from simclr.config import DataConfig
 
@@ -33,7 +34,7 @@ DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
 }
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+IMAGENET_STATS = (IMAGENET_MEAN, IMAGENET_STD)
 
 
 def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:

@@ -32,13 +32,12 @@ from typing import Any
 
 import torch
 
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - re-exported
+from segaug.env import resolve_device  # noqa: F401 - re-exported
 from segaug.registry import Registry
 
 SEGMENTERS: Registry = Registry("segmenter")
 """Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``, ``gt``."""
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Segmenter(ABC):
@@ -167,23 +166,6 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Turn ``None``/"auto" into CUDA when available, else CPU; validate the rest.
-
-    Raises:
-        ValueError: If ``device`` names CUDA but no CUDA device is available, or is malformed.
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device is {device!r} but CUDA is not available; use device='cpu'")
-    return dev
-
-
 def check_checkpoint(checkpoint: str | os.PathLike[str] | None, segmenter: str) -> str | None:
     """Validate a ``checkpoint`` path argument; returns it as ``str`` (or ``None``).
 
@@ -201,8 +183,17 @@ def check_checkpoint(checkpoint: str | os.PathLike[str] | None, segmenter: str) 
 
 
 def load_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """Load a state dict saved with ``torch.save`` (plain, or under "state_dict"/"model")."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a state dict saved with ``torch.save`` (plain, or under "state_dict"/"model").
+
+    The file is read with ``torch.load(weights_only=True)`` (see
+    :func:`segaug.io.load_torch_file`): one that needs a full unpickle is refused.
+
+    Raises:
+        ValueError: If the file is unreadable, needs unpickling, or holds no state dict.
+    """
+    from segaug.io import load_torch_file
+
+    obj = load_torch_file(path)
     if isinstance(obj, dict):
         for wrapper in ("state_dict", "model"):
             inner = obj.get(wrapper)
