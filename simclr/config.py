@@ -255,9 +255,16 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         if p.suffix == ".toml":
             import tomllib
 
-            data = tomllib.loads(p.read_text())
+            try:
+                data = tomllib.loads(p.read_text())
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"config file {str(p)!r} is not valid TOML: {err}") from None
         elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(p.read_text()) or {}
+            try:
+                data = yaml.safe_load(p.read_text()) or {}
+            except yaml.YAMLError as err:
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ValueError(f"config file {str(p)!r} is not valid YAML: {first}") from None
         else:
             raise ValueError(f"config file {str(p)!r}: expected a .yaml, .yml or .toml file")
         if not isinstance(data, dict):
@@ -279,7 +286,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         parts = key.strip().split(".")
         if len(parts) < 2:
             raise ValueError(f"override {item!r}: expected section.key=value")
-        value = yaml.safe_load(raw) if raw.strip() != "" else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() != "" else None
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
         node = data
         for part in parts[:-1]:
             if part not in node:

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from segaug.cli.errors import USER_ERRORS, report_error
 from segaug.masks.base import SEGMENTERS
 
 
@@ -117,9 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             segmenter_options=dict(args.option),
             progress=not args.no_progress,
         )
-    except ValueError as err:
-        print(f"segaug-precompute-masks: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad value, missing dataset/file/weights: one line, 2
+        return report_error("segaug-precompute-masks", err)
     except Exception as err:  # noqa: BLE001 - the run failed: say why, exit 1
         print(f"segaug-precompute-masks: run failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from segaug import recipes
+from segaug.cli.errors import USER_ERRORS, report_error
 from segaug.viz import save_pair_grid
 
 __all__ = ["visualize", "main"]
@@ -178,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             download=args.download,
         )
-    except (ValueError, FileNotFoundError, LookupError) as err:
-        print(f"segaug-visualize: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad value, missing dataset/file/weights: one line, 2
+        return report_error("segaug-visualize", err)
     print(f"wrote {path}")
     return 0
 
