@@ -50,7 +50,9 @@ class DataConfig:
         split: Split used for pretraining.
         image_size: Side length the masked dataset resizes image and mask to (S).
         num_samples: Dataset size for ``synthetic``; ``None`` for real datasets.
-        masks: ``gt`` (ground-truth masks), a path to a mask cache, or a segmenter name
+        masks: ``gt`` (ground-truth masks), ``files:MASK_DIR[?foreground=1,3]``
+            (annotation files mirroring an ``imagefolder``), a path to a mask cache,
+            or a segmenter name
             (``deeplabv3``, ``sam``, ``classical``) run on the fly.
         batch_size: Global batch per optimiser step, split across processes and
             ``train.accumulate`` micro-batches. Also the number of negatives source.
@@ -397,7 +399,12 @@ def _validate(cfg: Config, world_size: int) -> None:
         d.num_samples,
         "None or an integer >= 2",
     )
-    _check(bool(d.masks), "data.masks", d.masks, "'gt', a mask-cache path or a segmenter name")
+    _check(
+        bool(d.masks),
+        "data.masks",
+        d.masks,
+        "'gt', 'files:DIR', a mask-cache path or a segmenter name",
+    )
     _check(d.batch_size >= 2, "data.batch_size", d.batch_size, "an integer >= 2 (negatives)")
     _check(d.num_workers >= 0, "data.num_workers", d.num_workers, "an integer >= 0")
     for key in ("mean", "std"):

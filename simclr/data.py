@@ -44,9 +44,26 @@ def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
 
 
 def _mask_source(spec: str) -> Any:
-    """``gt`` -> ``"gt"``; an existing directory -> ``MaskCache``; else a segmenter name."""
-    if spec == "gt":
-        return "gt"
+    """What ``data.masks`` names: a mask source, a ``MaskCache`` or a segmenter.
+
+    A source found by dataset index (``gt``) stays the spec string: MaskedDataset binds
+    it to the dataset. One found by path (``files:DIR?...``) is built here, so a bad
+    folder is reported against ``data.masks``. An existing directory becomes a
+    ``MaskCache``; anything else must be a segmenter name.
+    """
+    from segaug.masks.sources import (
+        MASK_SOURCES,
+        is_source_spec,
+        mask_source_from_spec,
+        parse_source_spec,
+    )
+
+    if is_source_spec(spec):
+        try:
+            name, _ = parse_source_spec(spec)
+            return mask_source_from_spec(spec) if MASK_SOURCES.get(name).by_path else spec
+        except ValueError as err:
+            raise ValueError(f"config 'data.masks' = {spec!r}: {err}") from None
     if os.path.sep in spec or Path(spec).exists():
         from segaug.masks import MaskCache
 
@@ -57,8 +74,8 @@ def _mask_source(spec: str) -> Any:
 
     if spec not in SEGMENTERS:
         raise ValueError(
-            f"config 'data.masks' = {spec!r}: expected 'gt', a mask-cache directory or one "
-            f"of the segmenters {SEGMENTERS.names()}"
+            f"config 'data.masks' = {spec!r}: expected 'gt', 'files:MASK_DIR', a mask-cache "
+            f"directory or one of the segmenters {SEGMENTERS.names()}"
         )
     return create_segmenter(spec)
 
@@ -81,6 +98,12 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
+    if getattr(source, "by_path", False) and cfg.dataset != "imagefolder":
+        raise ValueError(
+            f"config 'data.masks' = {cfg.masks!r}: mask files are found by image path, "
+            f"which needs data.dataset=imagefolder (got {cfg.dataset!r}); precompute a "
+            "cache or use 'gt' for a dataset's own annotations"
+        )
     try:
         if cfg.dataset == "imagefolder":  # cache keys are relative paths
             folder = Path(cfg.root) / cfg.split

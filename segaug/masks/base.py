@@ -1,8 +1,9 @@
 """The segmenter interface and the segmenter registry.
 
 A segmenter turns a batch of RGB images into foreground masks. Every segmenter
-in segaug (``deeplabv3``, ``sam``, ``classical``; ``gt`` is the exception, see
-:mod:`segaug.masks.gt`) follows the same contract:
+in segaug (``deeplabv3``, ``sam``, ``classical``) follows the same contract (masks
+that are looked up instead, ``gt`` and ``files``, are *mask sources*, see
+:mod:`segaug.masks.sources`):
 
 * input: a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``;
 * output: a float tensor ``(B, 1, H, W)`` with values in ``{0, 1}`` (1 = foreground),
@@ -37,7 +38,9 @@ from segaug.env import resolve_device  # noqa: F401 - re-exported
 from segaug.registry import Registry
 
 SEGMENTERS: Registry = Registry("segmenter")
-"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``, ``gt``."""
+"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``.
+
+Mask sources (``gt``, ``files``) live in :data:`segaug.masks.sources.MASK_SOURCES`."""
 
 
 class Segmenter(ABC):
@@ -205,16 +208,20 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     return obj
 
 
-def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
+def create_segmenter(name: str, **kwargs: Any) -> Any:
     """Build a registered segmenter by name.
+
+    ``gt`` (and ``files``) are mask sources, not segmenters; for compatibility
+    ``create_segmenter("gt", dataset=ds)`` still returns the ``gt`` source, as
+    :func:`segaug.masks.sources.create_mask_source` does.
 
     Args:
         name: One of ``classical`` (default choice, weight-free), ``deeplabv3``,
-            ``sam``, ``gt``.
+            ``sam``; or a mask source name (``gt``, ``files``).
         **kwargs: Passed to the segmenter's constructor.
 
     Returns:
-        The segmenter.
+        The segmenter (or the mask source).
 
     Raises:
         ValueError: If ``name`` is unknown (the message lists the known names) or a
@@ -225,4 +232,8 @@ def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
         >>> create_segmenter("classical").name
         'classical'
     """
+    from segaug.masks.sources import MASK_SOURCES, create_mask_source
+
+    if isinstance(name, str) and name.lower() in MASK_SOURCES and name.lower() not in SEGMENTERS:
+        return create_mask_source(name.lower(), **kwargs)
     return SEGMENTERS.create(name, **kwargs)
