@@ -42,6 +42,7 @@ __all__ = [
     "load_checkpoint",
     "resolve_checkpoint",
     "restore_rng",
+    "upgrade_checkpoint",
 ]
 
 LAST = "last.pt"
@@ -94,7 +95,13 @@ def load_checkpoint(
     try:
         obj = load_torch_file(p, map_location=map_location)
     except UnsafeCheckpointError as err:
-        raise UnsafeCheckpointError(f"{context}: {err}") from None
+        hint = (
+            "; if it is an older simclr-train checkpoint you trust, convert it once with "
+            f"python -m simclr.checkpoint --upgrade {str(p)!r}"
+            if "numpy" in str(err)
+            else ""
+        )
+        raise UnsafeCheckpointError(f"{context}: {err}{hint}") from None
     except ValueError as err:  # corrupted or truncated file
         raise ValueError(f"{context}: cannot read checkpoint {str(p)!r}: {err}") from None
     if not isinstance(obj, dict):
@@ -160,3 +167,55 @@ def all_finite(module: torch.nn.Module) -> bool:
         if t.is_floating_point() and not torch.isfinite(t).all():
             return False
     return True
+
+
+def upgrade_checkpoint(path: str | os.PathLike) -> Path:
+    """Rewrite a checkpoint from before safe loading so it loads with ``weights_only=True``.
+
+    Older checkpoints stored numpy's RNG state as a numpy array. This loads the file
+    with a **full unpickle** (which can run code: only for files you trust), turns
+    every numpy RNG state into tensors and numbers, and saves it atomically in place.
+
+    Args:
+        path: A checkpoint file or a run directory (its ``last.pt``).
+
+    Returns:
+        The rewritten file.
+
+    Raises:
+        ValueError: If there is no checkpoint there, or it still does not load safely.
+    """
+    p = resolve_checkpoint(path, context="upgrade")
+    state = torch.load(p, map_location="cpu", weights_only=False)
+    for rng in state.get("rng", []) if isinstance(state, dict) else []:
+        if isinstance(rng, dict) and not isinstance(rng.get("numpy"), (dict, type(None))):
+            rng["numpy"] = _numpy_state_to_plain(rng["numpy"])
+    atomic_save(state, p)
+    load_checkpoint(p, context="upgrade")  # proves it now loads with weights_only=True
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simclr.checkpoint --upgrade PATH...``: convert trusted old checkpoints."""
+    import argparse
+
+    from segaug.cli.errors import USER_ERRORS, report_error
+
+    parser = argparse.ArgumentParser(
+        prog="python -m simclr.checkpoint",
+        description="Rewrite trusted checkpoints from before safe loading (weights_only=True).",
+    )
+    parser.add_argument("--upgrade", nargs="+", required=True, metavar="PATH")
+    args = parser.parse_args(argv)
+    try:
+        for path in args.upgrade:
+            print(f"upgraded {upgrade_checkpoint(path)}")
+    except USER_ERRORS as err:
+        return report_error("python -m simclr.checkpoint", err)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -141,3 +141,18 @@ def test_console_scripts_refuse_unsafe_checkpoints_in_one_line(tmp_path, capsys)
     assert train_main(["--resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("simclr-train: error: resume: refusing")
+
+
+def test_an_old_checkpoint_you_trust_can_be_upgraded(tmp_path, capsys):
+    train(tiny_config(tmp_path, "train.epochs=1"))
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["rng"][0]["numpy"] = np.random.get_state()  # the format before safe loading
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(UnsafeCheckpointError, match="numpy.*--upgrade"):
+        ckpt_io.load_checkpoint(tmp_path)
+    assert ckpt_io.main(["--upgrade", str(tmp_path)]) == 0
+    assert "upgraded" in capsys.readouterr().out
+    upgraded = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert upgraded["step"] == state["step"]
+    assert np.array_equal(upgraded["rng"][0]["numpy"]["keys"].numpy(), state["rng"][0]["numpy"][1])
+    train(tiny_config(tmp_path, "train.epochs=1"), resume=tmp_path)  # loads and restores RNG
