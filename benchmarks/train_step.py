@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from segaug import recipes
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
 from segaug.data.masked import MaskedDataset
 from segaug.data.synthetic import SyntheticShapes
 from segaug.env import machine_info
@@ -76,8 +77,8 @@ def bench(name: str, args: argparse.Namespace, device: torch.device) -> dict:
         return torch.autocast(device.type, dtype=dtype)
 
     scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     times = {"data": [], "augment": [], "forward_backward": []}
     for step in range(args.steps + 1):  # the first step warms up
         t0 = time.perf_counter()

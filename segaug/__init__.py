@@ -26,12 +26,16 @@ from segaug.augment import (
     RegionMultiViewTransform,
 )
 from segaug.masks import (
+    MASK_SOURCES,
     SEGMENTERS,
     CorruptMaskError,
+    FileMasks,
     MaskCache,
+    MaskSource,
     MissingMaskError,
     Segmenter,
     WeightsUnavailableError,
+    create_mask_source,
     create_segmenter,
 )
 
@@ -52,6 +56,10 @@ __all__ = [
     "create_segmenter",
     "Segmenter",
     "SEGMENTERS",
+    "create_mask_source",
+    "MaskSource",
+    "MASK_SOURCES",
+    "FileMasks",
     "MaskCache",
     "MissingMaskError",
     "CorruptMaskError",

@@ -1,4 +1,10 @@
-"""Describe the machine a benchmark or report ran on (every table states it).
+"""The machine: what it is (every table states it), which device to use, headless plots.
+
+- :func:`machine_info` / :func:`machine_summary` describe the machine a benchmark or
+  report ran on;
+- :func:`resolve_device` turns ``auto``/``cpu``/``cuda``/``cuda:N`` into a device, the
+  one rule for segmenters, the trainer and the evaluation;
+- :func:`pyplot` gives ``matplotlib.pyplot`` on the Agg backend (no display needed).
 
 Example:
     >>> from segaug.env import machine_info, machine_summary
@@ -16,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["machine_info", "machine_summary"]
+__all__ = ["machine_info", "machine_summary", "pyplot", "resolve_device"]
 
 _LIBRARIES = ("torchvision", "kornia", "numpy", "cv2")
 
@@ -62,3 +68,70 @@ def machine_summary(info: dict[str, Any] | None = None) -> str:
     info = info or machine_info()
     gpu = info.get("gpu") or "no GPU"
     return f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}, {gpu}"
+
+
+def resolve_device(
+    device: str | torch.device | None = None,
+    local_rank: int | None = None,
+    *,
+    name: str = "device",
+) -> torch.device:
+    """``None``/``"auto"`` -> CUDA when available, else CPU; validate the rest.
+
+    Args:
+        device: ``None``, ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a device.
+        local_rank: CUDA index for a bare ``"cuda"``/``"auto"`` (the process's GPU under
+            DDP); ``None`` leaves the index unset.
+        name: What ``device`` is called in error messages (e.g. a config key).
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: If ``device`` is malformed, or names CUDA but none is available.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+        >>> resolve_device("auto").type in ("cpu", "cuda")
+        True
+        >>> resolve_device("tpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'
+    """
+    if device is None or device == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        device = "cuda"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name} is {str(device)!r} but no CUDA device is available; use 'cpu'"
+            )
+        if dev.index is None and local_rank is not None:
+            dev = torch.device("cuda", local_rank)
+    return dev
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (files only, no display).
+
+    Example:
+        >>> plt = pyplot()
+        >>> import matplotlib
+        >>> matplotlib.get_backend().lower()
+        'agg'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

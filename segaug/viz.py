@@ -118,11 +118,9 @@ def save_pair_grid(
     Returns:
         The path written.
     """
-    import matplotlib
+    from segaug.env import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     x, m, _ = prepare_inputs(images, masks)
     grid = pair_grid(x, m, augment, panel=panel)
     coverage = m.float().mean(dim=(1, 2, 3)).cpu()

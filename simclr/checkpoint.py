@@ -6,6 +6,13 @@ the config, and the per-epoch meters of a mid-epoch save. Files are written to a
 temporary file in the same directory and moved into place with ``os.replace``, so a
 run killed while saving leaves the previous checkpoint intact.
 
+Checkpoints hold only tensors and plain containers (dict, list, tuple, str, int, float,
+bool, None): the numpy RNG state is stored as a tensor plus numbers, so every file
+loads with ``torch.load(weights_only=True)``, and :func:`load_checkpoint` reads them
+that way only. A file that would need a full unpickle (which can run code) is refused
+with an error naming the file. Methods may add their own state under a top-level
+``"method_state"`` dict of tensors and plain containers.
+
 Example:
     >>> import tempfile, os
     >>> d = tempfile.mkdtemp()
@@ -18,35 +25,41 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from segaug.io import UnsafeCheckpointError, load_torch_file, save_torch_file
+
+__all__ = [
+    "LAST",
+    "UnsafeCheckpointError",
+    "all_finite",
+    "atomic_save",
+    "capture_rng",
+    "load_checkpoint",
+    "resolve_checkpoint",
+    "restore_rng",
+    "upgrade_checkpoint",
+]
+
 LAST = "last.pt"
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file next to ``path``, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_torch_file(obj, path, fsync=True)
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
+def resolve_checkpoint(path: str | os.PathLike, context: str = "resume") -> Path:
     """A checkpoint file, or a run directory (meaning its ``last.pt``).
+
+    Args:
+        path: A ``.pt`` file or a run directory.
+        context: What the caller is doing, first word of the error (``resume``,
+            ``checkpoint``, ...).
 
     Raises:
         ValueError: If nothing loadable is there.
@@ -55,24 +68,83 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     if p.is_dir():
         p = p / LAST
     if not p.is_file():
-        raise ValueError(f"resume: no checkpoint at {str(p)!r} (expected a .pt file or a run dir)")
+        raise ValueError(
+            f"{context}: no checkpoint at {str(p)!r} (expected a .pt file or a run dir)"
+        )
     return p
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint file or a run directory's ``last.pt``."""
-    p = resolve_checkpoint(path)
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    context: str = "resume",
+) -> dict:
+    """Load a checkpoint file or a run directory's ``last.pt`` (``weights_only=True``).
+
+    Args:
+        path: A ``.pt`` file or a run directory.
+        map_location: Where tensors go.
+        context: First word of error messages (what the caller is doing).
+
+    Raises:
+        UnsafeCheckpointError: The file needs a full unpickle (a ValueError subclass;
+            the message names the file).
+        ValueError: Missing, unreadable or not a dict.
+    """
+    p = resolve_checkpoint(path, context)
     try:
-        return torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as err:  # corrupted or truncated file
-        raise ValueError(f"resume: cannot read checkpoint {str(p)!r}: {err}") from err
+        obj = load_torch_file(p, map_location=map_location)
+    except UnsafeCheckpointError as err:
+        hint = (
+            "; if it is an older simclr-train checkpoint you trust, convert it once with "
+            f"python -m simclr.checkpoint --upgrade {str(p)!r}"
+            if "numpy" in str(err)
+            else ""
+        )
+        raise UnsafeCheckpointError(f"{context}: {err}{hint}") from None
+    except ValueError as err:  # corrupted or truncated file
+        raise ValueError(f"{context}: cannot read checkpoint {str(p)!r}: {err}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(
+            f"{context}: {str(p)!r} is not a checkpoint (expected a dict, got {type(obj).__name__})"
+        )
+    return obj
+
+
+def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = state
+    return {
+        "kind": str(kind),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(gauss),
+    }
+
+
+def _numpy_state_from_plain(state: Any) -> Any:
+    if not isinstance(state, dict):  # an in-memory tuple from np.random.get_state()
+        return state
+    keys = state["keys"].numpy().astype(np.uint32)
+    return (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
 
 
 def capture_rng(device: torch.device) -> dict[str, Any]:
-    """RNG states of torch (CPU and the CUDA device), numpy and python."""
+    """RNG states of torch (CPU and the CUDA device), numpy and python.
+
+    Only tensors and plain containers, so a checkpoint holding it loads with
+    ``torch.load(weights_only=True)``.
+
+    Example:
+        >>> s = capture_rng(torch.device("cpu"))
+        >>> a = torch.rand(1).item(), float(np.random.rand()), random.random()
+        >>> restore_rng(s, torch.device("cpu"))
+        >>> (torch.rand(1).item(), float(np.random.rand()), random.random()) == a
+        True
+    """
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state_to_plain(np.random.get_state()),
         "python": random.getstate(),
         "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
     }
@@ -82,8 +154,9 @@ def capture_rng(device: torch.device) -> dict[str, Any]:
 def restore_rng(state: dict[str, Any], device: torch.device) -> None:
     """Inverse of :func:`capture_rng`."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    np.random.set_state(_numpy_state_from_plain(state["numpy"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
     if state.get("cuda") is not None and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
 
@@ -94,3 +167,55 @@ def all_finite(module: torch.nn.Module) -> bool:
         if t.is_floating_point() and not torch.isfinite(t).all():
             return False
     return True
+
+
+def upgrade_checkpoint(path: str | os.PathLike) -> Path:
+    """Rewrite a checkpoint from before safe loading so it loads with ``weights_only=True``.
+
+    Older checkpoints stored numpy's RNG state as a numpy array. This loads the file
+    with a **full unpickle** (which can run code: only for files you trust), turns
+    every numpy RNG state into tensors and numbers, and saves it atomically in place.
+
+    Args:
+        path: A checkpoint file or a run directory (its ``last.pt``).
+
+    Returns:
+        The rewritten file.
+
+    Raises:
+        ValueError: If there is no checkpoint there, or it still does not load safely.
+    """
+    p = resolve_checkpoint(path, context="upgrade")
+    state = torch.load(p, map_location="cpu", weights_only=False)
+    for rng in state.get("rng", []) if isinstance(state, dict) else []:
+        if isinstance(rng, dict) and not isinstance(rng.get("numpy"), (dict, type(None))):
+            rng["numpy"] = _numpy_state_to_plain(rng["numpy"])
+    atomic_save(state, p)
+    load_checkpoint(p, context="upgrade")  # proves it now loads with weights_only=True
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simclr.checkpoint --upgrade PATH...``: convert trusted old checkpoints."""
+    import argparse
+
+    from segaug.cli.errors import USER_ERRORS, report_error
+
+    parser = argparse.ArgumentParser(
+        prog="python -m simclr.checkpoint",
+        description="Rewrite trusted checkpoints from before safe loading (weights_only=True).",
+    )
+    parser.add_argument("--upgrade", nargs="+", required=True, metavar="PATH")
+    args = parser.parse_args(argv)
+    try:
+        for path in args.upgrade:
+            print(f"upgraded {upgrade_checkpoint(path)}")
+    except USER_ERRORS as err:
+        return report_error("python -m simclr.checkpoint", err)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -50,7 +50,9 @@ class DataConfig:
         split: Split used for pretraining.
         image_size: Side length the masked dataset resizes image and mask to (S).
         num_samples: Dataset size for ``synthetic``; ``None`` for real datasets.
-        masks: ``gt`` (ground-truth masks), a path to a mask cache, or a segmenter name
+        masks: ``gt`` (ground-truth masks), ``files:MASK_DIR[?foreground=1,3]``
+            (annotation files mirroring an ``imagefolder``), a path to a mask cache,
+            or a segmenter name
             (``deeplabv3``, ``sam``, ``classical``) run on the fly.
         batch_size: Global batch per optimiser step, split across processes and
             ``train.accumulate`` micro-batches. Also the number of negatives source.
@@ -255,9 +257,16 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         if p.suffix == ".toml":
             import tomllib
 
-            data = tomllib.loads(p.read_text())
+            try:
+                data = tomllib.loads(p.read_text())
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"config file {str(p)!r} is not valid TOML: {err}") from None
         elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(p.read_text()) or {}
+            try:
+                data = yaml.safe_load(p.read_text()) or {}
+            except yaml.YAMLError as err:
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise ValueError(f"config file {str(p)!r} is not valid YAML: {first}") from None
         else:
             raise ValueError(f"config file {str(p)!r}: expected a .yaml, .yml or .toml file")
         if not isinstance(data, dict):
@@ -279,7 +288,10 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         parts = key.strip().split(".")
         if len(parts) < 2:
             raise ValueError(f"override {item!r}: expected section.key=value")
-        value = yaml.safe_load(raw) if raw.strip() != "" else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() != "" else None
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
         node = data
         for part in parts[:-1]:
             if part not in node:
@@ -387,7 +399,12 @@ def _validate(cfg: Config, world_size: int) -> None:
         d.num_samples,
         "None or an integer >= 2",
     )
-    _check(bool(d.masks), "data.masks", d.masks, "'gt', a mask-cache path or a segmenter name")
+    _check(
+        bool(d.masks),
+        "data.masks",
+        d.masks,
+        "'gt', 'files:DIR', a mask-cache path or a segmenter name",
+    )
     _check(d.batch_size >= 2, "data.batch_size", d.batch_size, "an integer >= 2 (negatives)")
     _check(d.num_workers >= 0, "data.num_workers", d.num_workers, "an integer >= 0")
     for key in ("mean", "std"):

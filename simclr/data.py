@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
 from segaug.data import build_dataset
 from simclr.config import DataConfig
 
@@ -33,7 +34,7 @@ DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
 }
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+IMAGENET_STATS = (IMAGENET_MEAN, IMAGENET_STD)
 
 
 def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
@@ -43,9 +44,26 @@ def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
 
 
 def _mask_source(spec: str) -> Any:
-    """``gt`` -> ``"gt"``; an existing directory -> ``MaskCache``; else a segmenter name."""
-    if spec == "gt":
-        return "gt"
+    """What ``data.masks`` names: a mask source, a ``MaskCache`` or a segmenter.
+
+    A source found by dataset index (``gt``) stays the spec string: MaskedDataset binds
+    it to the dataset. One found by path (``files:DIR?...``) is built here, so a bad
+    folder is reported against ``data.masks``. An existing directory becomes a
+    ``MaskCache``; anything else must be a segmenter name.
+    """
+    from segaug.masks.sources import (
+        MASK_SOURCES,
+        is_source_spec,
+        mask_source_from_spec,
+        parse_source_spec,
+    )
+
+    if is_source_spec(spec):
+        try:
+            name, _ = parse_source_spec(spec)
+            return mask_source_from_spec(spec) if MASK_SOURCES.get(name).by_path else spec
+        except ValueError as err:
+            raise ValueError(f"config 'data.masks' = {spec!r}: {err}") from None
     if os.path.sep in spec or Path(spec).exists():
         from segaug.masks import MaskCache
 
@@ -56,8 +74,8 @@ def _mask_source(spec: str) -> Any:
 
     if spec not in SEGMENTERS:
         raise ValueError(
-            f"config 'data.masks' = {spec!r}: expected 'gt', a mask-cache directory or one "
-            f"of the segmenters {SEGMENTERS.names()}"
+            f"config 'data.masks' = {spec!r}: expected 'gt', 'files:MASK_DIR', a mask-cache "
+            f"directory or one of the segmenters {SEGMENTERS.names()}"
         )
     return create_segmenter(spec)
 
@@ -80,6 +98,12 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
+    if getattr(source, "by_path", False) and cfg.dataset != "imagefolder":
+        raise ValueError(
+            f"config 'data.masks' = {cfg.masks!r}: mask files are found by image path, "
+            f"which needs data.dataset=imagefolder (got {cfg.dataset!r}); precompute a "
+            "cache or use 'gt' for a dataset's own annotations"
+        )
     try:
         if cfg.dataset == "imagefolder":  # cache keys are relative paths
             folder = Path(cfg.root) / cfg.split

@@ -5,6 +5,7 @@ The CLI is a thin layer over :func:`train`, which tests call directly::
     simclr-train                                   # ~1 min CPU smoke run (synthetic)
     simclr-train --config configs/cifar10_simclr.yaml --set optim.lr=0.5 data.batch_size=256
     simclr-train --config configs/synthetic_simclr.yaml --optim.lr 0.5 --accumulate 4
+    simclr-train --set data.dataset=cifar10 --set data.root=/data  # --set repeats; all count
     simclr-train --resume runs/synthetic_simclr    # continue from runs/.../last.pt
     torchrun --nproc_per_node 8 -m simclr.train --config configs/imagenet_resnet50_thesis.yaml
 
@@ -41,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from segaug.env import resolve_device
 from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
 from simclr.config import Config, apply_overrides, compatible_for_resume, load_config, save_config
@@ -99,15 +101,6 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------- helpers
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA if available else CPU; ``cuda`` fails clearly without a GPU."""
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ValueError("config 'train.device' = 'cuda': no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any]:
@@ -579,7 +572,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         epilog="Any config field can be set with --set section.key=value or --section.key value.",
     )
     p.add_argument("--config", help="YAML or TOML config file (default: the CPU smoke run)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides (repeatable; all are applied, in order)",
+    )
     p.add_argument("--resume", help="checkpoint file or run directory (uses its last.pt)")
     p.add_argument("--accumulate", type=int, help="micro-batches per step (train.accumulate)")
     p.add_argument("--output-dir", help="run directory (train.output_dir)")
@@ -621,25 +621,38 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``simclr-train`` / ``python -m simclr.train``."""
-    args, overrides = parse_args(argv)
-    try:
-        if args.config is None and args.resume is not None:
-            saved = ckpt_io.load_checkpoint(args.resume)["config"]
-            cfg = apply_overrides(Config.from_dict(saved), overrides)
-        else:
-            cfg = load_config(args.config, overrides)
-        if args.print_config:
-            import yaml
+    """Entry point of ``simclr-train`` / ``python -m simclr.train``.
 
-            print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-            return 0
-        result = train(cfg, resume=args.resume)
-    except (ValueError, NonFiniteLossError) as err:
-        print(f"simclr-train: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, ValueError) else 1
+    Returns:
+        0 on success; 2 after a user error (bad config value, missing dataset or
+        checkpoint), printed as one ``simclr-train: error: ...`` line; 1 when the loss
+        became non-finite.
+    """
+    from segaug.cli.errors import report_error, user_errors
+
+    args, overrides = parse_args(argv)
+    result = None
+    try:
+        with user_errors("simclr-train") as status:
+            if args.config is None and args.resume is not None:
+                saved = ckpt_io.load_checkpoint(args.resume)["config"]
+                cfg = apply_overrides(Config.from_dict(saved), overrides)
+            else:
+                cfg = load_config(args.config, overrides)
+            if args.print_config:
+                import yaml
+
+                print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+                return 0
+            resolve_device(cfg.train.device, name="config 'train.device'")  # named error
+            result = train(cfg, resume=args.resume)
+    except NonFiniteLossError as err:
+        report_error("simclr-train", err)
+        return 1
     finally:
         dist_utils.cleanup()
+    if status.code or result is None:
+        return status.code or 2
     if dist_utils.rank() == 0:
         print(f"done: {result.epoch} epochs, {result.step} steps, run dir {result.output_dir}")
     return 0

@@ -2,14 +2,20 @@
 
 Usage::
 
-    segaug-precompute-masks SRC --out CACHE [--segmenter classical|deeplabv3|sam|gt]
+    segaug-precompute-masks SRC --out CACHE [--segmenter classical|deeplabv3|sam]
         [--checkpoint PATH] [--device cpu|cuda] [--batch-size N] [--workers N]
         [--size S] [--shard i/n] [--option KEY=VALUE ...]
+    segaug-precompute-masks SRC --out CACHE --source files:MASK_DIR[?foreground=1,3]
+    segaug-precompute-masks DATASET --out CACHE --source gt
     segaug-precompute-masks --stats CACHE
     segaug-precompute-masks --compact CACHE
 
 ``SRC`` is an image folder (searched recursively) or a dataset name of
-``segaug.data.registry`` (with ``--data-root``, ``--split``). The exit status is 0 when
+``segaug.data.registry`` (with ``--data-root``, ``--split``). ``--source`` looks masks
+up instead of computing them: ``gt`` (a dataset's annotations; ``--segmenter gt`` still
+works) or ``files:MASK_DIR`` (the annotation file of ``SRC/a/b.jpg`` is
+``MASK_DIR/a/b.png``; ``?foreground=1,3`` for Oxford Pets trimaps,
+``?background=0,255`` for VOC classes). The exit status is 0 when
 the run finished, even if some files could not be read (they are listed in the
 summary); 1 when the run itself failed; 2 for invalid arguments.
 
@@ -26,7 +32,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from segaug.cli.errors import USER_ERRORS, report_error
 from segaug.masks.base import SEGMENTERS
+from segaug.masks.sources import MASK_SOURCES
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -48,7 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", nargs="?", help="image folder (recursive) or dataset name")
     p.add_argument("--out", help="cache directory")
     p.add_argument(
-        "--segmenter", default="classical", help="classical (default), deeplabv3, sam, gt"
+        "--segmenter",
+        default=None,
+        help="classical (default), deeplabv3, sam (computed from pixels; 'gt' = --source gt)",
+    )
+    p.add_argument(
+        "--source",
+        metavar="SPEC",
+        help="look masks up instead: 'gt' (a dataset's annotations) or "
+        "'files:MASK_DIR[?foreground=1,3|background=0,255]' (one file per image of SRC)",
     )
     p.add_argument("--checkpoint", help="weights file for deeplabv3 / sam")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -98,12 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if not args.src or not args.out:
             parser.error("SRC and --out are required (or use --stats CACHE)")
-        if args.segmenter not in SEGMENTERS:
-            parser.error(f"--segmenter must be one of {SEGMENTERS.names()}, got {args.segmenter!r}")
+        if args.source is not None and args.segmenter is not None:
+            parser.error("give --segmenter NAME or --source SPEC, not both")
+        name = args.source or args.segmenter or "classical"
+        if args.source is None and name not in SEGMENTERS and name not in MASK_SOURCES:
+            parser.error(f"--segmenter must be one of {SEGMENTERS.names()}, got {name!r}")
         summary = precompute_masks(
             args.src,
             args.out,
-            args.segmenter,
+            name,
             checkpoint=args.checkpoint,
             device=args.device,
             batch_size=args.batch_size,
@@ -117,9 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             segmenter_options=dict(args.option),
             progress=not args.no_progress,
         )
-    except ValueError as err:
-        print(f"segaug-precompute-masks: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad value, missing dataset/file/weights: one line, 2
+        return report_error("segaug-precompute-masks", err)
     except Exception as err:  # noqa: BLE001 - the run failed: say why, exit 1
         print(f"segaug-precompute-masks: run failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from segaug import recipes
+from segaug.cli.errors import USER_ERRORS, report_error
 from segaug.viz import save_pair_grid
 
 __all__ = ["visualize", "main"]
@@ -56,7 +57,7 @@ def _mask_source(
             kwargs["checkpoint"] = checkpoint
         return create_segmenter(segmenter, **kwargs)
     if masks is None:
-        raise ValueError("give --masks (gt or a cache directory) or --segmenter NAME")
+        raise ValueError("give --masks (gt, files:DIR or a cache directory) or --segmenter NAME")
     return masks
 
 
@@ -85,7 +86,8 @@ def visualize(
         root: Dataset root.
         split: Dataset split.
         images: A folder of images (flat, or class sub-folders) instead of a dataset.
-        masks: ``gt`` or a mask-cache directory.
+        masks: ``gt``, ``files:MASK_DIR[?...]`` (annotation files, with ``images``)
+            or a mask-cache directory.
         segmenter: A segmenter name run on the fly (``classical``, ``deeplabv3``, ``sam``).
         checkpoint: Weights for the segmenter.
         recipe: Name in ``segaug.recipes``.
@@ -120,7 +122,9 @@ def visualize(
             paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not paths:
                 raise ValueError(f"images folder {str(folder)!r} has no image files")
-            ds = MaskedDataset(_ImageList(paths), masks=source, size=size)
+            by_path = isinstance(source, str) and source.lower().startswith("files:")
+            keys = [p.name for p in paths] if by_path else None  # files: keyed by name
+            ds = MaskedDataset(_ImageList(paths), masks=source, size=size, keys=keys)
     else:
         base = build_dataset(dataset, root=root, split=split, download=download)
         ds = MaskedDataset(base, masks=source, size=size)
@@ -149,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default="data", help="dataset root (default: data)")
     p.add_argument("--split", default="train")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--masks", help="'gt' or a mask-cache directory")
+    p.add_argument(
+        "--masks", help="'gt', 'files:MASK_DIR[?foreground=1,3]' or a mask-cache directory"
+    )
     p.add_argument("--segmenter", help="segmenter run on the fly: classical, deeplabv3, sam")
     p.add_argument("--checkpoint", help="segmenter weights (state dict / SAM checkpoint)")
     p.add_argument("--device", default="cpu", help="device for the segmenter (cpu or cuda)")
@@ -178,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             download=args.download,
         )
-    except (ValueError, FileNotFoundError, LookupError) as err:
-        print(f"segaug-visualize: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad value, missing dataset/file/weights: one line, 2
+        return report_error("segaug-visualize", err)
     print(f"wrote {path}")
     return 0
 

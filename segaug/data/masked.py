@@ -11,7 +11,13 @@ Masks come from one of:
 * a :class:`~segaug.masks.cache.MaskCache` (or its directory), filled beforehand with
   ``segaug-precompute-masks`` (keys: relative paths for folders, :func:`index_key`
   indices for other datasets);
-* ``"gt"``: the dataset's own annotations (``base.get_mask(i)``, Oxford-IIIT Pet);
+* a mask source (:mod:`segaug.masks.sources`), given as an object or a spec string:
+  ``"gt"``, the dataset's own annotations (``base.get_mask(i)``, Oxford-IIIT Pet),
+  or ``"files:MASK_DIR?..."``, one annotation file per image in a folder that mirrors
+  the image folder (:class:`~segaug.masks.files.FileMasks`; needs image paths as keys,
+  e.g. :class:`MaskedImageFolder`). A missing or size-mismatched mask file is reported
+  (:class:`~segaug.masks.sources.MaskFileWarning`, naming the path) and the item gets
+  an empty mask, so it falls back to global augmentation; the run goes on;
 * a :class:`~segaug.masks.base.Segmenter`, run on the fly in the worker process on
   CPU (fine for ``classical``; precompute for the neural segmenters).
 
@@ -26,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,13 @@ from torchvision.transforms import InterpolationMode
 from segaug.masks.base import Segmenter
 from segaug.masks.cache import MaskCache, index_key
 from segaug.masks.gt import GroundTruthMasks
+from segaug.masks.sources import (
+    MaskFileError,
+    MaskFileWarning,
+    MaskSource,
+    is_source_spec,
+    mask_source_from_spec,
+)
 
 __all__ = ["MaskedDataset", "MaskedImageFolder", "resize_pair", "to_uint8_chw"]
 
@@ -110,8 +124,9 @@ class MaskedDataset(Dataset):
     Args:
         base: A dataset whose items are ``(image, label)``; the image a PIL image,
             uint8 HWC array or CHW tensor.
-        masks: A :class:`MaskCache` or its directory, ``"gt"`` (``base.get_mask``),
-            a :class:`GroundTruthMasks`, or a :class:`Segmenter` run on the fly.
+        masks: A :class:`MaskCache` or its directory; a mask source or its spec
+            (``"gt"``: ``base.get_mask``; ``"files:DIR?foreground=1,3"``: annotation
+            files, keys must be image paths); or a :class:`Segmenter` run on the fly.
         size: Output side in pixels (>= 8).
         keys: Cache key of every item; default :func:`index_key` of the index (what
             ``segaug-precompute-masks DATASET_NAME`` writes).
@@ -147,20 +162,37 @@ class MaskedDataset(Dataset):
         self.size = size
         self.keys = list(keys) if keys is not None else [index_key(i) for i in range(len(base))]
         self.cache: MaskCache | None = None
-        self.gt: GroundTruthMasks | None = None
+        self.source: MaskSource | None = None
         self.segmenter: Segmenter | None = None
         self._positions: np.ndarray | None = None
-        if isinstance(masks, str) and masks == "gt":
-            masks = GroundTruthMasks(base)
+        self._unusable: dict[str, str] = {}
+        if is_source_spec(masks):
+            masks = mask_source_from_spec(str(masks), dataset=base)
         elif isinstance(masks, (str, os.PathLike)):
             if not Path(masks).is_dir():
                 raise ValueError(
-                    f"masks must be 'gt', a MaskCache, a cache directory or a Segmenter; "
-                    f"got {str(masks)!r}, which is not a directory"
+                    f"masks must be 'gt', 'files:DIR', a MaskCache, a cache directory or a "
+                    f"Segmenter; got {str(masks)!r}, which is not a directory"
                 )
             masks = MaskCache(masks)
-        if isinstance(masks, GroundTruthMasks):
-            self.gt = masks
+        if isinstance(masks, MaskSource):
+            if masks.by_path and keys is None:
+                raise ValueError(
+                    f"masks: the {masks.name!r} source finds masks by image path, but "
+                    f"{type(base).__name__} items have no paths; use MaskedImageFolder "
+                    "(or pass keys=relative image paths)"
+                )
+            self.source = masks
+            self._unusable = dict(masks.check(self.keys))
+            if self._unusable:
+                first = "; ".join(list(self._unusable.values())[:3])
+                warnings.warn(
+                    f"{len(self._unusable)} of {len(self.keys)} masks are unusable, those "
+                    f"items get an empty mask (global augmentation): {first}"
+                    + (" ..." if len(self._unusable) > 3 else ""),
+                    MaskFileWarning,
+                    stacklevel=2,
+                )
         elif isinstance(masks, MaskCache):
             self.cache = masks
             self._positions = masks.positions(self.keys)  # fails early, listing missing keys
@@ -169,9 +201,28 @@ class MaskedDataset(Dataset):
             self.segmenter = masks
         else:
             raise ValueError(
-                "masks must be 'gt', a MaskCache, a cache directory or a Segmenter, "
-                f"got {type(masks).__name__}"
+                "masks must be 'gt', 'files:DIR', a mask source, a MaskCache, a cache "
+                f"directory or a Segmenter, got {type(masks).__name__}"
             )
+
+    @property
+    def gt(self) -> GroundTruthMasks | None:
+        """The ``gt`` source when masks come from the dataset's annotations."""
+        return self.source if isinstance(self.source, GroundTruthMasks) else None
+
+    def _source_mask(self, index: int, image_hw: tuple[int, int]) -> np.ndarray:
+        assert self.source is not None
+        key = self.keys[index]
+        if key not in self._unusable:
+            try:
+                return self.source.lookup(index, key, image_hw)
+            except MaskFileError as err:
+                warnings.warn(
+                    f"{err}; item {index} gets an empty mask (global augmentation)",
+                    MaskFileWarning,
+                    stacklevel=3,
+                )
+        return np.zeros(image_hw, np.uint8)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -193,8 +244,8 @@ class MaskedDataset(Dataset):
         else:
             if self.cache is not None and self._positions is not None:
                 array = self.cache.load_at(int(self._positions[index]))
-            elif self.gt is not None:
-                array = self.gt.mask(index)
+            elif self.source is not None:
+                array = self._source_mask(index, (int(image.shape[-2]), int(image.shape[-1])))
             else:  # pragma: no cover - __init__ sets one of the three sources
                 raise RuntimeError("MaskedDataset has no mask source")
             mask = torch.from_numpy(np.ascontiguousarray(array, dtype=np.uint8))[None]
@@ -216,15 +267,28 @@ class MaskedImageFolder(MaskedDataset):
 
     Args:
         root: The image folder, one sub-folder per class (torchvision ``ImageFolder``).
-        masks: A :class:`MaskCache` or its directory, or a :class:`Segmenter`.
+        masks: A :class:`MaskCache` or its directory, a :class:`Segmenter`, or the
+            ``files`` mask source (a :class:`~segaug.masks.files.FileMasks` or a spec
+            ``"files:MASK_DIR?foreground=1,3"``) reading ``MASK_DIR/<class>/<name>.png``
+            for ``root/<class>/<name>.<ext>``.
         size: Output side in pixels (>= 8).
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
 
     Example:
-        >>> ds = MaskedImageFolder("photos/", masks="masks/", size=96)  # doctest: +SKIP
-        >>> image, mask, label = ds[0]  # doctest: +SKIP
+        >>> import tempfile, numpy as np
+        >>> from pathlib import Path
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for sub in ("photos/cat", "masks/cat"):
+        ...     (d / sub).mkdir(parents=True)
+        >>> Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(d / "photos/cat/a.jpg")
+        >>> trimap = np.full((20, 30), 2, np.uint8); trimap[5:15, 10:20] = 1
+        >>> Image.fromarray(trimap).save(d / "masks/cat/a.png")
+        >>> ds = MaskedImageFolder(d / "photos", masks=f"files:{d}/masks?foreground=1,3", size=10)
+        >>> image, mask, label = ds[0]
+        >>> image.shape, int(mask.sum()), label
+        (torch.Size([3, 10, 10]), 25, 0)
     """
 
     def __init__(
@@ -237,8 +301,15 @@ class MaskedImageFolder(MaskedDataset):
 
         if not isinstance(root, (str, os.PathLike)) or not Path(root).is_dir():
             raise ValueError(f"root must be an existing folder, got {root!r}")
-        if isinstance(masks, str) and masks == "gt":
-            raise ValueError("masks='gt' needs annotations; an image folder has none")
+        if is_source_spec(masks):
+            from segaug.masks.sources import MASK_SOURCES, parse_source_spec
+
+            name, _ = parse_source_spec(str(masks))
+            if not MASK_SOURCES.get(name).by_path:
+                raise ValueError(
+                    f"masks={masks!r} looks masks up by dataset index (annotations); an "
+                    "image folder has none: use 'files:MASK_DIR', a cache or a segmenter"
+                )
         folder = ImageFolder(os.fspath(root))
         self.classes = folder.classes
         keys = [Path(path).relative_to(root).as_posix() for path, _ in folder.samples]

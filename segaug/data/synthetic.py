@@ -43,7 +43,16 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-__all__ = ["BACKGROUND_FAMILIES", "NEUTRAL_GRAY", "SHAPE_CLASSES", "SPLITS", "ShapeStyle", "SyntheticShapes"]
+from segaug.io import atomic_open
+
+__all__ = [
+    "BACKGROUND_FAMILIES",
+    "NEUTRAL_GRAY",
+    "SHAPE_CLASSES",
+    "SPLITS",
+    "ShapeStyle",
+    "SyntheticShapes",
+]
 
 SHAPE_CLASSES: tuple[str, ...] = (
     "circle",
@@ -653,10 +662,8 @@ class SyntheticShapes(Dataset):
                 self._images, self._masks = images, masks
                 return
         images, masks = self._materialise()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, images=images, masks=masks)
-        os.replace(tmp, path)  # atomic: concurrent workers never read a half-written file
+        with atomic_open(path) as f:  # concurrent workers never read a half-written file
+            np.savez(f, images=images, masks=masks)
 
     def __repr__(self) -> str:
         style = "" if self.style == _DEFAULT_STYLE else f", style={self.style}"

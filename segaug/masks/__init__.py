@@ -1,4 +1,5 @@
-"""Foreground masks: segmenters (``deeplabv3``, ``sam``, ``classical``, ``gt``) and the cache.
+"""Foreground masks: segmenters (``deeplabv3``, ``sam``, ``classical``), mask sources
+(``gt``, ``files``) and the cache.
 
 Example:
     >>> import torch
@@ -18,11 +19,27 @@ from segaug.masks.cache import (
 )
 from segaug.masks.classical import ClassicalSegmenter
 from segaug.masks.deeplab import DeepLabV3Segmenter, WeightsUnavailableError
+from segaug.masks.files import FileMasks
 from segaug.masks.gt import GroundTruthMasks
 from segaug.masks.sam import SamSegmenter
+from segaug.masks.sources import (
+    MASK_SOURCES,
+    MaskFileError,
+    MaskFileWarning,
+    MaskSource,
+    create_mask_source,
+    mask_source_from_spec,
+)
 
 __all__ = [
+    "MASK_SOURCES",
     "SEGMENTERS",
+    "FileMasks",
+    "MaskFileError",
+    "MaskFileWarning",
+    "MaskSource",
+    "create_mask_source",
+    "mask_source_from_spec",
     "ClassicalSegmenter",
     "CorruptMaskError",
     "DeepLabV3Segmenter",

@@ -1,8 +1,9 @@
 """The segmenter interface and the segmenter registry.
 
 A segmenter turns a batch of RGB images into foreground masks. Every segmenter
-in segaug (``deeplabv3``, ``sam``, ``classical``; ``gt`` is the exception, see
-:mod:`segaug.masks.gt`) follows the same contract:
+in segaug (``deeplabv3``, ``sam``, ``classical``) follows the same contract (masks
+that are looked up instead, ``gt`` and ``files``, are *mask sources*, see
+:mod:`segaug.masks.sources`):
 
 * input: a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``;
 * output: a float tensor ``(B, 1, H, W)`` with values in ``{0, 1}`` (1 = foreground),
@@ -32,13 +33,14 @@ from typing import Any
 
 import torch
 
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - re-exported
+from segaug.env import resolve_device  # noqa: F401 - re-exported
 from segaug.registry import Registry
 
 SEGMENTERS: Registry = Registry("segmenter")
-"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``, ``gt``."""
+"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``.
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+Mask sources (``gt``, ``files``) live in :data:`segaug.masks.sources.MASK_SOURCES`."""
 
 
 class Segmenter(ABC):
@@ -167,23 +169,6 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Turn ``None``/"auto" into CUDA when available, else CPU; validate the rest.
-
-    Raises:
-        ValueError: If ``device`` names CUDA but no CUDA device is available, or is malformed.
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device is {device!r} but CUDA is not available; use device='cpu'")
-    return dev
-
-
 def check_checkpoint(checkpoint: str | os.PathLike[str] | None, segmenter: str) -> str | None:
     """Validate a ``checkpoint`` path argument; returns it as ``str`` (or ``None``).
 
@@ -201,8 +186,17 @@ def check_checkpoint(checkpoint: str | os.PathLike[str] | None, segmenter: str) 
 
 
 def load_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """Load a state dict saved with ``torch.save`` (plain, or under "state_dict"/"model")."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a state dict saved with ``torch.save`` (plain, or under "state_dict"/"model").
+
+    The file is read with ``torch.load(weights_only=True)`` (see
+    :func:`segaug.io.load_torch_file`): one that needs a full unpickle is refused.
+
+    Raises:
+        ValueError: If the file is unreadable, needs unpickling, or holds no state dict.
+    """
+    from segaug.io import load_torch_file
+
+    obj = load_torch_file(path)
     if isinstance(obj, dict):
         for wrapper in ("state_dict", "model"):
             inner = obj.get(wrapper)
@@ -214,16 +208,20 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     return obj
 
 
-def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
+def create_segmenter(name: str, **kwargs: Any) -> Any:
     """Build a registered segmenter by name.
+
+    ``gt`` (and ``files``) are mask sources, not segmenters; for compatibility
+    ``create_segmenter("gt", dataset=ds)`` still returns the ``gt`` source, as
+    :func:`segaug.masks.sources.create_mask_source` does.
 
     Args:
         name: One of ``classical`` (default choice, weight-free), ``deeplabv3``,
-            ``sam``, ``gt``.
+            ``sam``; or a mask source name (``gt``, ``files``).
         **kwargs: Passed to the segmenter's constructor.
 
     Returns:
-        The segmenter.
+        The segmenter (or the mask source).
 
     Raises:
         ValueError: If ``name`` is unknown (the message lists the known names) or a
@@ -234,4 +232,8 @@ def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
         >>> create_segmenter("classical").name
         'classical'
     """
+    from segaug.masks.sources import MASK_SOURCES, create_mask_source
+
+    if isinstance(name, str) and name.lower() in MASK_SOURCES and name.lower() not in SEGMENTERS:
+        return create_mask_source(name.lower(), **kwargs)
     return SEGMENTERS.create(name, **kwargs)

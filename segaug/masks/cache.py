@@ -58,6 +58,8 @@ from typing import Any
 
 import numpy as np
 
+from segaug.io import atomic_write
+
 FORMAT_NAME = "segaug-mask-cache"
 FORMAT_VERSION = 1
 MARKER_FILE = "segaug-mask-cache.json"
@@ -164,17 +166,7 @@ def _read_chunk_header(path: Path) -> ChunkInfo:
 
 
 def _atomic_write(path: Path, parts: Iterable[bytes]) -> None:
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, parts, fsync=True)
 
 
 def _default_writer_id() -> str:

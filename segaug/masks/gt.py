@@ -1,8 +1,10 @@
-"""Ground-truth masks from dataset annotations (the ``gt`` segmenter).
+"""Ground-truth masks from dataset annotations: the ``gt`` mask source.
 
 Ground truth is not a function of the image but of the dataset index, so
-:class:`GroundTruthMasks` answers ``mask(index)`` instead of segmenting a batch.
-Supported datasets:
+:class:`GroundTruthMasks` is a :class:`~segaug.masks.sources.MaskSource`: it answers
+``mask(index)`` (and ``lookup(index, key)``) instead of segmenting a batch.
+``create_segmenter("gt", dataset=ds)`` still returns it, for compatibility; new code
+uses ``create_mask_source("gt", dataset=ds)``. Supported datasets:
 
 * anything with ``get_mask(index) -> np.ndarray`` uint8 ``(H, W)`` in ``{0, 1}`` (for
   example :class:`segaug.data.synthetic.SyntheticShapes`);
@@ -10,11 +12,12 @@ Supported datasets:
   (1 pet, 2 background, 3 border) become pet + border = foreground.
 
 Example:
-    >>> from segaug.data.synthetic import SyntheticShapes  # doctest: +SKIP
-    >>> ds = SyntheticShapes(size=64, num_samples=8)  # doctest: +SKIP
-    >>> gt = create_segmenter("gt", dataset=ds)  # doctest: +SKIP
-    >>> gt.mask(0).shape  # doctest: +SKIP
-    (64, 64)
+    >>> from segaug.data.synthetic import SyntheticShapes
+    >>> from segaug.masks.sources import create_mask_source
+    >>> ds = SyntheticShapes("test", size=32, num_samples=2)
+    >>> gt = create_mask_source("gt", dataset=ds)
+    >>> gt.mask(0).shape
+    (32, 32)
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segaug.masks.base import SEGMENTERS, Segmenter
+from segaug.masks.sources import MASK_SOURCES, MaskSource
 
 _PET_FOREGROUND = (1, 3)
 
 
-@SEGMENTERS.register("gt")
-class GroundTruthMasks(Segmenter):
+@MASK_SOURCES.register("gt")
+class GroundTruthMasks(MaskSource):
     """Masks read from a dataset's annotations, by index.
 
     Args:
@@ -90,15 +93,18 @@ class GroundTruthMasks(Segmenter):
             )
         return (mask > 0).astype(np.uint8)
 
+    def lookup(
+        self, index: int, key: str = "", image_size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """:meth:`mask` of ``index`` (the key and the image size are not needed)."""
+        return self.mask(index)
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         raise TypeError(
-            "the 'gt' segmenter reads annotations by dataset index, not from pixels: use "
+            "the 'gt' mask source reads annotations by dataset index, not from pixels: use "
             "GroundTruthMasks(dataset).mask(index), MaskedDataset(base, masks='gt'), or "
-            "segaug-precompute-masks DATASET_NAME --segmenter gt"
+            "segaug-precompute-masks DATASET_NAME --source gt"
         )
-
-    def _segment(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        return self(images)
 
 
 def _pet_segmentation_files(dataset: Any) -> list[Any] | None:

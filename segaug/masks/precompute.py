@@ -8,9 +8,18 @@ content and segmenter configuration are unchanged, so a killed run resumes where
 stopped. Files that cannot be decoded are reported and skipped; only a failure of the
 run itself (bad arguments, the segmenter failing) raises.
 
+Instead of a segmenter, a mask source can fill the cache (:mod:`segaug.masks.sources`):
+``gt`` reads a dataset's annotations by index; ``files:MASK_DIR?...`` reads one
+annotation file per image of a source folder (same relative path, ``.png``). For
+``files`` the content hash of an entry covers the image and its mask file, so a
+changed annotation is recomputed on the next run; a missing, unreadable or
+size-mismatched mask file is reported by path among the failed items and the run goes
+on.
+
 Example:
     >>> summary = precompute_masks("photos/", "masks/", segmenter="classical")  # doctest: +SKIP
     >>> print(summary.format())  # doctest: +SKIP
+    >>> precompute_masks("photos/", "cache/", "files:trimaps/?foreground=1,3")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -32,7 +41,15 @@ from tqdm import tqdm
 
 from segaug.masks.base import Segmenter, create_segmenter
 from segaug.masks.cache import MaskCache, content_hash, index_key
-from segaug.masks.gt import GroundTruthMasks
+from segaug.masks.files import FileMasks, check_size
+from segaug.masks.sources import (
+    MASK_SOURCES,
+    MaskFileError,
+    MaskSource,
+    create_mask_source,
+    is_source_spec,
+    parse_source_spec,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """Extensions treated as images in a source folder (torchvision's ``IMG_EXTENSIONS``)."""
@@ -229,12 +246,48 @@ def _to_item(key: str, digest: str, image: Image.Image, size: int | None) -> _It
     return _Item("ok", key, digest, image=tensor)
 
 
+def _resize_mask(mask: np.ndarray, size: int | None) -> np.ndarray:
+    """Nearest-neighbour resize of a ``(H, W)`` mask to shorter side ``size``."""
+    w, h = _resized_size(mask.shape[1], mask.shape[0], size)
+    if (w, h) != (mask.shape[1], mask.shape[0]):
+        mask = np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST))
+    return mask
+
+
 class _FolderItems(Dataset):
-    def __init__(self, root: Path, keys: list[str], done: dict[str, str], size: int | None):
-        self.root, self.keys, self.done, self.size = root, keys, done, size
+    def __init__(
+        self,
+        root: Path,
+        keys: list[str],
+        done: dict[str, str],
+        size: int | None,
+        files: FileMasks | None = None,
+    ):
+        self.root, self.keys, self.done, self.size, self.files = root, keys, done, size, files
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def _from_file(self, key: str, data: bytes) -> _Item:
+        assert self.files is not None
+        try:
+            mask_data = self.files.read_bytes(key)
+        except MaskFileError as err:
+            return _Item("fail", key, error=str(err))
+        digest = content_hash(data + b"\0mask\0" + mask_data)
+        if self.done.get(key) == digest:
+            return _Item("skip", key, digest)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+        except Exception as err:  # noqa: BLE001 - any decoder error means "not an image"
+            return _Item("fail", key, error=f"unreadable image ({type(err).__name__}: {err})")
+        try:
+            mask = self.files.decode(mask_data, key)
+            check_size(mask, (height, width), self.files.path_for(key))
+        except MaskFileError as err:
+            return _Item("fail", key, error=str(err))
+        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size))
 
     def __getitem__(self, i: int) -> _Item:
         key = self.keys[i]
@@ -242,6 +295,8 @@ class _FolderItems(Dataset):
             data = (self.root / key).read_bytes()
         except OSError as err:
             return _Item("fail", key, error=f"unreadable: {err}")
+        if self.files is not None:
+            return self._from_file(key, data)
         digest = content_hash(data)
         if self.done.get(key) == digest:
             return _Item("skip", key, digest)
@@ -262,9 +317,10 @@ class _DatasetItems(Dataset):
         indices: list[int],
         done: dict[str, str],
         size: int | None,
-        gt: GroundTruthMasks | None,
+        source: MaskSource | None,
     ):
-        self.dataset, self.indices, self.done, self.size, self.gt = dataset, indices, done, size, gt
+        self.dataset, self.indices, self.done, self.size = dataset, indices, done, size
+        self.source = source
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -279,14 +335,13 @@ class _DatasetItems(Dataset):
         digest = content_hash(np.asarray(image))
         if self.done.get(key) == digest:
             return _Item("skip", key, digest)
-        if self.gt is None:
+        if self.source is None:
             return _to_item(key, digest, image, self.size)
-        mask = self.gt.mask(index)
-        w, h = _resized_size(mask.shape[1], mask.shape[0], self.size)
-        if (w, h) != (mask.shape[1], mask.shape[0]):
-            pil = Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST)
-            mask = np.asarray(pil)
-        return _Item("mask", key, digest, mask=mask)
+        try:
+            mask = self.source.lookup(index, key)
+        except MaskFileError as err:
+            return _Item("fail", key, error=str(err))
+        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size))
 
 
 def _as_pil(image: Any) -> Image.Image:
@@ -320,24 +375,38 @@ def build_segmenter(
     device: str | None = None,
     dataset: Any = None,
     **options: Any,
-) -> Segmenter:
-    """Build a segmenter from CLI-style arguments (checkpoint/device only where they apply).
+) -> Segmenter | MaskSource:
+    """Build a segmenter, or a mask source, from CLI-style arguments.
+
+    Args:
+        name: A segmenter name (``classical``, ``deeplabv3``, ``sam``), or a mask
+            source name or spec (``gt``, ``files:MASK_DIR?foreground=1,3``).
+        checkpoint: Weights file (``deeplabv3``, ``sam`` only).
+        device: Device (``deeplabv3``, ``sam`` only).
+        dataset: The dataset a ``gt`` source reads.
+        **options: Extra constructor arguments (for a source: its spec options).
 
     Raises:
         ValueError: On an unknown name or an argument the segmenter does not take.
     """
     kwargs = dict(options)
+    if is_source_spec(name):
+        if checkpoint is not None:
+            raise ValueError(f"checkpoint: mask source {name!r} takes no checkpoint")
+        source_name, spec_kwargs = parse_source_spec(name)
+        spec_kwargs.update(kwargs)  # --option KEY=VALUE adds to the spec's options
+        if not MASK_SOURCES.get(source_name).by_path:  # looked up by dataset index
+            if dataset is None:
+                raise ValueError(
+                    f"source {source_name!r} reads dataset annotations: SRC must be a "
+                    "dataset name (e.g. synthetic, oxford_iiit_pet), not a folder"
+                )
+            spec_kwargs["dataset"] = dataset
+        return create_mask_source(source_name, **spec_kwargs)
     if name in ("deeplabv3", "sam"):
         if checkpoint is not None:
             kwargs["checkpoint"] = checkpoint
         kwargs.setdefault("device", _local_device(device))
-    elif name == "gt":
-        if dataset is None:
-            raise ValueError(
-                "segmenter 'gt' reads dataset annotations: SRC must be a dataset name "
-                "(e.g. synthetic, oxford_iiit_pet), not a folder"
-            )
-        kwargs["dataset"] = dataset
     elif checkpoint is not None:
         raise ValueError(f"checkpoint: segmenter {name!r} takes no checkpoint, got {checkpoint!r}")
     try:
@@ -372,7 +441,10 @@ def precompute_masks(
             dataset name of :func:`segaug.data.registry.build_dataset`, or a dataset
             object yielding ``(image, label)`` (keys are :func:`index_key` indices).
         out: Cache directory (created when missing).
-        segmenter: A registered name or a built :class:`Segmenter`.
+        segmenter: A segmenter name or a built :class:`Segmenter`; or a mask source:
+            a :class:`MaskSource`, or its name or spec (``"gt"`` for a dataset's
+            annotations, ``"files:MASK_DIR?foreground=1,3"`` for annotation files
+            mirroring a source folder).
         checkpoint: Weights file for ``deeplabv3`` / ``sam``.
         device: Device for ``deeplabv3`` / ``sam`` (default: CUDA when available).
         batch_size: Images per segmenter call (>= 1).
@@ -406,17 +478,25 @@ def precompute_masks(
     start = time.perf_counter()
 
     dataset, root, keys, ignored = _resolve_source(source, split, data_root, download)
-    if isinstance(segmenter, Segmenter):
+    seg: Segmenter | MaskSource
+    if isinstance(segmenter, (Segmenter, MaskSource)):
         seg = segmenter
     elif isinstance(segmenter, str):
         seg = build_segmenter(
             segmenter, checkpoint, device, dataset=dataset, **(segmenter_options or {})
         )
     else:
-        raise ValueError(f"segmenter must be a name or a Segmenter, got {type(segmenter).__name__}")
-    gt = seg if isinstance(seg, GroundTruthMasks) else None
-    if gt is not None and dataset is None:
-        raise ValueError("segmenter 'gt' needs a dataset source, got a folder")
+        raise ValueError(
+            f"segmenter must be a name, a Segmenter or a MaskSource, got {type(segmenter).__name__}"
+        )
+    source = seg if isinstance(seg, MaskSource) else None
+    if source is not None and not source.by_path and dataset is None:
+        raise ValueError(f"source {source.name!r} needs a dataset source, got a folder")
+    if source is not None and source.by_path and dataset is not None:
+        raise ValueError(
+            f"source {source.name!r} reads mask files by image path: SRC must be an image "
+            "folder, not a dataset"
+        )
 
     cache = MaskCache(out, config_id=seg.config_id)
     writer = cache.writer(
@@ -425,9 +505,10 @@ def precompute_masks(
     done = cache.valid_entries()
     mine = [k for k in keys if shard_n == 1 or shard_of(k, shard_n) == shard_i]
     if dataset is None:
-        items: Dataset = _FolderItems(root, mine, done, size)
+        files = source if isinstance(source, FileMasks) else None
+        items: Dataset = _FolderItems(root, mine, done, size, files)
     else:
-        items = _DatasetItems(dataset, [int(k) for k in mine], done, size, gt)
+        items = _DatasetItems(dataset, [int(k) for k in mine], done, size, source)
     summary = Summary(
         out=str(out), config_id=seg.config_id, total=len(mine), ignored=ignored,
         shard=(shard_i, shard_n),
@@ -461,9 +542,11 @@ def precompute_masks(
                     summary.skipped += 1
                 elif it.status == "fail":
                     summary.failed.append((it.key, it.error))
-                elif it.status == "mask":
+                elif it.status == "mask":  # looked up by a mask source
                     writer.add(it.key, it.digest, it.mask)
                     summary.done += 1
+                    if abort_after and writer.written >= abort_after:
+                        os.kill(os.getpid(), signal.SIGKILL)
                 else:
                     shape = tuple(it.image.shape[1:])
                     bucket = buckets.setdefault(shape, [])

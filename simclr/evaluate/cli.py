@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from segaug.cli.errors import USER_ERRORS, report_error
 from simclr.evaluate.linear import DEFAULT_L2_GRID
 from simclr.evaluate.transfer import (
     FLOORS,
@@ -54,7 +55,10 @@ def parse_dataset_opts(items: list[str]) -> dict[str, dict[str, Any]]:
         name, dot, opt = key.partition(".")
         if not sep or not dot or not name or not opt:
             raise ValueError(f"--dataset-opt {item!r}: expected DATASET.OPTION=VALUE")
-        out.setdefault(name, {})[opt] = yaml.safe_load(raw)
+        try:
+            out.setdefault(name, {})[opt] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--dataset-opt {item!r}: the value is not valid YAML") from None
     return out
 
 
@@ -200,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_checkpoint(
             args.checkpoint, settings, args.out, method=args.method, backbone=args.backbone
         )
-    except ValueError as err:
-        print(f"simclr-eval: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad value, missing dataset/checkpoint: one line, 2
+        return report_error("simclr-eval", err)
     for name, ds in report["datasets"].items():
         summary = ", ".join(f"{k} {100 * v:.1f}" for k, v in ds["summary"].items())
         print(f"{name} ({ds['metric']}): {summary}")

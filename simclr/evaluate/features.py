@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,9 +48,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
+from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
+from segaug.io import load_torch_file, save_torch_file
 
 # -------------------------------------------------------------------------- encoders
 
@@ -179,8 +177,8 @@ def load_encoder(
     """
     from simclr.checkpoint import load_checkpoint, resolve_checkpoint
 
-    path = resolve_checkpoint(checkpoint)
-    state = load_checkpoint(path)
+    path = resolve_checkpoint(checkpoint, context="checkpoint")
+    state = load_checkpoint(path, context="checkpoint")
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(
             f"checkpoint {str(path)!r}: expected a simclr-train checkpoint with 'model' and "
@@ -478,7 +476,7 @@ class FeatureCache:
         path = self.path(parts)
         if path is not None and path.is_file():
             try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
+                blob = load_torch_file(path)
                 if blob.get("parts") == json.loads(json.dumps(parts, default=str)):
                     self.hits += 1
                     return blob["features"], blob["labels"]
@@ -493,13 +491,5 @@ class FeatureCache:
                 "labels": labels.contiguous(),
                 "parts": json.loads(json.dumps(parts, default=str)),
             }
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    torch.save(blob, f)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                raise
+            save_torch_file(blob, path, fsync=False)
         return feats, labels

@@ -1,9 +1,11 @@
 """Classification metrics from scores or predictions: top-k, confusion matrix, P/R/F1.
 
-Everything is plain torch on integer labels ``0..C-1``. Per-class precision, recall and
-F1 follow scikit-learn's conventions (a 0/0 ratio counts as 0; the macro average runs
-over the classes that occur in the labels or the predictions), so
-``macro_f1(y, p, C) == sklearn.metrics.f1_score(y, p, average="macro")``.
+Inputs are torch tensors of integer labels ``0..C-1``; the counting is delegated to
+scikit-learn (``confusion_matrix``, ``precision_recall_fscore_support``,
+``f1_score``, ``balanced_accuracy_score``) with its conventions: a 0/0 ratio counts
+as 0; the macro average runs over the classes that occur in the labels or the
+predictions, so ``macro_f1(y, p, C) == sklearn.metrics.f1_score(y, p,
+average="macro")``. Top-k accuracy stays in torch (scores may live on the GPU).
 
 Example:
     >>> import torch
@@ -15,9 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from sklearn import metrics as skm
 from torch import Tensor
 
 
@@ -73,8 +78,24 @@ def confusion_matrix(labels: Tensor, preds: Tensor, num_classes: int) -> Tensor:
     preds = _check_labels("preds", preds.cpu(), num_classes)
     if labels.shape != preds.shape:
         raise ValueError(f"labels and preds differ in shape: {labels.shape} vs {preds.shape}")
-    idx = labels * num_classes + preds
-    return torch.bincount(idx, minlength=num_classes**2).view(num_classes, num_classes)
+    cm = skm.confusion_matrix(labels.numpy(), preds.numpy(), labels=np.arange(num_classes))
+    return torch.from_numpy(cm.astype(np.int64))
+
+
+def _pairs_from_cm(cm: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The (label, prediction) pairs a confusion matrix counts, as two arrays."""
+    counts = cm.detach().cpu().long().numpy()
+    rows, cols = np.nonzero(counts)
+    reps = counts[rows, cols]
+    return np.repeat(rows, reps), np.repeat(cols, reps)
+
+
+def _labels_and_preds(labels: Tensor, preds: Tensor, num_classes: int) -> tuple[np.ndarray, ...]:
+    labels = _check_labels("labels", labels.cpu(), num_classes)
+    preds = _check_labels("preds", preds.cpu(), num_classes)
+    if labels.shape != preds.shape:
+        raise ValueError(f"labels and preds differ in shape: {labels.shape} vs {preds.shape}")
+    return labels.numpy(), preds.numpy()
 
 
 @dataclass
@@ -108,15 +129,18 @@ def per_class_metrics(cm: Tensor) -> PerClassMetrics:
     """
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"cm must be a square (C, C) matrix, got shape {tuple(cm.shape)}")
-    cm = cm.double()
-    tp = cm.diagonal()
-    support = cm.sum(dim=1)
-    predicted = cm.sum(dim=0)
-    precision = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
-    recall = torch.where(support > 0, tp / support.clamp_min(1), torch.zeros_like(tp))
-    denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp_min(1e-300), 0.0 * tp)
-    return PerClassMetrics(precision, recall, f1, support.long(), predicted.long())
+    y, p = _pairs_from_cm(cm)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, p, labels=np.arange(cm.shape[0]), zero_division=0
+    )
+    as_t = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return PerClassMetrics(
+        as_t(precision),
+        as_t(recall),
+        as_t(f1),
+        torch.from_numpy(np.asarray(support, dtype=np.int64)),
+        cm.detach().cpu().long().sum(dim=0),
+    )
 
 
 def macro_f1(labels: Tensor, preds: Tensor, num_classes: int) -> float:
@@ -125,9 +149,10 @@ def macro_f1(labels: Tensor, preds: Tensor, num_classes: int) -> float:
     Shape:
         - labels, preds: ``(N,)``
     """
-    m = per_class_metrics(confusion_matrix(labels, preds, num_classes))
-    present = m.present()
-    return float(m.f1[present].mean()) if present.any() else 0.0
+    y, p = _labels_and_preds(labels, preds, num_classes)
+    if y.size == 0:
+        return 0.0
+    return float(skm.f1_score(y, p, average="macro", zero_division=0))
 
 
 def mean_per_class_accuracy(labels: Tensor, preds: Tensor, num_classes: int) -> float:
@@ -140,9 +165,12 @@ def mean_per_class_accuracy(labels: Tensor, preds: Tensor, num_classes: int) -> 
     Shape:
         - labels, preds: ``(N,)``
     """
-    m = per_class_metrics(confusion_matrix(labels, preds, num_classes))
-    has = m.support > 0
-    return float(m.recall[has].mean()) if has.any() else 0.0
+    y, p = _labels_and_preds(labels, preds, num_classes)
+    if y.size == 0:
+        return 0.0
+    with warnings.catch_warnings():  # predicted classes without samples do not count
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(skm.balanced_accuracy_score(y, p))
 
 
 def classification_summary(
@@ -169,8 +197,6 @@ def classification_summary(
     preds = scores.argmax(dim=1).cpu()
     cm = confusion_matrix(labels, preds, num_classes)
     m = per_class_metrics(cm)
-    present = m.present()
-    has = m.support > 0
     names = class_names or [str(i) for i in range(num_classes)]
     if len(names) != num_classes:
         raise ValueError(
@@ -179,8 +205,8 @@ def classification_summary(
     return {
         "top1": topk_accuracy(scores, labels.to(scores.device), 1),
         "top5": topk_accuracy(scores, labels.to(scores.device), 5),
-        "mean_per_class": float(m.recall[has].mean()) if has.any() else 0.0,
-        "macro_f1": float(m.f1[present].mean()) if present.any() else 0.0,
+        "mean_per_class": mean_per_class_accuracy(labels, preds, num_classes),
+        "macro_f1": macro_f1(labels, preds, num_classes),
         "num_samples": int(labels.numel()),
         "per_class": [
             {

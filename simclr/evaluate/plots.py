@@ -24,12 +24,9 @@ from torch import Tensor
 
 
 def _plt():
-    import matplotlib
+    from segaug.env import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_confusion_matrix(

@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segaug.io import atomic_write
 from simclr.evaluate.transfer import TABLE4_DATASETS
 
 REPORT_JSON = "report.json"
@@ -42,16 +42,7 @@ _METRIC_NAMES = {"top1": "top-1 accuracy", "mean_per_class": "mean per-class acc
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, text)
 
 
 def _json_default(obj: Any) -> Any:

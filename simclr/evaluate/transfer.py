@@ -216,9 +216,9 @@ class EvalSettings:
 
     def torch_device(self) -> torch.device:
         """The device to run on."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        from segaug.env import resolve_device
+
+        return resolve_device(self.device, name="device")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""

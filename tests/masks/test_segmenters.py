@@ -37,9 +37,11 @@ def images(photos: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------- interface
 def test_registry_names_and_unknown() -> None:
-    from segaug.masks import SEGMENTERS
+    from segaug.masks import MASK_SOURCES, SEGMENTERS
 
-    assert SEGMENTERS.names() == ["classical", "deeplabv3", "gt", "sam"]
+    # segmenters compute from pixels; gt and files are mask sources (looked up)
+    assert SEGMENTERS.names() == ["classical", "deeplabv3", "sam"]
+    assert MASK_SOURCES.names() == ["files", "gt"]
     with pytest.raises(ValueError, match="classical"):
         create_segmenter("nope")
 

@@ -86,7 +86,7 @@ def _free_port() -> int:
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
 def test_two_process_gloo_matches_single_process(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
-    got = torch.load(tmp_path / "ddp.pt", weights_only=False)
+    got = torch.load(tmp_path / "ddp.pt", weights_only=True)
 
     views, masks = _global_batch()
     for acc in (1, 2):

@@ -11,7 +11,7 @@ from simclr.train import main, train
 
 
 def _state(path):
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=True)
 
 
 def _same_model(a, b):

@@ -88,7 +88,7 @@ def test_cli_reports_errors(tmp_path, capsys):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, "train.epochs=3")
     train(apply_overrides(cfg, ["train.epochs=3", "train.max_steps=2"]))  # one clean epoch
-    good = torch.load(tmp_path / "last.pt", weights_only=False)
+    good = torch.load(tmp_path / "last.pt", weights_only=True)
     assert good["step"] == 2
 
     class PoisonAugment(torch.nn.Module):
@@ -108,7 +108,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     poison = PoisonAugment(recipes.build("thesis", output_size=16))
     with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
         train(cfg, resume=tmp_path, augment=poison)
-    after = torch.load(tmp_path / "last.pt", weights_only=False)
+    after = torch.load(tmp_path / "last.pt", weights_only=True)
     assert after["step"] == 2
     for k, v in good["model"].items():
         assert torch.equal(v, after["model"][k]), k

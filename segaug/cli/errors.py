@@ -1,0 +1,84 @@
+"""How every console script reports a user's mistake: one line, exit status 2.
+
+``segaug-precompute-masks``, ``segaug-visualize``, ``simclr-train`` and ``simclr-eval``
+wrap their work in :func:`user_errors`. An error the user can fix (bad value, missing
+dataset or file, a path that is a file instead of a folder, refused checkpoint) ends in
+``prog: error: <message>`` on stderr and exit status 2, as argparse does for a bad
+flag; never in a traceback. Anything else is a bug or a failed run and propagates.
+
+Example:
+    >>> import sys, contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     with user_errors("demo") as status:
+    ...         raise ValueError("data.root: expected a folder,\\ngot '/nope'")
+    >>> status.code, err.getvalue()
+    (2, "demo: error: data.root: expected a folder, got '/nope'\\n")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["USER_ERRORS", "ExitStatus", "one_line", "report_error", "user_errors"]
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from segaug.masks.cache import MissingMaskError
+    from segaug.masks.deeplab import WeightsUnavailableError
+
+    return (
+        ValueError,  # bad values, unknown names, refused checkpoints (UnsafeCheckpointError)
+        FileNotFoundError,  # missing file or dataset (DatasetNotFoundError)
+        NotADirectoryError,
+        IsADirectoryError,
+        FileExistsError,
+        PermissionError,
+        MissingMaskError,
+        WeightsUnavailableError,
+    )
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = _user_error_types()
+"""Exception types a console script reports in one line with exit status 2."""
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (line breaks become spaces).
+
+    Example:
+        >>> one_line(FileNotFoundError(2, "No such file or directory", "/nope"))
+        "No such file or directory: '/nope'"
+    """
+    if isinstance(err, OSError) and err.strerror:  # drop the "[Errno 2]" prefix
+        text = f"{err.strerror}: {err.filename!r}" if err.filename else err.strerror
+    else:
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return text or type(err).__name__
+
+
+def report_error(prog: str, err: BaseException) -> int:
+    """Print ``prog: error: message`` to stderr; returns 2."""
+    print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+    return 2
+
+
+@dataclass
+class ExitStatus:
+    """Set by :func:`user_errors`: 0, or 2 after a reported user error."""
+
+    code: int = 0
+
+
+@contextlib.contextmanager
+def user_errors(prog: str) -> Iterator[ExitStatus]:
+    """Report a user error raised in the block as one line; set ``status.code`` to 2."""
+    status = ExitStatus()
+    try:
+        yield status
+    except USER_ERRORS as err:
+        status.code = report_error(prog, err)

@@ -1,0 +1,23 @@
+"""Constants shared by segaug and simclr (one copy each).
+
+Example:
+    >>> from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
+    >>> IMAGENET_MEAN, IMAGENET_STD
+    ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""
+
+from __future__ import annotations
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS"]
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+"""Per-channel RGB mean of ImageNet-1k (torchvision's pretrained models use it)."""
+
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+"""Per-channel RGB standard deviation of ImageNet-1k."""
+
+IMAGENET_STATS: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+)
+"""``(mean, std)`` together."""
