@@ -60,6 +60,8 @@ class DataConfig:
         mean: Per-channel normalisation mean; ``None`` picks the dataset's statistics.
         std: Per-channel normalisation std; ``None`` picks the dataset's statistics.
         download: Let torchvision datasets download (never in tests).
+        params: Extra keyword arguments for the dataset factory (for ``synthetic``:
+            ``bias``, ``seed``, ``style``: a dict of ``ShapeStyle`` fields).
     """
 
     dataset: str = "synthetic"
@@ -73,6 +75,7 @@ class DataConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     download: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

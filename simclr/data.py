@@ -80,6 +80,13 @@ def _mask_source(spec: str) -> Any:
     return create_segmenter(spec)
 
 
+def _in_memory_ok(base: Any, source: Any, size: int) -> bool:
+    """Ground-truth masks from a dataset that offers its whole split as arrays of side ``size``."""
+    if source != "gt" or not all(hasattr(base, a) for a in ("images", "masks", "targets")):
+        return False
+    return getattr(base, "size", None) == size
+
+
 def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     """Dataset of ``(image uint8 (3,S,S), mask uint8 (1,S,S), label int)``.
 
@@ -94,7 +101,7 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     if cfg.dataset == "synthetic":
         kwargs = {"size": max(16, cfg.image_size), "num_samples": cfg.num_samples}
         root = None
-    from segaug.data.masked import MaskedDataset, MaskedImageFolder
+    from segaug.data.masked import InMemoryMaskedDataset, MaskedDataset, MaskedImageFolder
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
@@ -111,7 +118,12 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
             if not folder.is_dir():
                 raise ValueError(f"config 'data.root' = {cfg.root!r}: folder not found")
             return MaskedImageFolder(folder, masks=source, size=cfg.image_size)
+        kwargs.update(cfg.params)
         base = build_dataset(cfg.dataset, root, split=cfg.split, download=cfg.download, **kwargs)
+        if _in_memory_ok(base, source, cfg.image_size):
+            # Whole-split arrays at the training size: batched indexing, no per-item
+            # decode or resize (the offline data; measured in benchmarks/train_step.py).
+            return InMemoryMaskedDataset(base.images, base.masks, base.targets)
         return MaskedDataset(base, masks=source, size=cfg.image_size)
     except MissingMaskError as err:
         raise ValueError(f"config 'data.masks' = {cfg.masks!r}: {err}") from err

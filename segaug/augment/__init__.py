@@ -3,7 +3,14 @@
 from segaug.augment import recipes
 from segaug.augment.geometry import RandomResizedCropFlip
 from segaug.augment.multiview import RegionMultiViewTransform
-from segaug.augment.ops import ColorJitter, GaussianBlur, IntensityOp, KorniaOp, RandomGrayscale
+from segaug.augment.ops import (
+    ColorJitter,
+    Fill,
+    GaussianBlur,
+    IntensityOp,
+    KorniaOp,
+    RandomGrayscale,
+)
 from segaug.augment.region import AugmentedBatch, AugmentParams, RegionAugment
 
 __all__ = [
@@ -16,6 +23,7 @@ __all__ = [
     "ColorJitter",
     "RandomGrayscale",
     "GaussianBlur",
+    "Fill",
     "KorniaOp",
     "recipes",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "ColorJitter",
     "RandomGrayscale",
     "GaussianBlur",
+    "Fill",
     "KorniaOp",
     "as_op",
 ]
@@ -363,6 +364,90 @@ class GaussianBlur(IntensityOp):
     def extra_repr(self) -> str:
         size = self.kernel_size if self.kernel_size else f"{self.kernel_fraction:g} of side"
         return f"sigma={self.sigma}, kernel={size}, p={self.p}"
+
+
+FILL_MODES = ("flat", "noise", "texture")
+
+
+class Fill(IntensityOp):
+    """Replace the pixels with a flat colour, per-pixel noise or a smooth random texture.
+
+    Assigned to the background of :class:`~segaug.RegionAugment`, it removes the
+    background (Ryali et al.'s BG_RM, with a random colour instead of black) or replaces
+    it with a random one (BG_Random; the "texture" distractors of DiLo), so the two views
+    of an image no longer share their background and instance discrimination has to
+    rely on the object. Each sample draws its own mode among ``modes`` and its own
+    colours:
+
+    - ``flat``: one uniform random RGB colour;
+    - ``noise``: i.i.d. uniform RGB noise on a grid of at most ``noise_cells`` x
+      ``noise_cells`` cells (one cell per pixel for images up to that side, nearest
+      upsampling above it, so the drawn parameters stay small at 224 px);
+    - ``texture``: a 4x4 grid of random colours, bicubic-upsampled: smooth colour blobs.
+
+    Args:
+        modes: The modes to draw from, uniformly per sample.
+        p: Probability of replacing a sample's pixels.
+        noise_cells: Side of the noise grid.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`, float in [0, 1].
+        - Output: :math:`(B, 3, H, W)`, every pixel replaced.
+
+    Example:
+        >>> op = Fill(modes=("flat",), p=1.0)
+        >>> y = op.apply(torch.rand(2, 3, 8, 8), op.draw(2, (8, 8)))
+        >>> bool((y[0] == y[0, :, :1, :1]).all())  # one colour per sample
+        True
+
+    References:
+        - [0]: Ryali, Schwab, Morcos, Characterizing and Improving the Robustness of
+          Self-Supervised Learning through Background Augmentations, 2021,
+          https://arxiv.org/abs/2103.12719 (BG_RM, BG_Random)
+        - [1]: Zhao et al., Distilling Localization for Self-Supervised Representation
+          Learning (DiLo), AAAI 2021, https://arxiv.org/abs/2004.06638
+    """
+
+    def __init__(
+        self,
+        modes: tuple[str, ...] = FILL_MODES,
+        p: float = 0.5,
+        noise_cells: int = 64,
+    ) -> None:
+        super().__init__(p)
+        modes = tuple(modes)
+        if not modes or any(m not in FILL_MODES for m in modes):
+            raise ValueError(f"modes must be a non-empty subset of {FILL_MODES}, got {modes!r}")
+        if not isinstance(noise_cells, int) or noise_cells < 1:
+            raise ValueError(f"noise_cells must be a positive int, got {noise_cells!r}")
+        self.modes = modes
+        self.noise_cells = noise_cells
+
+    def sample(self, n: int, size: tuple[int, int]) -> OpParams:
+        ch, cw = min(size[0], self.noise_cells), min(size[1], self.noise_cells)
+        return {
+            "mode": torch.tensor([FILL_MODES.index(m) for m in self.modes])[
+                torch.randint(len(self.modes), (n,))
+            ],
+            "colour": torch.rand(n, 3),
+            "noise": (torch.rand(n, 3, ch, cw) * 255).round().to(torch.uint8),
+            "texture": torch.rand(n, 3, 4, 4),
+        }
+
+    def apply(self, x: Tensor, params: OpParams) -> Tensor:
+        size = x.shape[-2:]
+        dev, dt = x.device, x.dtype
+        mode = params["mode"].to(dev).view(-1, 1, 1, 1)
+        flat = params["colour"].to(dev, dt).view(-1, 3, 1, 1).expand_as(x)
+        noise = params["noise"].to(dev)
+        noise = torch.nn.functional.interpolate(noise.to(dt) / 255, size=size, mode="nearest")
+        tex = torch.nn.functional.interpolate(
+            params["texture"].to(dev, dt), size=size, mode="bicubic", align_corners=False
+        ).clamp_(0.0, 1.0)
+        return torch.where(mode == 0, flat, torch.where(mode == 1, noise, tex)).contiguous()
+
+    def extra_repr(self) -> str:
+        return f"modes={self.modes}, p={self.p}"
 
 
 class KorniaOp(IntensityOp):

@@ -7,8 +7,9 @@ config uses this), and ``names()`` lists them.
 Example:
     >>> from segaug import recipes
     >>> aug = recipes.thesis(output_size=32)
-    >>> recipes.names()
-    ['background_swap', 'object_aware', 'simclr', 'thesis']
+    >>> recipes.names()  # doctest: +NORMALIZE_WHITESPACE
+    ['background_fill', 'background_swap', 'independent', 'independent_swap',
+     'object_aware', 'simclr', 'thesis']
 """
 
 from __future__ import annotations
@@ -16,11 +17,29 @@ from __future__ import annotations
 from typing import Any
 
 from segaug.augment.geometry import RandomResizedCropFlip
-from segaug.augment.ops import ColorJitter, GaussianBlur, IntensityOp, RandomGrayscale
+from segaug.augment.ops import (
+    FILL_MODES,
+    ColorJitter,
+    Fill,
+    GaussianBlur,
+    IntensityOp,
+    RandomGrayscale,
+)
 from segaug.augment.region import RegionAugment
 from segaug.registry import Registry
 
-__all__ = ["simclr", "thesis", "object_aware", "background_swap", "build", "names", "RECIPES"]
+__all__ = [
+    "simclr",
+    "thesis",
+    "object_aware",
+    "background_swap",
+    "independent",
+    "independent_swap",
+    "background_fill",
+    "build",
+    "names",
+    "RECIPES",
+]
 
 RECIPES: Registry = Registry("recipe")
 
@@ -140,6 +159,96 @@ def background_swap(
         geometric=RandomResizedCropFlip(output_size),
         coverage=coverage,
         background_swap=p,
+    )
+
+
+# ------------------------------------------------ recipes that target background reliance
+@RECIPES.register("independent")
+def independent(
+    output_size: int | tuple[int, int] = 224,
+    blur: bool | None = None,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """SimCLR's photometric ops drawn independently for the object and the background.
+
+    Object and background each get :func:`simclr_ops` with their own random draws, so the
+    colour of the background no longer moves with the colour of the object: a view can
+    keep the object's colour and change the background's, or the other way round. Crop
+    and flip are joint (one geometry per view). Unreliable masks fall back to SimCLR.
+    This is the base of :func:`independent_swap` and :func:`background_fill`.
+
+    - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709 (the ops and their settings)
+    - [1]: Ryali, Schwab, Morcos, 2021, https://arxiv.org/abs/2103.12719 (background
+      augmentations on top of SimCLR-style ops)
+    """
+    return RegionAugment(
+        foreground=simclr_ops(output_size, blur),
+        background=simclr_ops(output_size, blur),
+        fallback=simclr_ops(output_size, blur),
+        geometric=RandomResizedCropFlip(output_size),
+        coverage=coverage,
+    )
+
+
+@RECIPES.register("independent_swap")
+def independent_swap(
+    output_size: int | tuple[int, int] = 224,
+    p: float = 0.2,
+    blur: bool | None = None,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """:func:`independent`, plus an in-batch background swap with probability ``p``.
+
+    Each view draws its own swap: with probability ``p`` the object is pasted on the
+    (independently augmented) crop of another image of the batch, so the two views of a
+    pair often show different backgrounds, and the donor's own view shares the background
+    of the pasted view (a negative with the same background, as BG_Swaps). The default
+    ``p = 0.2`` is within the 0.1-0.3 Ryali et al. found best on ImageNet; sweep it
+    (``segaug-compare --sweep independent_swap.p=0.2,0.5,0.8``).
+
+    - [0]: Ryali, Schwab, Morcos, Characterizing and Improving the Robustness of
+      Self-Supervised Learning through Background Augmentations, 2021,
+      https://arxiv.org/abs/2103.12719 (BG_Random, BG_Swaps)
+    """
+    return RegionAugment(
+        foreground=simclr_ops(output_size, blur),
+        background=simclr_ops(output_size, blur),
+        fallback=simclr_ops(output_size, blur),
+        geometric=RandomResizedCropFlip(output_size),
+        coverage=coverage,
+        background_swap=p,
+    )
+
+
+@RECIPES.register("background_fill")
+def background_fill(
+    output_size: int | tuple[int, int] = 224,
+    p: float = 0.8,
+    modes: tuple[str, ...] = FILL_MODES,
+    blur: bool | None = None,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """:func:`independent`, with the background replaced with probability ``p``.
+
+    After the independent photometric ops, each view's background is replaced, with
+    probability ``p``, by a flat random colour, uniform noise or a smooth random texture
+    (:class:`~segaug.augment.ops.Fill`, mode drawn per view among ``modes``). The object
+    keeps its pixels. Views of one image then rarely share a background, and the
+    background carries no instance identity. The default ``p = 0.8`` is the best of our
+    sweep on the offline data (README, "The main job"); Ryali et al. found 0.1-0.3 best
+    on ImageNet, so sweep it on your data.
+
+    - [0]: Ryali, Schwab, Morcos, 2021, https://arxiv.org/abs/2103.12719 (BG_RM,
+      BG_Random)
+    - [1]: Zhao et al., Distilling Localization for Self-Supervised Representation
+      Learning (DiLo), AAAI 2021, https://arxiv.org/abs/2004.06638 (texture backgrounds)
+    """
+    return RegionAugment(
+        foreground=simclr_ops(output_size, blur),
+        background=[*simclr_ops(output_size, blur), Fill(modes=modes, p=p)],
+        fallback=simclr_ops(output_size, blur),
+        geometric=RandomResizedCropFlip(output_size),
+        coverage=coverage,
     )
 
 

@@ -55,7 +55,13 @@ from segaug.masks.sources import (
     mask_source_from_spec,
 )
 
-__all__ = ["MaskedDataset", "MaskedImageFolder", "resize_pair", "to_uint8_chw"]
+__all__ = [
+    "InMemoryMaskedDataset",
+    "MaskedDataset",
+    "MaskedImageFolder",
+    "resize_pair",
+    "to_uint8_chw",
+]
 
 
 def to_uint8_chw(image: Any) -> torch.Tensor:
@@ -257,6 +263,67 @@ class MaskedDataset(Dataset):
                 f"labels of base must be ints, got {type(label).__name__} for item {index}"
             ) from None
         return image, mask, label
+
+
+class InMemoryMaskedDataset(Dataset):
+    """Masked items held as whole tensors: no decoding, no resizing, batched indexing.
+
+    For data that fits in memory and is already at the training size (the offline
+    synthetic data; a pre-resized array dataset). ``ds[i]`` matches
+    :class:`MaskedDataset`'s items, and ``__getitems__`` (which ``DataLoader`` calls
+    with a whole batch of indices) gathers a batch with one indexing operation per
+    tensor, so the loader never waits on the CPU-bound training step.
+
+    Args:
+        images: uint8 :math:`(N, 3, S, S)` or :math:`(N, S, S, 3)` (tensor or array).
+        masks: uint8 :math:`(N, 1, S, S)` or :math:`(N, S, S)` in ``{0, 1}``.
+        labels: int :math:`(N,)`.
+
+    Shape:
+        - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
+
+    Example:
+        >>> from segaug.data.synthetic import SyntheticShapes
+        >>> base = SyntheticShapes("train", size=16, num_samples=8)
+        >>> ds = InMemoryMaskedDataset(base.images, base.masks, base.targets)
+        >>> image, mask, label = ds[3]
+        >>> tuple(image.shape), tuple(mask.shape), label
+        ((3, 16, 16), (1, 16, 16), 3)
+    """
+
+    def __init__(self, images: Any, masks: Any, labels: Any) -> None:
+        images = torch.as_tensor(np.asarray(images))
+        masks = torch.as_tensor(np.asarray(masks))
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"images must be uint8 (N, 3, S, S) or (N, S, S, 3), got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
+        if images.shape[-1] == 3 and images.shape[1] != 3:
+            images = images.permute(0, 3, 1, 2)
+        if masks.ndim == 3:
+            masks = masks[:, None]
+        n = images.shape[0]
+        if masks.shape != (n, 1, *images.shape[-2:]) or labels.shape != (n,):
+            raise ValueError(
+                f"masks must be (N, 1, H, W) and labels (N,) for images {tuple(images.shape)}, "
+                f"got masks {tuple(masks.shape)} and labels {tuple(labels.shape)}"
+            )
+        self.images = images.contiguous()
+        self.masks = masks.to(torch.uint8).contiguous()
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.images[index], self.masks[index], int(self.labels[index])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        images, masks, labels = self.images[idx], self.masks[idx], self.labels[idx].tolist()
+        return list(zip(images, masks, labels, strict=True))
 
 
 class MaskedImageFolder(MaskedDataset):

@@ -38,7 +38,7 @@ import torchvision.datasets as tvd
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
-from segaug.data.synthetic import SyntheticShapes
+from segaug.data.synthetic import ShapeStyle, SyntheticShapes
 from segaug.registry import Registry
 
 __all__ = [
@@ -589,8 +589,19 @@ def _synthetic(
     num_samples: int | None = None,
     bias: float = 0.9,
     seed: int = 0,
+    style: ShapeStyle | dict[str, Any] | None = None,
 ) -> SyntheticShapes:
-    """Generated offline, nothing to download; ``root`` (optional) is a disk cache."""
+    """Generated offline, nothing to download; ``root`` (optional) is a disk cache.
+
+    ``style`` is a :class:`~segaug.data.synthetic.ShapeStyle` or a dict of its fields
+    (from a YAML config).
+    """
+    if isinstance(style, dict):
+        fields = set(ShapeStyle.__dataclass_fields__)
+        unknown = sorted(set(style) - fields)
+        if unknown:
+            raise ValueError(f"style: unknown fields {unknown}; expected some of {sorted(fields)}")
+        style = ShapeStyle(**{k: tuple(v) if k == "coverage" else v for k, v in style.items()})
     return SyntheticShapes(
         split,
         size=size,
@@ -599,6 +610,7 @@ def _synthetic(
         seed=seed,
         root=root,
         transform=transform,
+        style=style,
     )
 
 

@@ -124,11 +124,15 @@ class ShapeStyle:
         """Raise ``ValueError`` naming the attribute on bad values."""
         lo, hi = self.coverage
         if not 0.0 < lo <= hi <= 0.9:
-            raise ValueError(f"style.coverage must satisfy 0 < min <= max <= 0.9, got {self.coverage}")
+            raise ValueError(
+                f"style.coverage must satisfy 0 < min <= max <= 0.9, got {self.coverage}"
+            )
         if not 0.0 <= self.small_fraction <= 1.0:
             raise ValueError(f"style.small_fraction must be in [0, 1], got {self.small_fraction}")
         if not 0.0 <= self.max_rotation <= 180.0:
-            raise ValueError(f"style.max_rotation must be in [0, 180] degrees, got {self.max_rotation}")
+            raise ValueError(
+                f"style.max_rotation must be in [0, 180] degrees, got {self.max_rotation}"
+            )
         if self.background not in ("texture", "neutral"):
             raise ValueError(
                 f"style.background must be 'texture' or 'neutral', got {self.background!r}"
@@ -591,7 +595,9 @@ class SyntheticShapes(Dataset):
         images = np.empty((len(idx), self.size, self.size, 3), dtype=np.uint8)
         masks = np.empty((len(idx), self.size, self.size), dtype=np.uint8)
         for row, i in enumerate(idx):
-            images[row], masks[row] = _render(self.seed, self.split, i, self.size, self.bias, self.style)[:2]
+            images[row], masks[row] = _render(
+                self.seed, self.split, i, self.size, self.bias, self.style
+            )[:2]
         return images, masks, labels
 
     # -- whole-split arrays

@@ -428,6 +428,47 @@ def extract_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+@torch.no_grad()
+def extract_tensor_features(
+    encoder: nn.Module,
+    images: Tensor,
+    mean: list[float] | tuple[float, ...],
+    std: list[float] | tuple[float, ...],
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> Tensor:
+    """Features of in-memory images already at the evaluation size (no resize, no crop).
+
+    The tensor counterpart of :func:`extract_features`, for generated test sets (the
+    backgrounds challenge): ``images`` are scaled to [0, 1] and normalised with
+    ``mean``/``std`` exactly as the training views were.
+
+    Shape:
+        - images: :math:`(N, 3, S, S)` uint8.
+        - Output: :math:`(N, D)` float32 on the CPU.
+
+    Example:
+        >>> enc = RawPixels(2)
+        >>> x = torch.full((3, 3, 4, 4), 255, dtype=torch.uint8)
+        >>> extract_tensor_features(enc, x, [0.5] * 3, [0.5] * 3)[0].tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"images must be uint8 (N, 3, S, S), got {images.dtype} {tuple(images.shape)}"
+        )
+    was_training = encoder.training
+    encoder.eval()
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    out = []
+    for i in range(0, images.shape[0], batch_size):
+        x = images[i : i + batch_size].to(device).float().div_(255).sub_(m).div_(s)
+        out.append(encoder(x).float().flatten(1).cpu())
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
 # ------------------------------------------------------------------------------ cache
 
 
