@@ -8,6 +8,11 @@ The CLI is a thin layer over :func:`train`, which tests call directly::
     simclr-train --resume runs/synthetic_simclr    # continue from runs/.../last.pt
     torchrun --nproc_per_node 8 -m simclr.train --config configs/imagenet_resnet50_thesis.yaml
 
+The loop is a :class:`Trainer` whose small methods (``setup``, ``restore``,
+``make_views``, ``train_step``, ``run_epoch``, ``end_epoch``, ``save``) call the
+method's hooks (:class:`simclr.methods.Method`): the views it needs, its optimiser
+parameter groups, before/after the optimiser step, and its extra checkpoint state.
+
 One step: a per-process batch of ``(uint8 image, uint8 mask, label)`` is moved to the
 device, augmented there once by :class:`segaug.RegionAugment` (``aug.pair``; one view
 for MAE), normalised with the dataset statistics, and passed through
@@ -369,7 +374,9 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.probe_opt is not None and state.get("probe_optimizer") is not None:
             self.probe_opt.load_state_dict(state["probe_optimizer"])
-        self.method.load_checkpoint_state(state.get("method_state") or {})
+        method_states = state.get("method_state") or [{}]
+        same_world = len(method_states) == self.info.world_size
+        self.method.load_checkpoint_state(method_states[self.info.rank if same_world else 0])
         self.start_epoch, self.step = state["epoch"], state["step"]
         self.skip_batches = state.get("batch_in_epoch", 0)
         self.carried = dict(state.get("meters", {}))
@@ -426,11 +433,12 @@ class Trainer:
         self, epoch: int, batch_in_epoch: int, meters: dict[str, float], numbered: bool
     ) -> Path:
         """Checkpoint atomically (rank 0); every rank contributes its RNG state."""
-        rngs = [ckpt_io.capture_rng(self.device)]
+        # per process: RNG streams and the method's extra state (e.g. SwAV's own queue)
+        mine = (ckpt_io.capture_rng(self.device), self.method.checkpoint_state())
+        per_rank: list[Any] = [mine]
         if self.info.enabled:
-            gathered: list[Any] = [None] * self.info.world_size
-            torch.distributed.all_gather_object(gathered, rngs[0])
-            rngs = gathered
+            per_rank = [None] * self.info.world_size
+            torch.distributed.all_gather_object(per_rank, mine)
         path = self.out / ckpt_io.LAST
         if self.is_main:
             if not ckpt_io.all_finite(self.module):
@@ -445,8 +453,8 @@ class Trainer:
                 ),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "method_state": self.method.checkpoint_state(),
-                "rng": rngs,
+                "method_state": [m for _, m in per_rank],
+                "rng": [r for r, _ in per_rank],
                 "epoch": epoch,
                 "batch_in_epoch": batch_in_epoch,
                 "step": self.step,

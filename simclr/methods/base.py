@@ -85,6 +85,12 @@ class MethodParams:
         """Raise ``ValueError`` naming the field, value and expectation."""
 
 
+def check_param(ok: bool, name: str, value: Any, expected: str) -> None:
+    """Raise ``ValueError`` naming ``method.params.<name>``, its value and the expectation."""
+    if not ok:
+        raise ValueError(f"config 'method.params.{name}' = {value!r}: expected {expected}")
+
+
 @dataclass(frozen=True)
 class ViewSpec:
     """The views a method wants per sample.
