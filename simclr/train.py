@@ -220,8 +220,11 @@ def _setup_logging(out: Path | None) -> None:
 # -------------------------------------------------------------------------- Trainer
 
 
-def build_local_augment(aug: nn.Module, spec: ViewSpec) -> nn.Module:
+def build_local_augment(aug: nn.Module, spec: ViewSpec, global_side: int) -> nn.Module:
     """The recipe ``aug`` with its crop replaced by the local crop of ``spec``.
+
+    ``global_side`` (``augment.output_size``) sizes the local views when
+    ``spec.local_size`` is None.
 
     Every op of the recipe (foreground, background, fallback) is kept, so the region
     path applies to the local views as to the global ones.
@@ -239,7 +242,7 @@ def build_local_augment(aug: nn.Module, spec: ViewSpec) -> nn.Module:
     local = copy.deepcopy(aug)
     geo = aug.geometric
     local.geometric = RandomResizedCropFlip(
-        spec.local_size,
+        spec.local_side(global_side),
         scale=spec.local_scale,
         ratio=geo.ratio if geo is not None else (3 / 4, 4 / 3),
         flip_p=geo.flip_p if geo is not None else 0.5,
@@ -335,7 +338,7 @@ class Trainer:
         self.method = module.method
         self.view_spec = self.method.views()
         self.local_aug = (
-            build_local_augment(self.aug, self.view_spec).to(self.device)
+            build_local_augment(self.aug, self.view_spec, cfg.augment.output_size).to(self.device)
             if self.view_spec.local_views > 0
             else None
         )

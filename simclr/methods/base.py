@@ -103,17 +103,20 @@ class ViewSpec:
     Attributes:
         global_views: 1 (MAE) or 2.
         local_views: Number of small views after the global ones.
-        local_size: Side of the local views in pixels.
+        local_size: Side of the local views in pixels; ``None``: the multi-crop papers'
+            ratio 96/224 of the global views' side (see :meth:`local_side`).
         local_scale: Range of the local crop's area fraction.
 
     Example:
         >>> ViewSpec(local_views=2, local_size=8).total
         4
+        >>> ViewSpec(local_views=6).local_side(224), ViewSpec(local_views=6).local_side(32)
+        (96, 14)
     """
 
     global_views: int = 2
     local_views: int = 0
-    local_size: int = 96
+    local_size: int | None = None
     local_scale: tuple[float, float] = (0.05, 0.14)
 
     def __post_init__(self) -> None:
@@ -121,13 +124,19 @@ class ViewSpec:
             raise ValueError(f"ViewSpec.global_views = {self.global_views!r}: expected 1 or 2")
         if self.local_views < 0:
             raise ValueError(f"ViewSpec.local_views = {self.local_views!r}: expected >= 0")
-        if self.local_size < 1:
-            raise ValueError(f"ViewSpec.local_size = {self.local_size!r}: expected >= 1")
+        if self.local_size is not None and self.local_size < 1:
+            raise ValueError(f"ViewSpec.local_size = {self.local_size!r}: expected None or >= 1")
         lo, hi = self.local_scale
         if not 0 < lo <= hi <= 1:
             raise ValueError(
                 f"ViewSpec.local_scale = {self.local_scale!r}: expected 0 < min <= max <= 1"
             )
+
+    def local_side(self, global_side: int) -> int:
+        """``local_size``, or ``round(global_side * 96 / 224)`` when it is None."""
+        if self.local_size is not None:
+            return self.local_size
+        return max(1, round(global_side * 96 / 224))
 
     @property
     def total(self) -> int:

@@ -41,7 +41,7 @@ class SwAVParams(MethodParams):
             the codes once full (0: no queue; the paper adds 3840 at small batches).
         freeze_prototypes_epochs: Epochs during which the prototypes get no update (1).
         local_views: Multi-crop small views (6).
-        local_size: Their side in pixels (96).
+        local_size: Their side in pixels; ``None``: 96/224 of the global side (96 at 224).
         local_scale: Their crop area range ((0.05, 0.14)).
     """
 
@@ -54,17 +54,23 @@ class SwAVParams(MethodParams):
     queue_length: int = 0
     freeze_prototypes_epochs: int = 1
     local_views: int = 6
-    local_size: int = 96
+    local_size: int | None = None
     local_scale: list[float] = field(default_factory=lambda: [0.05, 0.14])
 
     def validate(self) -> None:
         check_param(self.temperature > 0, "temperature", self.temperature, "a number > 0")
         check_param(self.epsilon > 0, "epsilon", self.epsilon, "a number > 0")
-        for name in ("sinkhorn_iterations", "num_prototypes", "proj_hidden_dim", "local_size"):
+        for name in ("sinkhorn_iterations", "num_prototypes", "proj_hidden_dim"):
             check_param(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         check_param(self.proj_output_dim >= 1, "proj_output_dim", self.proj_output_dim, ">= 1")
         for name in ("queue_length", "freeze_prototypes_epochs", "local_views"):
             check_param(getattr(self, name) >= 0, name, getattr(self, name), "an integer >= 0")
+        check_param(
+            self.local_size is None or self.local_size >= 1,
+            "local_size",
+            self.local_size,
+            "None or an integer >= 1",
+        )
         s = self.local_scale
         check_param(len(s) == 2 and 0 < s[0] <= s[1] <= 1, "local_scale", s, "[min, max] in (0, 1]")
 

@@ -28,7 +28,7 @@ class VICRegLParams(MethodParams):
             features, else 2048.
         local_proj_dim: Local projector width (512), applied at every map location.
         local_views: Small extra views for the global loss (6, as multi-crop).
-        local_size: Their side in pixels (96).
+        local_size: Their side in pixels; ``None``: 96/224 of the global side (96 at 224).
         local_scale: Their crop area range ((0.05, 0.14)).
         gather_distributed: Statistics over the global batch under DDP.
     """
@@ -41,7 +41,7 @@ class VICRegLParams(MethodParams):
     proj_dim: int | None = None
     local_proj_dim: int = 512
     local_views: int = 6
-    local_size: int = 96
+    local_size: int | None = None
     local_scale: list[float] = field(default_factory=lambda: [0.05, 0.14])
     gather_distributed: bool = True
 
@@ -49,11 +49,17 @@ class VICRegLParams(MethodParams):
         check_param(0 <= self.alpha <= 1, "alpha", self.alpha, "a number in [0, 1]")
         for name in ("sim_coeff", "std_coeff", "cov_coeff"):
             check_param(getattr(self, name) >= 0, name, getattr(self, name), "a number >= 0")
-        for name in ("num_matches", "local_proj_dim", "local_size"):
+        for name in ("num_matches", "local_proj_dim"):
             check_param(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         check_param(self.local_views >= 0, "local_views", self.local_views, "an integer >= 0")
         check_param(
             self.proj_dim is None or self.proj_dim >= 1, "proj_dim", self.proj_dim, "None or >= 1"
+        )
+        check_param(
+            self.local_size is None or self.local_size >= 1,
+            "local_size",
+            self.local_size,
+            "None or an integer >= 1",
         )
         s = self.local_scale
         check_param(len(s) == 2 and 0 < s[0] <= s[1] <= 1, "local_scale", s, "[min, max] in (0, 1]")

@@ -120,11 +120,14 @@ def test_local_views_keep_the_region_path(tmp_path):
     from segaug import recipes
 
     aug = recipes.build("thesis", output_size=16)
-    local = build_local_augment(aug, ViewSpec(local_views=2, local_size=8, local_scale=(0.1, 0.2)))
+    spec = ViewSpec(local_views=2, local_size=8, local_scale=(0.1, 0.2))
+    local = build_local_augment(aug, spec, 16)
     assert [type(op) for op in local.foreground] == [type(op) for op in aug.foreground]
     assert [type(op) for op in local.background] == [type(op) for op in aug.background]
     assert local.geometric.output_size == (8, 8) and local.geometric.scale == (0.1, 0.2)
     assert aug.geometric.output_size == (16, 16)  # the global recipe is untouched
+    # without a size: the multi-crop ratio 96/224 of the global side
+    assert build_local_augment(aug, ViewSpec(local_views=1), 224).geometric.output_size == (96, 96)
     images = torch.rand(6, 3, 16, 16)
     masks = torch.zeros(6, 1, 16, 16)
     masks[:3, :, 4:12, 4:12] = 1  # three reliable masks, three that fall back
