@@ -123,7 +123,8 @@ class MethodConfig:
     """Self-supervised method and its own hyper-parameters.
 
     Attributes:
-        name: Name in :data:`simclr.methods.METHODS` (``simclr``, ``mae``).
+        name: Name in :data:`simclr.methods.METHODS` (``simclr``, ``mae``, ``byol``,
+            ``simsiam``, ``barlow_twins``, ``vicreg``, ``vicregl``, ``nnclr``, ``swav``).
         params: Keyword arguments checked by the method's config dataclass,
             e.g. ``{temperature: 0.5, proj_output_dim: 128}`` for SimCLR.
     """

@@ -206,7 +206,11 @@ def forward_backward(
         for j in range(len(cached[0]))
     ]
     loss = method.loss(full)
-    grads = torch.autograd.grad(loss, full)
+    # embeddings the loss only reads without a gradient (a queue's input) get zeros
+    grads = [
+        torch.zeros_like(e) if g is None else g
+        for e, g in zip(full, torch.autograd.grad(loss, full, allow_unused=True), strict=True)
+    ]
     grad_chunks = [g.chunk(k, dim=0) for g in grads]
 
     # ---- 3) re-embed with a graph and push the cached gradients through

@@ -137,15 +137,23 @@ def scaled_lr(cfg: OptimConfig, global_batch: int) -> float:
     return cfg.lr
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, lr: float, groups: list[dict] | None = None
+) -> torch.optim.Optimizer:
     """LARS, SGD (momentum) or AdamW over :func:`param_groups`.
 
     Args:
         model: Module whose trainable parameters are optimised.
         cfg: Optimiser settings.
         lr: Peak learning rate (already scaled with the batch size).
+        groups: Parameter groups to use instead of ``param_groups(model, ...)`` (a
+            method's :meth:`~simclr.methods.Method.param_groups`).
     """
-    groups = param_groups(model, cfg.weight_decay, cfg.exclude_bn_bias)
+    if groups is None:
+        groups = param_groups(model, cfg.weight_decay, cfg.exclude_bn_bias)
+    groups = [dict(g) for g in groups]
+    for g in groups:
+        g.setdefault("lars", True)
     if cfg.name == "lars":
         return LARS(
             groups,
@@ -198,8 +206,15 @@ class WarmupCosine:
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int, epochs: int
 ) -> LambdaLR:
-    """Per-step ``LambdaLR`` with :class:`WarmupCosine` (warm-up in epochs, as SimCLR)."""
+    """Per-step ``LambdaLR`` with :class:`WarmupCosine` (warm-up in epochs, as SimCLR).
+
+    Groups marked ``fixed_lr: True`` keep their peak lr (SimSiam's predictor).
+    """
     total = steps_per_epoch * epochs
     warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
     fn = WarmupCosine(warmup, total, cfg.min_lr_ratio, cfg.schedule == "cosine")
-    return LambdaLR(optimizer, lr_lambda=fn)
+    if not any(g.get("fixed_lr") for g in optimizer.param_groups):
+        return LambdaLR(optimizer, lr_lambda=fn)
+    fixed = WarmupCosine(0, total, cosine=False)
+    fns = [fixed if g.get("fixed_lr") else fn for g in optimizer.param_groups]
+    return LambdaLR(optimizer, lr_lambda=fns)

@@ -7,7 +7,23 @@ samples of a batch (``batch_coupled = True``, e.g. NT-Xent, Barlow Twins, VICReg
 computes every micro-batch's embeddings, the loss on all of them together, and then
 back-propagates the embedding gradients micro-batch by micro-batch (GradCache).
 
-Adding a method (BYOL, SimSiam, Barlow Twins, VICReg, ...) is one file::
+The :class:`~simclr.train.Trainer` calls a few hooks that do nothing by default, so
+a method with a momentum teacher, a queue, prototypes or extra views is still one file:
+
+* :meth:`Method.views` -- how many global views, and local views at their own size
+  (multi-crop);
+* :meth:`Method.param_groups` -- the optimiser's parameter groups (a group with
+  ``fixed_lr: True`` keeps its peak learning rate, as SimSiam's predictor);
+* :meth:`Method.before_optimizer_step` -- after the gradients, before the update (SwAV
+  drops the prototypes' gradient during its first epoch);
+* :meth:`Method.after_optimizer_step` -- after the update (BYOL's EMA teacher, NNCLR's
+  and SwAV's queues, SwAV's prototype normalisation);
+* :meth:`Method.checkpoint_state` / :meth:`Method.load_checkpoint_state` -- state that is
+  not in ``state_dict`` (queues), as tensors and plain numbers so the checkpoint loads
+  with ``torch.load(weights_only=True)``. Teachers and prototypes are ordinary
+  submodules/parameters and travel in the model's ``state_dict``.
+
+Adding a method (see ``simclr/methods/byol.py`` for one with a teacher) is one file::
 
     @dataclass
     class MyParams(MethodParams):
@@ -41,6 +57,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from segaug.registry import Registry
+from simclr.optim import param_groups
 
 METHODS: Registry = Registry("method")
 
@@ -66,6 +83,82 @@ class MethodParams:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, value and expectation."""
+
+
+def check_param(ok: bool, name: str, value: Any, expected: str) -> None:
+    """Raise ``ValueError`` naming ``method.params.<name>``, its value and the expectation."""
+    if not ok:
+        raise ValueError(f"config 'method.params.{name}' = {value!r}: expected {expected}")
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """The views a method wants per sample.
+
+    Global views come from the configured recipe at ``augment.output_size``. Local
+    views come from the same recipe (same foreground/background/fallback ops: the
+    region path applies to every view) with its crop replaced by a random resized crop
+    to ``local_size`` over ``local_scale`` of the image area (SwAV's multi-crop).
+
+    Attributes:
+        global_views: 1 (MAE) or 2.
+        local_views: Number of small views after the global ones.
+        local_size: Side of the local views in pixels; ``None``: the multi-crop papers'
+            ratio 96/224 of the global views' side (see :meth:`local_side`).
+        local_scale: Range of the local crop's area fraction.
+
+    Example:
+        >>> ViewSpec(local_views=2, local_size=8).total
+        4
+        >>> ViewSpec(local_views=6).local_side(224), ViewSpec(local_views=6).local_side(32)
+        (96, 14)
+    """
+
+    global_views: int = 2
+    local_views: int = 0
+    local_size: int | None = None
+    local_scale: tuple[float, float] = (0.05, 0.14)
+
+    def __post_init__(self) -> None:
+        if self.global_views not in (1, 2):
+            raise ValueError(f"ViewSpec.global_views = {self.global_views!r}: expected 1 or 2")
+        if self.local_views < 0:
+            raise ValueError(f"ViewSpec.local_views = {self.local_views!r}: expected >= 0")
+        if self.local_size is not None and self.local_size < 1:
+            raise ValueError(f"ViewSpec.local_size = {self.local_size!r}: expected None or >= 1")
+        lo, hi = self.local_scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(
+                f"ViewSpec.local_scale = {self.local_scale!r}: expected 0 < min <= max <= 1"
+            )
+
+    def local_side(self, global_side: int) -> int:
+        """``local_size``, or ``round(global_side * 96 / 224)`` when it is None."""
+        if self.local_size is not None:
+            return self.local_size
+        return max(1, round(global_side * 96 / 224))
+
+    @property
+    def total(self) -> int:
+        """All views: global then local."""
+        return self.global_views + self.local_views
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training stands when a hook is called.
+
+    Attributes:
+        step: 0-based index of the optimiser step being taken.
+        epoch: 0-based epoch index.
+        steps_per_epoch: Optimiser steps per epoch.
+        total_steps: Steps of the whole schedule (``steps_per_epoch * train.epochs``).
+    """
+
+    step: int
+    epoch: int
+    steps_per_epoch: int
+    total_steps: int
 
 
 @dataclass
@@ -114,5 +207,35 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def loss(self, embeddings: list[Tensor]) -> Tensor:
-        """Scalar loss from the embeddings of the whole (per-process) batch."""
+        """Scalar loss from the embeddings of the whole (per-process) batch.
+
+        Called once per optimiser step for ``batch_coupled`` methods (on all
+        micro-batches together under GradCache), once per micro-batch otherwise.
+        """
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ hooks
+    def views(self) -> ViewSpec:
+        """The views this method needs; default ``num_views`` global views, no local ones."""
+        return ViewSpec(global_views=self.num_views)
+
+    def param_groups(self, weight_decay: float, exclude_bn_bias: bool) -> list[dict[str, Any]]:
+        """Optimiser parameter groups (default: :func:`simclr.optim.param_groups`).
+
+        Parameters with ``requires_grad=False`` (momentum teachers) must be left out. A
+        group may carry ``fixed_lr: True`` to keep the peak lr (no warm-up or decay).
+        """
+        return param_groups(self, weight_decay, exclude_bn_bias)
+
+    def before_optimizer_step(self, progress: Progress) -> None:
+        """Called after the gradients of a step are complete, before the optimiser."""
+
+    def after_optimizer_step(self, progress: Progress) -> None:
+        """Called after the optimiser (and scheduler) step."""
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Extra state to checkpoint: tensors, numbers, lists and dicts of them only."""
+        return {}
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`checkpoint_state` returned."""

@@ -127,10 +127,18 @@ class ResNet(nn.Module):
             layers.append(block(self.inplanes, planes, norm_layer=self._norm_layer))
         return nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last stage's spatial map, before pooling (VICRegL's local features).
+
+        Shape:
+            - Input: ``(B, 3, H, W)``
+            - Output: ``(B, num_features, h, w)``, ``h = H / 8`` with the CIFAR stem
+        """
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.avgpool(self.feature_map(x)), 1)
 
 
 def _resnet(block, layers, image_size, width=1.0, stem="auto", norm="batch", **kw) -> ResNet:

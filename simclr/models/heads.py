@@ -7,17 +7,64 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 
-def make_norm1d(norm: str, dim: int) -> nn.Module:
+def make_norm1d(norm: str, dim: int, affine: bool = True) -> nn.Module:
     """``batch`` -> BatchNorm1d, ``group`` -> GroupNorm (batch-independent)."""
     if norm == "batch":
-        return nn.BatchNorm1d(dim)
+        return nn.BatchNorm1d(dim, affine=affine)
     if norm == "group":
-        return nn.GroupNorm(math.gcd(32, dim), dim)
+        return nn.GroupNorm(math.gcd(32, dim), dim, affine=affine)
     raise ValueError(f"norm {norm!r}: expected 'batch' or 'group'")
+
+
+class MLP(nn.Module):
+    """``(Linear -> Norm -> ReLU) x (len(dims) - 2) -> Linear [-> Norm]``.
+
+    The projectors and predictors of BYOL, SimSiam, Barlow Twins, VICReg, NNCLR and
+    SwAV differ only in their widths, depth and whether the output is normalised.
+
+    Args:
+        dims: Input, hidden..., output widths (at least two).
+        norm: ``batch`` or ``group``.
+        last_norm: Normalise the output (SimSiam's and NNCLR's projectors).
+        last_affine: Whether that output normalisation is affine (SimSiam: no).
+        bias: Bias in the hidden linear layers (dropped before a norm in most papers).
+
+    Shape:
+        - Input: ``(B, dims[0])``
+        - Output: ``(B, dims[-1])``
+
+    Example:
+        >>> import torch
+        >>> MLP([16, 32, 32, 8], last_norm=True)(torch.rand(4, 16)).shape
+        torch.Size([4, 8])
+    """
+
+    def __init__(
+        self,
+        dims: Sequence[int],
+        norm: str = "batch",
+        last_norm: bool = False,
+        last_affine: bool = True,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(dims) < 2 or any(int(d) < 1 for d in dims):
+            raise ValueError(f"dims = {list(dims)!r}: expected at least two widths >= 1")
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-2], dims[1:-1], strict=True):
+            layers += [nn.Linear(a, b, bias=bias), make_norm1d(norm, b), nn.ReLU(inplace=True)]
+        layers.append(nn.Linear(dims[-2], dims[-1], bias=not last_norm))
+        if last_norm:
+            layers.append(make_norm1d(norm, dims[-1], affine=last_affine))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
 
 
 class ProjectionHead(nn.Module):

@@ -43,3 +43,25 @@ def tiny_mae_config(out: Path, *overrides: str) -> Config:
         "optim.weight_decay=0.05",
         *overrides,
     )
+
+
+# Small heads (and multi-crop at 8 px) so every method trains in about a second.
+TINY_PARAMS = {
+    "byol": "{proj_hidden_dim: 32, proj_output_dim: 16, pred_hidden_dim: 32}",
+    "simsiam": "{proj_hidden_dim: 32, proj_output_dim: 32, pred_hidden_dim: 8}",
+    "barlow_twins": "{proj_dim: 32}",
+    "vicreg": "{proj_dim: 32}",
+    "vicregl": (
+        "{proj_dim: 32, local_proj_dim: 16, local_views: 2, local_size: 8, num_matches: 2}"
+    ),
+    "nnclr": "{queue_size: 12, proj_hidden_dim: 32, proj_output_dim: 16, pred_hidden_dim: 32}",
+    "swav": (
+        "{num_prototypes: 8, proj_hidden_dim: 32, proj_output_dim: 16, local_views: 2, "
+        "local_size: 8, queue_length: 8}"
+    ),
+}
+
+
+def tiny_method_config(out: Path, name: str, *overrides: str) -> Config:
+    """``tiny_config`` with method ``name`` and its small heads from ``TINY_PARAMS``."""
+    return tiny_config(out, f"method.name={name}", f"method.params={TINY_PARAMS[name]}", *overrides)

@@ -1,4 +1,4 @@
-"""Losses: NT-Xent (SimCLR) with negatives gathered across processes.
+"""NT-Xent (SimCLR) with negatives gathered across processes.
 
 References:
     - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709
