@@ -55,7 +55,9 @@ def test_every_recipe_runs_on_photos(name, photos, center_masks):
 
 
 def test_unknown_recipe_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown recipe 'fancy'; expected one of background_fill, background_swap"):
+    with pytest.raises(
+        ValueError, match="unknown recipe 'fancy'; expected one of background_fill, background_swap"
+    ):
         recipes.build("fancy")
 
 
