@@ -1,39 +1,56 @@
-"""Compare augmentation pipelines end to end: masks -> pretraining -> evaluation -> report.
+"""``segaug-compare``: does a recipe reduce an encoder's reliance on the background?
 
-For each pipeline (a ``segaug.recipes`` name) and each seed, pretrain with
-``simclr-train``'s :func:`~simclr.train.train`, then evaluate the frozen encoder with a
-linear probe and a weighted kNN on two test splits of the offline SyntheticShapes data:
+A calibrated measurement on the offline SyntheticShapes data, whose exact masks and
+exact backgrounds let every test image be recombined. For each recipe (and method) and
+each seed it pretrains an encoder with ``simclr-train``'s :func:`~simclr.train.train`,
+freezes it, and measures with the probes of :mod:`simclr.evaluate`:
 
-* ``test_biased``: backgrounds correlated with the class, as in training;
-* ``test``: backgrounds drawn at random.
+* the **backgrounds challenge** (Xiao et al. 2020; :mod:`simclr.evaluate.background`):
+  Original, Only-FG, Only-BG, Mixed-Same, Mixed-Rand and BG-Gap, through one linear probe
+  fitted on the biased training set (backgrounds follow the class with probability
+  ``bias``);
+* **object info** and **background info**: linear probes fitted on one half of a test
+  split whose backgrounds are random and scored on the other half; they predict the class
+  or the background family and cannot lean on a class-background correlation.
 
-The gap between the two is how much the encoder relies on the background (the idea of the
-ImageNet-9 backgrounds challenge, Xiao et al. 2020). Floors (raw pixels, a randomly
-initialised encoder) go through the same probe. One report lands in
-``runs/compare-<timestamp>/``: ``report.md``, ``report.json``, ``loss.png``,
-``accuracy.png``, ``fallback.png``.
+The instrument is calibrated by rows trained and probed alike:
+
+* **floors**: a randomly initialised encoder and raw pixels (what needs no training);
+* **objects alone** (upper anchor): ``simclr`` pretrained on the same objects on a
+  neutral background, its object info measured on such images: what the budget can
+  learn when no background competes;
+* **baseline** (lower anchor): ``simclr`` on the biased training set.
+
+Every recipe gets the **paired difference** from the baseline (same seeds) with a 95%
+t interval, and the **gap closed**: (recipe - baseline) / (objects alone - baseline) on
+object info. Results land in ``runs/compare-<timestamp>/`` (``report.md``,
+``report.json``, ``object_info.png``, ``paired.png``); every finished run is saved as it
+ends, and ``--resume DIR`` skips the runs already done.
 
 Usage::
 
-    segaug-compare                                  # defaults: ~15 min on 2 CPU cores
-    segaug-compare --seeds 1 --epochs 1 --num-samples 256     # a quick look
-    segaug-compare --dataset cifar10 --masks masks/cifar10 --epochs 100 --device cuda \\
-        --image-size 32 --width 1 --batch-size 512              # a real comparison
+    segaug-compare                                   # default preset, ~10 min on 2 CPU cores
+    segaug-compare --preset cpu                      # every recipe and the p sweeps
+    segaug-compare --recipes independent_swap --sweep independent_swap.p=0.2,0.5,0.8
+    segaug-compare --methods simclr byol --recipes thesis
+    segaug-compare --preset gpu --device cuda        # 64 px, ResNet-18, hundreds of epochs
 
 References:
-    - [0]: Xiao et al., Noise or Signal: The Role of Image Backgrounds in Object
-      Recognition, 2020, https://arxiv.org/abs/2006.09994
+    - [0]: Xiao, Engstrom, Ilyas, Madry, Noise or Signal: The Role of Image Backgrounds
+      in Object Recognition, ICLR 2021, https://arxiv.org/abs/2006.09994
+    - [1]: Ryali, Schwab, Morcos, Characterizing and Improving the Robustness of
+      Self-Supervised Learning through Background Augmentations, 2021,
+      https://arxiv.org/abs/2103.12719
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,9 +58,35 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-__all__ = ["CompareSettings", "compare_pipelines", "main"]
+__all__ = [
+    "CompareSettings",
+    "PRESETS",
+    "RunSpec",
+    "compare_pipelines",
+    "plan_runs",
+    "parse_sweep",
+    "main",
+]
 
-DEFAULT_PIPELINES = ("simclr", "thesis", "object_aware", "background_swap")
+ANCHOR = "objects alone"
+BASELINE = "simclr"
+METRICS = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand")
+PAIRED = ("object_info", "mixed_rand", "bg_gap")
+
+COLUMNS: dict[str, str] = {
+    "original": "test images as they are (backgrounds follow the class as in training)",
+    "mixed_same": "object on the background of another image of its class's family",
+    "mixed_rand": "object on a background of a random family",
+    "bg_gap": "Mixed-Same minus Mixed-Rand: accuracy owed to a matching background "
+    "(lower = less reliance)",
+    "only_fg": "object alone on neutral gray",
+    "only_bg": "background alone, object removed (higher = the probe reads the background)",
+    "object_info": "probe fitted on half of a random-background split, scored on the other "
+    "half: object information in the features (higher is better)",
+    "bg_info": "the same probe predicting the background family (lower = less background "
+    "information; chance 10%)",
+    "gap_closed": "(recipe - baseline) / (objects alone - baseline) on object info",
+}
 
 
 @dataclass
@@ -51,490 +94,865 @@ class CompareSettings:
     """What :func:`compare_pipelines` runs.
 
     Attributes:
-        pipelines: Recipe names (``segaug.recipes.names()``).
-        seeds: Pretraining seeds; every pipeline runs once per seed.
-        dataset: Pretraining and evaluation dataset (``synthetic`` is offline and has the
-            biased/random background splits; other datasets are evaluated on ``test``).
-        root: Dataset root.
-        masks: ``gt``, a mask-cache directory or a segmenter name.
-        num_samples: Pretraining images (synthetic only).
-        image_size: Side of the images and views.
+        recipes: Recipe names (``segaug.recipes.names()``) compared with the baseline.
+        methods: SSL methods (``simclr.methods.METHODS``); each gets its own anchors.
+        sweep: Extra rows ``recipe.param=v1,v2,...`` (e.g. ``background_fill.p=0.2,0.8``).
+        seeds: Pretraining seeds; every row runs once per seed, paired across rows.
+        anchors: Add the objects-alone and baseline rows (needed for paired statistics).
+        num_samples: Pretraining images.
+        image_size: Side of images and views.
+        bias: Probability that a training image lies on its class's background family.
+        style: ``ShapeStyle`` fields of the data (object size, rotation, object colour).
+        crop_scale: Area range of every recipe's random resized crop.
         epochs: Pretraining epochs per run.
         batch_size: Global batch.
-        width: ResNet-18 width multiplier.
-        lr: Base learning rate (LARS, scaled by batch/256).
-        probe_train: Labelled images for the probe's training split.
-        probe_eval: Images per evaluation split.
+        backbone: Backbone name; ``width`` its multiplier.
+        width: Backbone width multiplier.
+        optimizer: ``adamw``, ``lars`` or ``sgd``.
+        lr: Base learning rate (scaled by batch/256).
+        temperature: NT-Xent temperature (SimCLR-family methods).
+        probe_train: Biased training images for the challenge probe.
+        probe_val: Biased validation images for choosing its L2 penalty.
+        eval_images: Images per test split.
+        threads: Torch CPU threads (0 = torch's default).
         device: ``auto``, ``cpu`` or ``cuda``.
         out_dir: Parent of the ``compare-<timestamp>`` folder.
+        preset: Name of the preset these settings came from (reported).
     """
 
-    pipelines: tuple[str, ...] = DEFAULT_PIPELINES
+    recipes: tuple[str, ...] = ("thesis", "background_fill")
+    methods: tuple[str, ...] = ("simclr",)
+    sweep: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
-    dataset: str = "synthetic"
-    root: str = "data"
-    masks: str = "gt"
-    num_samples: int = 2048
+    anchors: bool = True
+    num_samples: int = 4096
     image_size: int = 32
-    epochs: int = 5
+    bias: float = 0.7
+    style: dict[str, Any] = field(
+        default_factory=lambda: {
+            "coverage": [0.2, 0.5],
+            "small_fraction": 0.0,
+            "max_rotation": 0.0,
+            "object_colour": "gray",
+        }
+    )
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    epochs: int = 6
     batch_size: int = 128
-    width: float = 0.25
-    lr: float = 0.6
+    backbone: str = "convnet"
+    width: float = 0.5
+    optimizer: str = "adamw"
+    lr: float = 0.016
+    temperature: float = 0.2
     probe_train: int = 2000
-    probe_eval: int = 1000
+    probe_val: int = 1000
+    eval_images: int = 4000
+    threads: int = 0
     device: str = "auto"
     out_dir: str = "runs"
-    extra: dict[str, Any] = field(default_factory=dict)
+    preset: str = "default"
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for bad settings, before any work."""
+        """Raise ``ValueError`` naming the setting, before any work."""
         from segaug import recipes
+        from simclr.methods import METHODS
 
-        if not self.pipelines:
-            raise ValueError("pipelines must name at least one recipe, got none")
-        for p in self.pipelines:
-            if p not in recipes.names():
+        if not self.recipes and not self.sweep and not self.anchors:
+            raise ValueError("recipes: nothing to compare (no recipes, sweeps or anchors)")
+        for r in self.recipes:
+            if r not in recipes.names():
                 raise ValueError(
-                    f"unknown pipeline {p!r}; expected one of {', '.join(recipes.names())}"
+                    f"recipes: unknown recipe {r!r}; expected one of {', '.join(recipes.names())}"
                 )
+        if not self.methods:
+            raise ValueError("methods: expected at least one method, got none")
+        for m in self.methods:
+            METHODS.get(m)  # raises listing every method
+        for s in self.sweep:
+            parse_sweep(s)
         if not self.seeds:
-            raise ValueError("seeds must contain at least one seed, got none")
+            raise ValueError("seeds: expected at least one seed, got none")
         for name in (
             "num_samples",
             "image_size",
             "epochs",
             "batch_size",
             "probe_train",
-            "probe_eval",
+            "probe_val",
+            "eval_images",
         ):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: expected a positive int, got {v!r}")
         if self.batch_size < 2:
+            raise ValueError(f"batch_size: expected >= 2 (negatives), got {self.batch_size}")
+        if self.num_samples < self.batch_size:
             raise ValueError(
-                f"batch_size must be >= 2 (contrastive negatives), got {self.batch_size}"
+                f"num_samples: {self.num_samples} is fewer than one batch of {self.batch_size}"
             )
+        if not 0.0 <= self.bias <= 1.0:
+            raise ValueError(f"bias: expected a probability in [0, 1], got {self.bias!r}")
+        if self.eval_images < 40:
+            raise ValueError(f"eval_images: expected >= 40, got {self.eval_images}")
 
 
-def _train_config(s: CompareSettings, pipeline: str, seed: int, run_dir: Path):
+PRESETS: dict[str, dict[str, Any]] = {
+    # floors + anchors + thesis + the best background recipe of our measurements, 3 seeds
+    "default": {},
+    # every recipe and the probability sweeps, on the same CPU budget per run
+    "cpu": {
+        "recipes": (
+            "thesis",
+            "object_aware",
+            "background_swap",
+            "independent",
+            "independent_swap",
+            "background_fill",
+        ),
+        "sweep": ("background_fill.p=0.2,0.5", "independent_swap.p=0.5,0.8"),
+    },
+    # what a CPU cannot do: 64 px, a full-width ResNet-18, hundreds of epochs
+    "gpu": {
+        "recipes": ("thesis", "object_aware", "independent_swap", "background_fill"),
+        "sweep": ("background_fill.p=0.2,0.5",),
+        "num_samples": 20000,
+        "image_size": 64,
+        "epochs": 200,
+        "batch_size": 512,
+        "backbone": "resnet18",
+        "width": 1.0,
+        "optimizer": "lars",
+        "lr": 1.0,
+        "temperature": 0.2,
+        "eval_images": 10000,
+        "probe_train": 10000,
+        "device": "cuda",
+    },
+}
+
+
+def preset_settings(name: str, **overrides: Any) -> CompareSettings:
+    """The settings of preset ``name`` (``default``, ``cpu``, ``gpu``), then ``overrides``."""
+    if name not in PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return replace(CompareSettings(), preset=name, **{**PRESETS[name], **overrides})
+
+
+def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
+    """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML scalars).
+
+    Example:
+        >>> parse_sweep("background_fill.p=0.2,0.8")
+        ('background_fill', 'p', [0.2, 0.8])
+    """
+    import inspect
+
+    import yaml
+
+    from segaug import recipes
+
+    head, sep, values = spec.partition("=")
+    recipe, dot, param = head.partition(".")
+    if not sep or not dot or not values:
+        raise ValueError(f"sweep: expected 'recipe.param=v1,v2,...', got {spec!r}")
+    if recipe not in recipes.names():
+        raise ValueError(
+            f"sweep {spec!r}: unknown recipe {recipe!r}; expected one of "
+            f"{', '.join(recipes.names())}"
+        )
+    accepted = inspect.signature(recipes.RECIPES.get(recipe)).parameters
+    if param not in accepted or param == "output_size":
+        options = [p for p in accepted if p != "output_size"]
+        raise ValueError(
+            f"sweep {spec!r}: recipe {recipe!r} has no parameter {param!r}; expected one of "
+            f"{', '.join(options)}"
+        )
+    return recipe, param, [yaml.safe_load(v) for v in values.split(",")]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One pretraining run: a row of the report at one seed."""
+
+    row: str
+    kind: str  # "anchor", "baseline" or "recipe"
+    method: str
+    recipe: str
+    params: tuple[tuple[str, Any], ...]
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """Folder name of the run (stable, file-system safe)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.row)
+        return f"{safe}-seed{self.seed}"
+
+
+def _row_label(method: str, label: str, methods: tuple[str, ...]) -> str:
+    return label if len(methods) == 1 else f"{method} / {label}"
+
+
+def plan_runs(s: CompareSettings) -> list[RunSpec]:
+    """Every run of a comparison, seed-major so each seed's rows finish together.
+
+    Example:
+        >>> runs = plan_runs(CompareSettings(recipes=("thesis",), seeds=(0,)))
+        >>> [(r.row, r.kind) for r in runs]
+        [('objects alone', 'anchor'), ('simclr', 'baseline'), ('thesis', 'recipe')]
+    """
+    rows: list[tuple[str, str, str, str, tuple[tuple[str, Any], ...]]] = []
+    for m in s.methods:
+        if s.anchors:
+            rows.append((_row_label(m, ANCHOR, s.methods), "anchor", m, BASELINE, ()))
+            rows.append((_row_label(m, BASELINE, s.methods), "baseline", m, BASELINE, ()))
+        for r in s.recipes:
+            if r == BASELINE and s.anchors:
+                continue
+            rows.append((_row_label(m, r, s.methods), "recipe", m, r, ()))
+        for spec in s.sweep:
+            recipe, param, values = parse_sweep(spec)
+            for v in values:
+                label = _row_label(m, f"{recipe} {param}={v}", s.methods)
+                rows.append((label, "recipe", m, recipe, ((param, v),)))
+    seen: set[str] = set()
+    out = []
+    for seed in s.seeds:
+        for row, kind, m, recipe, params in rows:
+            if (row, seed) in seen:
+                continue
+            seen.add((row, seed))
+            out.append(RunSpec(row, kind, m, recipe, params, seed))
+    return out
+
+
+# ------------------------------------------------------------------------------- data
+def _style(s: CompareSettings, background: str) -> Any:
+    from segaug.data.synthetic import ShapeStyle
+
+    st = dict(s.style)
+    if "coverage" in st:
+        st["coverage"] = tuple(st["coverage"])
+    return ShapeStyle(**{**st, "background": background})
+
+
+def _tensors(ds: Any, n: int) -> tuple[torch.Tensor, ...]:
+    """(images uint8 N3HW, masks uint8 N1HW, labels, families, backgrounds N3HW)."""
+    import numpy as np
+
+    idx = np.arange(n)
+    images, masks, labels = ds.get_batch(idx)
+    backgrounds = ds.get_backgrounds(idx)
+
+    def chw(a: Any) -> torch.Tensor:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+
+    return (
+        chw(images),
+        torch.from_numpy(masks)[:, None].contiguous(),
+        torch.from_numpy(labels),
+        torch.from_numpy(ds.background_families[:n].copy()),
+        chw(backgrounds),
+    )
+
+
+def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every labelled image set the probes need, as ``{name: (uint8 images, labels)}``.
+
+    ``train``/``val``: biased (the challenge probe's fit and L2 choice); the five
+    challenge variants of ``test_biased``; ``random`` (and its ``families``) and
+    ``neutral``: the random-background test split, with its textures and on gray.
+    """
+    from segaug.data.synthetic import SyntheticShapes
+    from simclr.evaluate.background import background_challenge
+
+    def split(name: str, n: int, background: str = "texture") -> SyntheticShapes:
+        return SyntheticShapes(
+            name, size=s.image_size, num_samples=n, bias=s.bias, style=_style(s, background)
+        )
+
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name, n in (("train", s.probe_train), ("val", s.probe_val)):
+        im, _, y, _, _ = _tensors(split(name, n), n)
+        out[name] = (im, y)
+    n = s.eval_images
+    im, m, y, fam, bg = _tensors(split("test_biased", n), n)
+    for name, images in background_challenge(im, m, bg, y, fam, seed=0).items():
+        out[name] = (images, y)
+    im, _, y, fam, _ = _tensors(split("test", n), n)
+    out["random"] = (im, y)
+    out["random_families"] = (im, fam)
+    im, _, y, _, _ = _tensors(split("test", n, "neutral"), n)
+    out["neutral"] = (im, y)
+    return out
+
+
+# ------------------------------------------------------------------------ evaluation
+def _fit(l2: float):
+    from simclr.evaluate.linear import fit_logistic_regression
+
+    def fit(x: torch.Tensor, y: torch.Tensor, k: int):
+        clf = fit_logistic_regression(x, y, k, l2)
+        return lambda f: clf.predict(f).argmax(dim=1)
+
+    return fit
+
+
+def evaluate_encoder(
+    encoder: torch.nn.Module,
+    sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    mean: list[float],
+    std: list[float],
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """All metrics of one frozen encoder on :func:`build_eval_sets`' sets.
+
+    Returns:
+        ``{"challenge": {variant: top1}, "bg_gap", "object_info", "bg_info",
+        "object_info_neutral", "best_l2"}``; accuracies in [0, 1].
+    """
+    from simclr.evaluate.background import bg_gap, half_split_probe
+    from simclr.evaluate.features import extract_tensor_features
+    from simclr.evaluate.linear import fit_logistic_regression, linear_probe
+
+    feats = {
+        k: (extract_tensor_features(encoder, im, mean, std, device=device), y)
+        for k, (im, y) in sets.items()
+        if k != "random_families"
+    }
+    probe = linear_probe(feats["train"], feats["val"], feats["original"], 10, progress=False)
+    xtv = torch.cat([feats["train"][0], feats["val"][0]])
+    ytv = torch.cat([feats["train"][1], feats["val"][1]])
+    clf = fit_logistic_regression(xtv, ytv, 10, probe.best_l2)
+    challenge = {
+        k: float((clf.predict(feats[k][0]).argmax(1) == feats[k][1]).float().mean())
+        for k in METRICS
+    }
+    fit = _fit(probe.best_l2)
+    x_rand = feats["random"][0]
+    return {
+        "challenge": challenge,
+        "bg_gap": bg_gap(challenge),
+        "object_info": half_split_probe(x_rand, feats["random"][1], fit),
+        "bg_info": half_split_probe(x_rand, sets["random_families"][1], fit),
+        "object_info_neutral": half_split_probe(feats["neutral"][0], feats["neutral"][1], fit),
+        "best_l2": probe.best_l2,
+    }
+
+
+# --------------------------------------------------------------------------- training
+def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
+    """The ``simclr-train`` config of one run."""
     from simclr.config import Config
 
     cfg = Config()
-    cfg.data.dataset = s.dataset
-    cfg.data.root = s.root
-    cfg.data.masks = s.masks
+    cfg.data.dataset = "synthetic"
     cfg.data.image_size = s.image_size
-    cfg.data.num_samples = s.num_samples if s.dataset == "synthetic" else None
+    cfg.data.num_samples = s.num_samples
     cfg.data.batch_size = s.batch_size
-    cfg.augment.recipe = pipeline
+    background = "neutral" if spec.kind == "anchor" else "texture"
+    cfg.data.params = {"bias": s.bias, "style": {**s.style, "background": background}}
+    cfg.augment.recipe = spec.recipe
     cfg.augment.output_size = s.image_size
+    cfg.augment.params = {"crop_scale": list(s.crop_scale), **dict(spec.params)}
+    cfg.model.backbone = s.backbone
     cfg.model.width = s.width
+    cfg.method.name = spec.method
+    cfg.method.params = {"temperature": s.temperature} if spec.method == "simclr" else {}
+    cfg.optim.name = s.optimizer
     cfg.optim.lr = s.lr
     cfg.optim.warmup_epochs = min(1.0, s.epochs / 4)
     cfg.train.epochs = s.epochs
-    cfg.train.seed = seed
+    cfg.train.seed = spec.seed
     cfg.train.device = s.device
     cfg.train.output_dir = str(run_dir)
     cfg.train.progress = False
     cfg.train.online_probe = False
+    cfg.train.plots = False
+    cfg.train.checkpoint_every = s.epochs
     cfg.validate()
     return cfg
 
 
-def _eval_splits(s: CompareSettings) -> dict[str, Any]:
-    """Labelled splits for the probe: train / val (biased) and the test splits."""
-    from segaug.data import build_dataset
+def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: dict) -> dict[str, Any]:
+    from simclr.evaluate.features import load_encoder
+    from simclr.train import train
 
-    if s.dataset == "synthetic":
-
-        def synth(split: str, n: int):
-            return build_dataset(
-                "synthetic", split=split, num_samples=n, size=max(64, s.image_size)
-            )
-
-        return {
-            "train": synth("train", s.probe_train),
-            "val": synth("val", max(200, s.probe_eval // 2)),
-            "test_biased": synth("test_biased", s.probe_eval),
-            "test": synth("test", s.probe_eval),
-        }
-    # Other datasets: probe train and val are disjoint slices of one seeded permutation.
-    train = build_dataset(s.dataset, root=s.root, split="train")
-    test = build_dataset(s.dataset, root=s.root, split="test")
-    n_val = max(200, s.probe_eval // 2)
-    if len(train) < s.probe_train + n_val:
-        raise ValueError(
-            f"probe_train + val ({s.probe_train} + {n_val}) exceeds the {len(train)} training "
-            f"images of {s.dataset!r}; lower --probe-train"
-        )
-    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(0)).tolist()
-    test_idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(1))
+    cfg = train_config(s, spec, run_dir)
+    t0 = time.perf_counter()
+    result = train(cfg)
+    seconds = time.perf_counter() - t0
+    enc = load_encoder(run_dir)
+    mean, std = enc.mean_std
+    device = next(enc.encoder.parameters()).device
+    metrics = evaluate_encoder(enc.encoder, sets, mean, std, device)
+    last = result.epochs[-1] if result.epochs else {}
     return {
-        "train": torch.utils.data.Subset(train, perm[: s.probe_train]),
-        "val": torch.utils.data.Subset(train, perm[s.probe_train : s.probe_train + n_val]),
-        "test": torch.utils.data.Subset(test, test_idx[: s.probe_eval].tolist()),
+        **asdict(spec),
+        "params": dict(spec.params),
+        "train_seconds": seconds,
+        "images_per_s": s.epochs * (s.num_samples // s.batch_size) * s.batch_size / seconds,
+        "final_loss": float(last.get("loss", math.nan)),
+        "fallback_rate": float(last.get("fallback_rate", math.nan)),
+        **metrics,
     }
 
 
-def _evaluate_encoder(
-    encoder, splits: dict[str, Any], preprocess, num_classes: int, device
-) -> dict[str, Any]:
-    """Linear probe (lambda chosen on val, refit on train+val) and kNN on every test split."""
-    from simclr.evaluate.features import extract_features
-    from simclr.evaluate.knn import knn_scores
-    from simclr.evaluate.linear import fit_logistic_regression, linear_probe
-    from simclr.evaluate.metrics import classification_summary
+def _floors(s: CompareSettings, sets: dict) -> dict[str, dict[str, Any]]:
+    """Random-init encoders (one per seed) and raw pixels, through the same probes."""
+    from simclr.config import DataConfig
+    from simclr.data import normalization_stats
+    from simclr.evaluate.features import RawPixels
+    from simclr.models import build_backbone
 
-    feats = {
-        name: extract_features(encoder, ds, preprocess, device=device, progress=False)
-        for name, ds in splits.items()
-    }
-    test_names = [n for n in feats if n.startswith("test")]
-    probe = linear_probe(
-        feats["train"], feats["val"], feats[test_names[0]], num_classes, progress=False
-    )
-    xtv = torch.cat([feats["train"][0], feats["val"][0]])
-    ytv = torch.cat([feats["train"][1], feats["val"][1]])
-    clf = fit_logistic_regression(xtv, ytv, num_classes, probe.best_l2)
-    out: dict[str, Any] = {"linear": {}, "knn20": {}, "best_l2": probe.best_l2}
-    for name in test_names:
-        x, y = feats[name]
-        out["linear"][name] = classification_summary(clf.predict(x), y)["top1"]
-        out["knn20"][name] = classification_summary(
-            knn_scores(xtv, ytv, x, num_classes, 20, 0.1), y
-        )["top1"]
-    families = getattr(splits.get("test"), "background_families", None)
-    if families is not None:
-        # Diagnostics on the random-background split, where family and class are independent:
-        # unbiased probes fitted on one half, scored on the other.
-        x, y = feats["test"]
-        fam = torch.as_tensor(families, dtype=torch.long)
-        half = x.shape[0] // 2
-        for key, labels in (("shape_info", y), ("bg_info", fam)):
-            k = int(labels.max()) + 1
-            c = fit_logistic_regression(x[:half], labels[:half], k, probe.best_l2)
-            out[key] = classification_summary(c.predict(x[half:]), labels[half:])["top1"]
+    mean, std = normalization_stats(DataConfig(dataset="synthetic"))
+    out: dict[str, dict[str, Any]] = {"random init": {"seeds": []}, "raw pixels": {}}
+    for seed in s.seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            enc = build_backbone(s.backbone, s.image_size, width=s.width)
+        out["random init"]["seeds"].append(evaluate_encoder(enc.eval(), sets, mean, std))
+    out["raw pixels"]["seeds"] = [
+        evaluate_encoder(RawPixels(min(16, s.image_size)), sets, mean, std)
+    ]
     return out
 
 
-def _augment_cost(pipeline: str, size: int, batch: int = 128) -> float:
-    """Two-view images/s of the recipe on CPU (a fixed synthetic batch)."""
-    from segaug import recipes
-
-    aug = recipes.build(pipeline, output_size=size)
-    g = torch.Generator().manual_seed(0)
-    x = (torch.rand(batch, 3, size, size, generator=g) * 255).to(torch.uint8)
-    m = torch.zeros(batch, 1, size, size, dtype=torch.uint8)
-    m[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
-    aug.pair(x, m)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < 1.0:
-        aug.pair(x, m)
-        n += batch
-    return n / (time.perf_counter() - t0)
+# ---------------------------------------------------------------------------- summary
+def _value(run: dict[str, Any], key: str) -> float:
+    if key in METRICS:
+        return run["challenge"][key]
+    if key == "object_info" and run.get("kind") == "anchor":
+        return run["object_info_neutral"]  # the anchor is probed on objects alone
+    return run[key]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, Any]:
+    """Rows (mean ± std per metric), paired differences and gap closed per method."""
+    from simclr.evaluate.stats import gap_closed, mean_std, paired_difference
 
-
-def _fmt(values: list[float]) -> str:
-    m, sd = _mean_std(values)
-    return f"{100 * m:.1f} ± {100 * sd:.1f}"
-
-
-def _read_epochs(run_dir: Path) -> list[dict[str, float]]:
-    path = run_dir / "epochs.csv"
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(f)
-        ]
-
-
-def _plots(out: Path, summary: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pipelines = list(summary["pipelines"])
-    colors = {p: plt.cm.tab10(i) for i, p in enumerate(pipelines)}
-    # loss curves
-    fig, ax = plt.subplots(figsize=(6, 4))
+    keys = (*METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral")
+    rows: dict[str, dict[str, Any]] = {}
     for r in runs:
-        ep = r["epochs"]
-        if ep:
-            ax.plot(
-                [e["epoch"] for e in ep],
-                [e["loss"] for e in ep],
-                color=colors[r["pipeline"]],
-                alpha=0.8,
-                label=r["pipeline"] if r["seed"] == runs[0]["seed"] else None,
-            )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("NT-Xent loss")
-    ax.set_title("pretraining loss (one line per seed)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=110)
-    plt.close(fig)
-    # accuracy bars with error bars
-    splits = summary["test_splits"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(pipelines), 4))
-    width = 0.8 / len(splits)
-    for j, split in enumerate(splits):
-        means = [100 * summary["pipelines"][p]["linear"][split]["mean"] for p in pipelines]
-        stds = [100 * summary["pipelines"][p]["linear"][split]["std"] for p in pipelines]
-        xs = [i + (j - (len(splits) - 1) / 2) * width for i in range(len(pipelines))]
-        ax.bar(xs, means, width, yerr=stds, capsize=3, label=split)
-    for floor, value in summary["floors"].items():
-        ax.axhline(100 * value.get("test", next(iter(value.values()))), ls="--", lw=1, color="gray")
-        ax.text(
-            len(pipelines) - 0.5,
-            100 * value.get("test", next(iter(value.values()))),
-            floor,
-            fontsize=7,
-            va="bottom",
-            ha="right",
-            color="gray",
+        row = rows.setdefault(
+            r["row"], {"kind": r["kind"], "method": r["method"], "recipe": r["recipe"], "runs": []}
         )
-    ax.set_xticks(range(len(pipelines)))
-    ax.set_xticklabels(pipelines)
-    ax.set_ylabel("linear probe top-1 (%)")
-    ax.set_title("accuracy, mean ± std over seeds")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=110)
-    plt.close(fig)
-    # fallback rate
-    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(pipelines), 3))
-    masked = [p for p in pipelines if summary["pipelines"][p]["uses_masks"]]
-    ax.bar(
-        masked,
-        [100 * summary["pipelines"][p]["fallback_rate"] for p in masked],
-        color=[colors[p] for p in masked],
+        row["runs"].append(r)
+    for row in rows.values():
+        rs = sorted(row["runs"], key=lambda r: r["seed"])
+        row["seeds"] = [r["seed"] for r in rs]
+        for k in keys:
+            vals = [_value(r, k) for r in rs]
+            m, sd = mean_std(vals)
+            row[k] = {"mean": m, "std": sd, "values": vals}
+        row["fallback_rate"] = mean_std([r["fallback_rate"] for r in rs])[0]
+        row["images_per_s"] = mean_std([r["images_per_s"] for r in rs])[0]
+        row["train_seconds"] = mean_std([r["train_seconds"] for r in rs])[0]
+        row["final_loss"] = mean_std([r["final_loss"] for r in rs])[0]
+        del row["runs"]
+    by_method: dict[str, dict[str, str]] = {}
+    for name, row in rows.items():
+        if row["kind"] in ("anchor", "baseline"):
+            by_method.setdefault(row["method"], {})[row["kind"]] = name
+    for row in rows.values():
+        refs = by_method.get(row["method"], {})
+        base = rows.get(refs.get("baseline", ""))
+        anchor = rows.get(refs.get("anchor", ""))
+        if base is None or row["kind"] == "baseline":
+            continue
+        shared = [sd for sd in row["seeds"] if sd in base["seeds"]]
+        paired = {}
+        for k in PAIRED:
+            a = [row[k]["values"][row["seeds"].index(sd)] for sd in shared]
+            b = [base[k]["values"][base["seeds"].index(sd)] for sd in shared]
+            paired[k] = paired_difference(a, b).to_dict()
+        row["paired"] = paired
+        if anchor is not None and row["kind"] == "recipe":
+            row["gap_closed"] = gap_closed(
+                row["object_info"]["mean"],
+                base["object_info"]["mean"],
+                anchor["object_info"]["mean"],
+            )
+    floor_rows = {}
+    for name, f in floors.items():
+        entry: dict[str, Any] = {}
+        for k in keys:
+            vals = [(r["challenge"][k] if k in METRICS else r[k]) for r in f["seeds"]]
+            m, sd = mean_std(vals)
+            entry[k] = {"mean": m, "std": sd, "values": vals}
+        floor_rows[name] = entry
+    return {"rows": rows, "floors": floor_rows, "anchors": by_method}
+
+
+def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The instrument checks (issue targets), each with its measured value and verdict."""
+    checks = []
+    floors = summary["floors"]
+    for method, refs in summary["anchors"].items():
+        anchor = summary["rows"].get(refs.get("anchor", ""))
+        base = summary["rows"].get(refs.get("baseline", ""))
+        if anchor is not None:
+            best_floor = max(f["object_info_neutral"]["mean"] for f in floors.values())
+            margin = anchor["object_info"]["mean"] - best_floor
+            checks.append(
+                {
+                    "check": f"{method}: objects-alone object info >= 15 points above both "
+                    "floors (same gray-background images)",
+                    "value": f"{100 * anchor['object_info']['mean']:.1f} vs best floor "
+                    f"{100 * best_floor:.1f}: {100 * margin:+.1f}",
+                    "ok": margin >= 0.15,
+                }
+            )
+            checks.append(
+                {
+                    "check": f"{method}: objects-alone object info seed std <= 2 points",
+                    "value": f"{100 * anchor['object_info']['std']:.1f}",
+                    "ok": anchor["object_info"]["std"] <= 0.02,
+                }
+            )
+        if base is not None:
+            checks.append(
+                {
+                    "check": f"{method}: baseline object info seed std <= 1.5 points",
+                    "value": f"{100 * base['object_info']['std']:.1f}",
+                    "ok": base["object_info"]["std"] <= 0.015,
+                }
+            )
+    return checks
+
+
+# ----------------------------------------------------------------------------- report
+def _pct(x: dict[str, Any] | float, std: bool = True) -> str:
+    if isinstance(x, dict):
+        if not std or len(x["values"]) < 2:
+            return f"{100 * x['mean']:.1f}"
+        return f"{100 * x['mean']:.1f} ± {100 * x['std']:.1f}"
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _diff(d: dict[str, Any]) -> str:
+    if d["n"] < 2:
+        return f"{100 * d['mean']:+.1f}"
+    mark = " **\\***" if d["beyond_noise"] else ""
+    return (
+        f"{100 * d['mean']:+.1f} ± {100 * d['std']:.1f} "
+        f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]{mark}"
     )
-    ax.set_ylabel("views that fell back (%)")
-    ax.set_title("mask fallback rate during pretraining (recipes that use masks)")
-    fig.tight_layout()
-    fig.savefig(out / "fallback.png", dpi=110)
-    plt.close(fig)
 
 
-def _markdown(summary: dict[str, Any]) -> str:
-    s = summary["settings"]
-    splits = summary["test_splits"]
+def findings(summary: dict[str, Any]) -> list[str]:
+    """One sentence per compared row: what moved beyond seed noise, and the gap closed."""
+    names = {"object_info": "object info", "mixed_rand": "Mixed-Rand", "bg_gap": "BG-Gap"}
+    out = []
+    for name, row in summary["rows"].items():
+        if "paired" not in row or row["kind"] != "recipe":
+            continue
+        moved = [
+            f"{names[k]} {100 * d['mean']:+.1f} points"
+            for k, d in row["paired"].items()
+            if d["beyond_noise"]
+        ]
+        gap = row.get("gap_closed")
+        gap_s = "" if gap is None or math.isnan(gap) else f" It closes {100 * gap:.0f}% of the gap."
+        if moved:
+            out.append(f"`{name}`: beyond seed noise: {', '.join(moved)}.{gap_s}")
+        else:
+            out.append(f"`{name}`: no difference from the baseline beyond seed noise.{gap_s}")
+    return out
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
+    s = report["settings"]
+    summary = report["summary"]
+    st = s["style"]
     lines = [
-        f"# Pipeline comparison ({summary['created']})",
+        f"# Background reliance: segaug-compare ({report['created']}, preset `{s['preset']}`)",
         "",
-        f"Pretraining: SimCLR, ResNet-18 (width {s['width']}), {s['epochs']} epochs on "
-        f"{s['num_samples'] if s['dataset'] == 'synthetic' else 'all'} `{s['dataset']}` images at "
-        f"{s['image_size']} px, batch {s['batch_size']}, LARS lr {s['lr']} (x batch/256), "
-        f"masks `{s['masks']}`; "
-        f"seeds {', '.join(map(str, s['seeds']))}.",
-        f"Evaluation: frozen features; linear probe = multinomial logistic regression (L-BFGS), L2 "
-        f"chosen on a held-out biased val split, refit on train+val "
-        f"({s['probe_train']} train images); "
-        f"kNN = weighted cosine kNN, k=20, T=0.1. {s['probe_eval']} images per test split.",
+        "**Protocol.** Pretraining: "
+        f"{', '.join(s['methods'])}, `{s['backbone']}` (width {s['width']}, stated because it "
+        f"is sized for CPU), {s['epochs']} epochs on {s['num_samples']} SyntheticShapes images "
+        f"at {s['image_size']} px (objects {st.get('coverage')} of the image, rotation "
+        f"±{st.get('max_rotation')}°, {st.get('object_colour')} objects; background family "
+        f"follows the class with probability {s['bias']}), batch {s['batch_size']}, "
+        f"{s['optimizer']} lr {s['lr']} × batch/256, temperature {s['temperature']}, crop scale "
+        f"{tuple(s['crop_scale'])} for every recipe. Seeds {', '.join(map(str, s['seeds']))}, "
+        "paired across rows (same initialisation and data order).",
+        "**Probes.** Frozen features, multinomial logistic regression (L-BFGS). The challenge "
+        f"probe is fitted on {s['probe_train']} biased training images, its L2 chosen on "
+        f"{s['probe_val']} biased validation images, then refit on both. Object info and "
+        f"background info: probes fitted on half of {s['eval_images']} random-background "
+        "test images, scored on the other half. The objects-alone row is probed on the same "
+        "test objects on gray. Each challenge variant has "
+        f"{s['eval_images']} images.",
         "",
-        "Values: top-1 % (mean ± std over seeds).",
+        "## Calibration",
         "",
+        "| check | measured | ok |",
+        "|---|---|---|",
     ]
-    head = ["pipeline", "seeds"] + [f"linear {t}" for t in splits] + [f"kNN {t}" for t in splits]
-    if "test_biased" in splits and "test" in splits:
-        head.append("bias gap (linear)")
-    diag = all("bg_info" in r for r in summary["pipelines"].values())
-    if diag:
-        head += ["shape info", "bg info"]
-    head += ["fallback", "augment img/s"]
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "---|" * len(head))
-    for p, r in summary["pipelines"].items():
-        row = [p, str(r["n_seeds"])]
-        row += [_fmt(r["linear"][t]["values"]) for t in splits]
-        row += [_fmt(r["knn20"][t]["values"]) for t in splits]
-        if "bias gap (linear)" in head:
-            row.append(_fmt(r["gap"]["values"]))
-        if diag:
-            row += [_fmt(r["shape_info"]["values"]), _fmt(r["bg_info"]["values"])]
-        fb = f"{100 * r['fallback_rate']:.1f}%" if r["uses_masks"] else "global"
-        row += [fb, f"{r['augment_images_per_s']:.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
-    for floor, vals in summary["floors"].items():
-        row = [f"*floor: {floor}*", "1"] + [f"{100 * vals[t]:.1f}" for t in splits]
-        row += ["" for _ in splits]
-        if "bias gap (linear)" in head:
-            row.append(f"{100 * (vals['test_biased'] - vals['test']):.1f}")
-        if diag:
-            row += [f"{100 * vals['shape_info']:.1f}", f"{100 * vals['bg_info']:.1f}"]
-        row += ["", ""]
-        lines.append("| " + " | ".join(row) + " |")
+    for c in report["calibration"]:
+        lines.append(f"| {c['check']} | {c['value']} | {'yes' if c['ok'] else '**no**'} |")
+    head = [
+        "row",
+        "Original",
+        "Mixed-Same",
+        "Mixed-Rand",
+        "BG-Gap",
+        "Only-FG",
+        "Only-BG",
+        "object info",
+        "bg info",
+        "gap closed",
+        "fallback",
+        "train img/s",
+    ]
     lines += [
         "",
-        "The bias gap is accuracy on `test_biased` minus accuracy on `test` (random backgrounds): "
-        "how much the probe's accuracy relies on the class-correlated background. Lower is better.",
-        "Shape info and bg info are diagnostics on the random-background `test` split, where "
-        "background and class are independent: a linear probe fitted on one half and scored on "
-        "the other predicts the class (shape info, higher = more object information in the "
-        "features) or the background family (bg info, lower = less background information; "
-        "chance is 10%).",
+        "## Results (top-1 %, mean ± std over seeds)",
         "",
-        "![loss](loss.png) ![accuracy](accuracy.png) ![fallback](fallback.png)",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        return [
+            _pct(r["original"]),
+            _pct(r["mixed_same"]),
+            _pct(r["mixed_rand"]),
+            _pct(r["bg_gap"]),
+            _pct(r["only_fg"]),
+            _pct(r["only_bg"]),
+        ]
+
+    for name, f in summary["floors"].items():
+        obj = f"{_pct(f['object_info'])} (gray: {_pct(f['object_info_neutral'])})"
+        lines.append(
+            "| "
+            + " | ".join([f"*floor: {name}*", *cells(f), obj, _pct(f["bg_info"]), "", "", ""])
+            + " |"
+        )
+    for name, r in summary["rows"].items():
+        label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
+            r["kind"], f"`{name}`"
+        )
+        obj = _pct(r["object_info"]) + (" (gray)" if r["kind"] == "anchor" else "")
+        gap = _pct(r.get("gap_closed")) if r["kind"] == "recipe" else ""
+        fb = "global" if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
+        lines.append(
+            "| "
+            + " | ".join(
+                [label, *cells(r), obj, _pct(r["bg_info"]), gap, fb, f"{r['images_per_s']:.0f}"]
+            )
+            + " |"
+        )
+    lines += ["", "What each column means:", ""]
+    for k, v in COLUMNS.items():
+        lines.append(f"- **{k}**: {v}.")
+    paired_rows = [(n, r) for n, r in summary["rows"].items() if "paired" in r]
+    if paired_rows:
+        lines += [
+            "",
+            "## Paired differences from the baseline (points; mean ± std [95% t interval])",
+            "",
+            "\\* = the interval excludes 0: beyond seed noise.",
+            "",
+            "| row | object info | Mixed-Rand | BG-Gap |",
+            "|---|---|---|---|",
+        ]
+        for name, r in paired_rows:
+            p = r["paired"]
+            lines.append(
+                f"| {name} | {_diff(p['object_info'])} | {_diff(p['mixed_rand'])} | "
+                f"{_diff(p['bg_gap'])} |"
+            )
+    lines += ["", "## Findings", ""]
+    lines += [f"- {f}" for f in report["findings"]] or ["- (no recipe rows)"]
+    lines += [
         "",
-        f"Machine: {summary['machine']}. Total time {summary['seconds'] / 60:.1f} min.",
+        "![object info](object_info.png) ![paired differences](paired.png)",
+        "",
+        f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
+        f"({len(report['runs'])} pretraining runs).",
     ]
     return "\n".join(lines) + "\n"
 
 
-def compare_pipelines(settings: CompareSettings, progress: bool = True) -> Path:
+def write_plots(out: Path, summary: dict[str, Any]) -> None:
+    """``object_info.png`` (rows with floors and anchors) and ``paired.png`` (intervals)."""
+    from segaug.env import pyplot
+
+    plt = pyplot()
+    rows = summary["rows"]
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(names), 4))
+    means = [100 * rows[n]["object_info"]["mean"] for n in names]
+    stds = [100 * rows[n]["object_info"]["std"] for n in names]
+    colors = [
+        {"anchor": "tab:green", "baseline": "tab:gray"}.get(rows[n]["kind"], "tab:blue")
+        for n in names
+    ]
+    ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colors)
+    for i, n in enumerate(names):
+        ax.plot(
+            [i] * len(rows[n]["object_info"]["values"]),
+            [100 * v for v in rows[n]["object_info"]["values"]],
+            "k.",
+            ms=4,
+        )
+    for fname, f in summary["floors"].items():
+        y = 100 * f["object_info"]["mean"]
+        ax.axhline(y, ls="--", lw=1, color="gray")
+        ax.text(len(names) - 0.5, y, f"floor: {fname}", fontsize=7, va="bottom", ha="right")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("object info, top-1 (%)")
+    ax.set_title("object info (anchor: on gray), mean ± std, dots = seeds")
+    fig.tight_layout()
+    fig.savefig(out / "object_info.png", dpi=110)
+    plt.close(fig)
+
+    paired = [(n, r["paired"]) for n, r in rows.items() if "paired" in r]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 1.2 + 0.45 * max(1, len(paired))), sharey=True)
+    for ax, key, title in zip(axes, PAIRED, ("object info", "Mixed-Rand", "BG-Gap"), strict=True):
+        for i, (_, p) in enumerate(paired):
+            d = p[key]
+            lo = d["low"] if not math.isnan(d["low"]) else d["mean"]
+            hi = d["high"] if not math.isnan(d["high"]) else d["mean"]
+            ax.plot([100 * lo, 100 * hi], [i, i], color="tab:blue")
+            ax.plot(100 * d["mean"], i, "o", color="tab:red" if d["beyond_noise"] else "k")
+        ax.axvline(0, color="gray", lw=1)
+        ax.set_title(f"{title}: recipe - baseline (points)", fontsize=9)
+    axes[0].set_yticks(range(len(paired)))
+    axes[0].set_yticklabels([n for n, _ in paired], fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "paired.png", dpi=110)
+    plt.close(fig)
+
+
+# -------------------------------------------------------------------------------- main
+def compare_pipelines(
+    settings: CompareSettings, progress: bool = True, resume: str | Path | None = None
+) -> Path:
     """Run the comparison and write the report; returns the report folder.
 
+    Args:
+        settings: What to run.
+        progress: Show a progress bar over runs.
+        resume: A previous report folder: its finished runs are reused, the rest run.
+
     Raises:
-        ValueError: For bad settings (before any training).
+        ValueError: Bad settings, before any training.
     """
-    from segaug import recipes
-    from segaug.data import get_dataset_info
     from segaug.env import machine_summary
-    from simclr.evaluate.features import Preprocess, RawPixels, load_encoder, random_encoder
-    from simclr.train import train
+    from segaug.io import atomic_write
 
     settings.validate()
+    specs = plan_runs(settings)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     t_start = time.time()
-    out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=False)
-    splits = _eval_splits(settings)
-    num_classes = get_dataset_info(settings.dataset).num_classes
-    test_splits = [n for n in splits if n.startswith("test")]
+    if resume is not None:
+        out = Path(resume)
+        if not (out / "settings.json").is_file():
+            raise ValueError(f"resume: {out} is not a segaug-compare folder (no settings.json)")
+        saved = json.loads((out / "settings.json").read_text())
+        if saved != json.loads(json.dumps(asdict(settings))):
+            raise ValueError(f"resume: {out} was run with other settings; start a new folder")
+    else:
+        out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        out.mkdir(parents=True, exist_ok=False)
+        atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
+    sets = build_eval_sets(settings)
     runs: list[dict[str, Any]] = []
-    jobs = [(p, seed) for seed in settings.seeds for p in settings.pipelines]
-    bar = tqdm(jobs, desc="compare", disable=not progress)
-    preprocess = None
-    for pipeline, seed in bar:
-        bar.set_postfix_str(f"{pipeline} seed {seed}")
-        run_dir = out / "runs" / f"{pipeline}-seed{seed}"
-        cfg = _train_config(settings, pipeline, seed, run_dir)
-        train(cfg)
-        enc = load_encoder(run_dir)
-        if preprocess is None:
-            mean, std = enc.mean_std
-            preprocess = Preprocess(
-                image_size=settings.image_size, mean=tuple(mean), std=tuple(std)
-            )
-        device = next(enc.encoder.parameters()).device
-        metrics = _evaluate_encoder(enc.encoder, splits, preprocess, num_classes, device)
-        epochs = _read_epochs(run_dir)
-        fallback = epochs[-1].get("fallback_rate", 0.0) if epochs else 0.0
-        runs.append(
-            {
-                "pipeline": pipeline,
-                "seed": seed,
-                "run_dir": str(run_dir),
-                "epochs": epochs,
-                "fallback_rate": fallback,
-                **metrics,
-            }
-        )
-        (out / "runs.json").write_text(json.dumps(runs, indent=1))  # nothing lost on a crash
-    # floors: raw pixels and a randomly initialised encoder of the same architecture
-    floors: dict[str, dict[str, float]] = {}
-    enc = load_encoder(Path(runs[0]["run_dir"]))
-    for name, model in (
-        ("raw pixels 16x16", RawPixels(16)),
-        ("random init encoder", random_encoder(enc.config, seed=0)),
-    ):
-        m = _evaluate_encoder(model.eval(), splits, preprocess, num_classes, "cpu")
-        floors[name] = {**m["linear"], **{k: m[k] for k in ("shape_info", "bg_info") if k in m}}
-    summary: dict[str, Any] = {
+    bar = tqdm(specs, desc="compare", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
+        run_dir = out / "runs" / spec.name
+        done = run_dir / "result.json"
+        if done.is_file():
+            runs.append(json.loads(done.read_text()))
+            continue
+        if run_dir.exists():  # an interrupted run: start it again from scratch
+            import shutil
+
+            shutil.rmtree(run_dir)
+        result = _run_one(settings, spec, run_dir, sets)
+        atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
+        runs.append(result)
+    floors = _floors(settings, sets)
+    summary = summarise(runs, floors)
+    report = {
         "created": datetime.now().isoformat(timespec="seconds"),
-        "settings": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()
-        },
-        "test_splits": test_splits,
-        "pipelines": {},
-        "floors": floors,
+        "settings": json.loads(json.dumps(asdict(settings))),
+        "summary": summary,
+        "calibration": calibration(summary),
+        "findings": findings(summary),
+        "runs": runs,
+        "machine": machine_summary(),
+        "seconds": time.time() - t_start,
     }
-    for p in settings.pipelines:
-        rs = [r for r in runs if r["pipeline"] == p]
-        entry: dict[str, Any] = {"n_seeds": len(rs), "linear": {}, "knn20": {}}
-        for t in test_splits:
-            for proto in ("linear", "knn20"):
-                vals = [r[proto][t] for r in rs]
-                mean, sd = _mean_std(vals)
-                entry[proto][t] = {"mean": mean, "std": sd, "values": vals}
-        if "test_biased" in test_splits and "test" in test_splits:
-            gaps = [r["linear"]["test_biased"] - r["linear"]["test"] for r in rs]
-            mean, sd = _mean_std(gaps)
-            entry["gap"] = {"mean": mean, "std": sd, "values": gaps}
-        for key in ("shape_info", "bg_info"):
-            if all(key in r for r in rs):
-                mean, sd = _mean_std([r[key] for r in rs])
-                entry[key] = {"mean": mean, "std": sd, "values": [r[key] for r in rs]}
-        entry["fallback_rate"] = sum(r["fallback_rate"] for r in rs) / len(rs)
-        # A global-only recipe sends every sample through the fallback pipeline by design;
-        # its "fallback rate" says nothing about the masks.
-        entry["uses_masks"] = bool(recipes.build(p, output_size=settings.image_size).region)
-        entry["augment_images_per_s"] = _augment_cost(p, settings.image_size)
-        summary["pipelines"][p] = entry
-    summary["machine"] = machine_summary()
-    summary["seconds"] = time.time() - t_start
-    (out / "report.json").write_text(
-        json.dumps(
-            {**summary, "runs": [{k: v for k, v in r.items() if k != "epochs"} for r in runs]},
-            indent=1,
-        )
-    )
-    _plots(out, summary, runs)
-    (out / "report.md").write_text(_markdown(summary))
+    atomic_write(out / "report.json", json.dumps(report, indent=1, default=float))
+    write_plots(out, summary)
+    atomic_write(out / "report.md", render_markdown(report))
     return out
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``segaug-compare``."""
-    d = CompareSettings()
-    p = argparse.ArgumentParser(prog="segaug-compare", description=__doc__.split("\n\n")[0])
-    p.add_argument("--pipelines", nargs="+", default=list(d.pipelines))
-    p.add_argument("--seeds", type=int, default=len(d.seeds), help="number of seeds (0, 1, ...)")
-    p.add_argument("--dataset", default=d.dataset)
-    p.add_argument("--root", default=d.root)
+    p = argparse.ArgumentParser(
+        prog="segaug-compare",
+        description="Does a recipe reduce an encoder's reliance on the background? "
+        "Floors, anchors, recipes x methods x seeds, the backgrounds challenge and paired "
+        "statistics, on the offline SyntheticShapes data.",
+    )
+    p.add_argument("--preset", default="default", choices=list(PRESETS))
+    p.add_argument("--recipes", "--pipelines", nargs="+", dest="recipes", default=None)
+    p.add_argument("--methods", nargs="+", default=None)
+    p.add_argument("--sweep", nargs="+", default=None, help="recipe.param=v1,v2 (extra rows)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
+    p.add_argument("--no-anchors", action="store_true", help="skip objects-alone and baseline")
     p.add_argument(
-        "--masks", default=d.masks, help="gt, a mask-cache directory or a segmenter name"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any CompareSettings field, e.g. --set epochs=20 --set bias=0.8",
     )
-    p.add_argument("--num-samples", type=int, default=d.num_samples)
-    p.add_argument("--image-size", type=int, default=d.image_size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--width", type=float, default=d.width)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--probe-train", type=int, default=d.probe_train)
-    p.add_argument("--probe-eval", type=int, default=d.probe_eval)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--out-dir", default=d.out_dir)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out-dir", default=None)
+    p.add_argument("--resume", default=None, help="a previous report folder to complete")
+    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    settings = CompareSettings(
-        pipelines=tuple(a.pipelines),
-        seeds=tuple(range(a.seeds)),
-        dataset=a.dataset,
-        root=a.root,
-        masks=a.masks,
-        num_samples=a.num_samples,
-        image_size=a.image_size,
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        width=a.width,
-        lr=a.lr,
-        probe_train=a.probe_train,
-        probe_eval=a.probe_eval,
-        device=a.device,
-        out_dir=a.out_dir,
-    )
     try:
-        out = compare_pipelines(settings)
+        overrides: dict[str, Any] = {}
+        for item in a.set:
+            key, sep, value = item.partition("=")
+            if not sep or key not in CompareSettings.__dataclass_fields__:
+                raise ValueError(
+                    f"--set {item!r}: expected KEY=VALUE with KEY one of "
+                    f"{', '.join(CompareSettings.__dataclass_fields__)}"
+                )
+            v = _parse_value(value)
+            overrides[key] = tuple(v) if isinstance(v, list) else v
+        for key in ("recipes", "methods", "sweep"):
+            if getattr(a, key) is not None:
+                overrides[key] = tuple(getattr(a, key))
+        if a.seeds is not None:
+            overrides["seeds"] = tuple(range(a.seeds))
+        if a.no_anchors:
+            overrides["anchors"] = False
+        if a.device is not None:
+            overrides["device"] = a.device
+        if a.out_dir is not None:
+            overrides["out_dir"] = a.out_dir
+        settings = preset_settings(a.preset, **overrides)
+        out = compare_pipelines(settings, progress=not a.no_progress, resume=a.resume)
     except ValueError as err:
         print(f"segaug-compare: error: {err}", file=sys.stderr)
         return 2

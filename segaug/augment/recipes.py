@@ -1,7 +1,9 @@
 """Named RegionAugment presets, each with its source.
 
 Every recipe is built on the same engine, so a comparison between two recipes isolates
-what they do differently. ``build(name, **kwargs)`` creates one by name (the trainer's
+what they do differently. Every recipe takes ``output_size`` and ``crop_scale`` (the
+area range of its random resized crop, SimCLR's ``(0.08, 1)`` by default), so a study can
+change the crop for all recipes alike. ``build(name, **kwargs)`` creates one by name (the trainer's
 config uses this), and ``names()`` lists them.
 
 Example:
@@ -64,7 +66,11 @@ def simclr_ops(
 
 
 @RECIPES.register("simclr")
-def simclr(output_size: int | tuple[int, int] = 224, blur: bool | None = None) -> RegionAugment:
+def simclr(
+    output_size: int | tuple[int, int] = 224,
+    blur: bool | None = None,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+) -> RegionAugment:
     """The standard SimCLR pipeline, global only (masks are ignored).
 
     Random resized crop (scale 0.08-1) + flip, then :func:`simclr_ops`. Every sample
@@ -76,7 +82,7 @@ def simclr(output_size: int | tuple[int, int] = 224, blur: bool | None = None) -
         foreground=[],
         background=[],
         fallback=simclr_ops(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         region=False,
     )
 
@@ -92,6 +98,7 @@ def _thesis_kwargs(output_size: int | tuple[int, int], blur: bool | None) -> dic
 @RECIPES.register("thesis")
 def thesis(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
     coverage: tuple[float, float] = (0.05, 0.90),
     feather: float = 0.0,
@@ -107,7 +114,7 @@ def thesis(
     """
     return RegionAugment(
         **_thesis_kwargs(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
         feather=feather,
     )
@@ -116,6 +123,7 @@ def thesis(
 @RECIPES.register("object_aware")
 def object_aware(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
     coverage: tuple[float, float] = (0.05, 0.90),
 ) -> RegionAugment:
@@ -131,7 +139,7 @@ def object_aware(
     """
     return RegionAugment(
         **_thesis_kwargs(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size, object_centered=True),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale, object_centered=True),
         coverage=coverage,
     )
 
@@ -139,6 +147,7 @@ def object_aware(
 @RECIPES.register("background_swap")
 def background_swap(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     p: float = 0.5,
     blur: bool | None = None,
     coverage: tuple[float, float] = (0.05, 0.90),
@@ -156,7 +165,7 @@ def background_swap(
     """
     return RegionAugment(
         **_thesis_kwargs(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
         background_swap=p,
     )
@@ -166,6 +175,7 @@ def background_swap(
 @RECIPES.register("independent")
 def independent(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
     coverage: tuple[float, float] = (0.05, 0.90),
 ) -> RegionAugment:
@@ -185,7 +195,7 @@ def independent(
         foreground=simclr_ops(output_size, blur),
         background=simclr_ops(output_size, blur),
         fallback=simclr_ops(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
     )
 
@@ -193,6 +203,7 @@ def independent(
 @RECIPES.register("independent_swap")
 def independent_swap(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     p: float = 0.2,
     blur: bool | None = None,
     coverage: tuple[float, float] = (0.05, 0.90),
@@ -214,7 +225,7 @@ def independent_swap(
         foreground=simclr_ops(output_size, blur),
         background=simclr_ops(output_size, blur),
         fallback=simclr_ops(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
         background_swap=p,
     )
@@ -223,6 +234,7 @@ def independent_swap(
 @RECIPES.register("background_fill")
 def background_fill(
     output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
     p: float = 0.8,
     modes: tuple[str, ...] = FILL_MODES,
     blur: bool | None = None,
@@ -247,7 +259,7 @@ def background_fill(
         foreground=simclr_ops(output_size, blur),
         background=[*simclr_ops(output_size, blur), Fill(modes=modes, p=p)],
         fallback=simclr_ops(output_size, blur),
-        geometric=RandomResizedCropFlip(output_size),
+        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
     )
 

@@ -109,6 +109,11 @@ class ShapeStyle:
         max_rotation: Largest rotation in degrees (uniform in ``[-r, r]``; 180 = any).
         background: ``"texture"`` (the ten families) or ``"neutral"`` (flat gray
             ``NEUTRAL_GRAY``: the objects alone, same objects, same pixels inside the mask).
+        object_colour: ``"colour"`` (the RGB colour farthest from the background's two)
+            or ``"gray"`` (the gray level farthest from them). With gray objects an
+            object's colour cannot tell one instance from another, so instance
+            discrimination has to use its shape, as with real objects whose colour
+            varies within a class; the background keeps its colours.
 
     Example:
         >>> ShapeStyle(coverage=(0.15, 0.45), small_fraction=0.0, max_rotation=30).background
@@ -119,6 +124,7 @@ class ShapeStyle:
     small_fraction: float = 0.12
     max_rotation: float = 180.0
     background: str = "texture"
+    object_colour: str = "colour"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the attribute on bad values."""
@@ -132,6 +138,10 @@ class ShapeStyle:
         if not 0.0 <= self.max_rotation <= 180.0:
             raise ValueError(
                 f"style.max_rotation must be in [0, 180] degrees, got {self.max_rotation}"
+            )
+        if self.object_colour not in ("colour", "gray"):
+            raise ValueError(
+                f"style.object_colour must be 'colour' or 'gray', got {self.object_colour!r}"
             )
         if self.background not in ("texture", "neutral"):
             raise ValueError(
@@ -351,9 +361,13 @@ def _draw_family(rng: np.random.Generator, label: int, split: str, bias: float) 
     return int((label + 1 + rng.integers(num - 1)) % num)
 
 
-def _object_colour(rng: np.random.Generator, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """Of 12 random colours, the one farthest from the segment c1..c2 in RGB."""
+def _object_colour(
+    rng: np.random.Generator, c1: np.ndarray, c2: np.ndarray, gray: bool = False
+) -> np.ndarray:
+    """Of 12 random colours (or gray levels), the one farthest from the segment c1..c2."""
     cand = rng.integers(0, 256, size=(12, 3)).astype(np.float32)
+    if gray:
+        cand[:, 1:] = cand[:, :1]
     d = c2 - c1
     t = np.clip((cand - c1) @ d / max(float(d @ d), 1e-6), 0.0, 1.0)
     dist = np.linalg.norm(cand - (c1 + t[:, None] * d), axis=1)
@@ -437,7 +451,7 @@ def _draw(
     # The same polygons, rasteriser and line type for mask and image: the mask is exact.
     mask = np.zeros((size, size), dtype=np.uint8)
     cv2.fillPoly(mask, polys, 1, lineType=cv2.LINE_8, shift=4)
-    colour = _object_colour(rng, c1, c2)
+    colour = _object_colour(rng, c1, c2, gray=style.object_colour == "gray")
     cv2.fillPoly(image, polys, colour.tolist(), lineType=cv2.LINE_8, shift=4)
 
     oy, ox = rng.integers(0, size + 1, size=2)
@@ -653,7 +667,7 @@ class SyntheticShapes(Dataset):
             ""
             if st == _DEFAULT_STYLE
             else f"_c{st.coverage[0]:g}-{st.coverage[1]:g}_sf{st.small_fraction:g}"
-            f"_r{st.max_rotation:g}_{st.background}"
+            f"_r{st.max_rotation:g}_{st.background}_{st.object_colour}"
         )
         name = (
             f"{self.split}_s{self.size}_n{self.num_samples}_b{self.bias:g}_seed{self.seed}"

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from segaug.io import atomic_write
+from simclr.evaluate.stats import mean_std
 from simclr.evaluate.transfer import TABLE4_DATASETS
 
 REPORT_JSON = "report.json"
@@ -276,14 +277,6 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         f"runs: no report at {str(p)!r}; expected a report.json file, a folder holding one "
         "or a run directory with eval/report.json"
     )
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof = 1; 0 for a single value)."""
-    if not values:
-        raise ValueError("values is empty; expected at least one number")
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
 def compare_reports(reports: list[dict[str, Any]], protocol: str = "linear") -> dict[str, Any]:

@@ -170,6 +170,72 @@ def resnet50(image_size: int = 224, **kwargs) -> ResNet:
 # ---------------------------------------------------------------------------- ViT
 
 
+class ConvNet(nn.Module):
+    r"""A four-stage plain ConvNet sized for CPUs at small images (the compare default).
+
+    Stages of 3x3 convolution + norm + ReLU with ``32, 64, 128, 256`` channels times
+    ``width``; the first keeps the resolution, the others halve it; global average pool.
+    At 32 px and ``width=0.5`` (16-32-64-128 channels, 0.1M parameters) one
+    forward/backward costs about 1/8 of a ResNet-18 at width 0.25, which is what lets
+    ``segaug-compare`` pretrain twelve encoders on two CPU cores in minutes
+    (``benchmarks/train_step.py``). Not a substitute for a ResNet on real data.
+
+    Args:
+        width: Channel multiplier.
+        norm: ``batch`` or ``group``.
+
+    Shape:
+        - Input: :math:`(B, 3, H, W)`.
+        - Output: :math:`(B, 256 \cdot width)`.
+
+    Example:
+        >>> net = ConvNet(width=0.5)
+        >>> net(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 128])
+    """
+
+    def __init__(self, width: float = 1.0, norm: str = "batch") -> None:
+        super().__init__()
+        if not width > 0:
+            raise ValueError(f"width must be > 0, got {width!r}")
+        make_norm = make_norm2d(norm)
+        chans = [max(4, int(round(c * width))) for c in (32, 64, 128, 256)]
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i, c in enumerate(chans):
+            layers += [
+                nn.Conv2d(c_in, c, 3, 1 if i == 0 else 2, 1, bias=False),
+                make_norm(c),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        self.num_features = chans[-1]
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last spatial map, :math:`(B, C, H/8, W/8)` (for local losses)."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))
+
+
+@BACKBONES.register("convnet")
+def convnet(
+    image_size: int = 32,
+    width: float = 1.0,
+    norm: str = "batch",
+    stem: str = "auto",
+    zero_init_residual: bool = False,
+) -> ConvNet:
+    """:class:`ConvNet`; ``stem`` and ``zero_init_residual`` are accepted for config
+    compatibility with the ResNets and ignored."""
+    return ConvNet(width=width, norm=norm)
+
+
 def sincos_pos_embed(dim: int, grid: int) -> Tensor:
     """Fixed 2D sine-cosine position embedding as in MAE.
 
@@ -290,7 +356,7 @@ def build_backbone(name: str, image_size: int, **kwargs) -> nn.Module:
     """Build a registered backbone for inputs of side ``image_size``.
 
     Args:
-        name: ``resnet18|resnet34|resnet50|vit_tiny|vit_small|vit_base``.
+        name: ``resnet18|resnet34|resnet50|convnet|vit_tiny|vit_small|vit_base``.
         image_size: Input side length (chooses the CIFAR stem for <= 64 px with ``stem=auto``).
         **kwargs: ``width``, ``stem``, ``norm``, ``zero_init_residual`` (ResNet);
             ``patch_size``, ``depth`` (ViT).
@@ -299,7 +365,7 @@ def build_backbone(name: str, image_size: int, **kwargs) -> nn.Module:
         ValueError: Unknown name (listing the known ones) or bad arguments.
     """
     factory = BACKBONES.get(name)
-    if name.startswith("resnet"):
+    if name.startswith("resnet") or name == "convnet":
         kwargs.pop("patch_size", None)
         if kwargs.pop("depth", None) is not None:
             raise ValueError(f"{name}: 'depth' applies to ViT backbones only")
