@@ -5,8 +5,15 @@ synthetic dataset through ``MaskedDataset`` (decode + resize in the loader), the
 from a segaug recipe on the training device, and the step from
 :func:`simclr.engine.forward_backward` + LARS, exactly as in ``simclr-train``.
 
+``--compare-default`` instead times whole ``simclr-train`` epochs of ``segaug-compare``'s
+pretraining configuration, before (ResNet-18 at width 0.25, LARS, items decoded and resized
+one by one through ``MaskedDataset``) and after this round's changes (the CPU-sized
+``convnet`` at width 0.5, AdamW, the whole split in memory with batched indexing), side by
+side in one run, with the ratio.
+
 Usage::
 
+    python benchmarks/train_step.py --compare-default       # segaug-compare's budget, before/after
     python benchmarks/train_step.py --quick                 # CPU: batch 8, 3 timed steps
     python benchmarks/train_step.py --device cuda --batch-size 256 --precision bf16
 """
@@ -126,8 +133,59 @@ def bench(name: str, args: argparse.Namespace, device: torch.device) -> dict:
     }
 
 
+def bench_compare_default(args: argparse.Namespace) -> list[dict]:
+    """Images/s of segaug-compare's pretraining runs, before and after (same trainer)."""
+    import tempfile
+    from pathlib import Path
+    from unittest import mock
+
+    import simclr.data
+    from simclr.compare import CompareSettings, RunSpec, train_config
+    from simclr.train import train
+
+    now = CompareSettings()
+    before = CompareSettings(
+        backbone="resnet18", width=0.25, optimizer="lars", lr=0.6, temperature=0.5
+    )
+    rows = []
+    for name, s, in_memory in (("before", before, False), ("after", now, True)):
+        s.num_samples, s.epochs = args.compare_samples, 2
+        spec = RunSpec("bench", "recipe", "simclr", args.recipe, (), 0)
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = train_config(s, spec, Path(tmp) / "run")
+            ctx = (
+                mock.patch.object(simclr.data, "_in_memory_ok", lambda *a: False)
+                if not in_memory
+                else mock.patch.object(simclr.data, "_in_memory_ok", simclr.data._in_memory_ok)
+            )
+            with ctx:
+                t0 = time.perf_counter()
+                train(cfg)
+                seconds = time.perf_counter() - t0
+        n = s.epochs * (s.num_samples // s.batch_size) * s.batch_size
+        rows.append(
+            {
+                "case": name,
+                "backbone": f"{s.backbone} x{s.width}",
+                "optimizer": s.optimizer,
+                "loader": "in memory, batched" if in_memory else "MaskedDataset per item",
+                "recipe": args.recipe,
+                "seconds": seconds,
+                "images_per_s": n / seconds,
+            }
+        )
+    rows[1]["speedup"] = rows[1]["images_per_s"] / rows[0]["images_per_s"]
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--compare-default",
+        action="store_true",
+        help="time segaug-compare's pretraining config, before and after",
+    )
+    p.add_argument("--compare-samples", type=int, default=2048)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch-size", type=int, default=64)
@@ -144,6 +202,21 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     info = machine_info()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    if args.compare_default:
+        rows = bench_compare_default(args)
+        print(f"{'case':<8}{'backbone':<16}{'optimizer':<10}{'loader':<24}{'img/s':>8}{'ratio':>8}")
+        for r in rows:
+            ratio = f"{r.get('speedup', 1.0):.2f}x"
+            print(
+                f"{r['case']:<8}{r['backbone']:<16}{r['optimizer']:<10}{r['loader']:<24}"
+                f"{r['images_per_s']:>8.0f}{ratio:>8}"
+            )
+        out = args.json.replace(".json", "_compare_default.json")
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            json.dump({"machine": info, "args": vars(args), "results": rows}, f, indent=2)
+        print(f"wrote {out}")
+        return
     print(
         f"recipe={args.recipe} batch={args.batch_size} precision={args.precision} "
         f"median of {args.steps} steps after 1 warm-up; method simclr + LARS"

@@ -692,6 +692,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for c in report["calibration"]:
         lines.append(f"| {c['check']} | {c['value']} | {'yes' if c['ok'] else '**no**'} |")
+    if not report["calibration"]:
+        lines.append("| no anchors in this run (`--no-anchors`): nothing to calibrate | — | — |")
     head = [
         "row",
         "Original",

@@ -98,7 +98,8 @@ class ModelConfig:
     """Backbone choice.
 
     Attributes:
-        backbone: ``resnet18|resnet34|resnet50`` or ``vit_tiny|vit_small|vit_base``.
+        backbone: ``resnet18|resnet34|resnet50``, ``convnet`` (small, for CPUs at 32 px)
+            or ``vit_tiny|vit_small|vit_base``.
         width: ResNet width multiplier (SimCLR 1x/2x/4x; the smoke default is 0.25).
         stem: ``auto`` (CIFAR stem for inputs <= 64 px), ``cifar`` or ``imagenet``.
         norm: ``batch`` (default) or ``group`` (GroupNorm, batch-independent).

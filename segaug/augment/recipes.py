@@ -212,8 +212,9 @@ def independent_swap(
 
     Each view draws its own swap: with probability ``p`` the object is pasted on the
     (independently augmented) crop of another image of the batch, so the two views of a
-    pair often show different backgrounds, and the donor's own view shares the background
-    of the pasted view (a negative with the same background, as BG_Swaps). The default
+    pair often show different backgrounds. Within a view, the donor's own image then
+    shares the pasted image's background crop (before each row's own photometric draws):
+    an in-batch negative with the same background, as in BG_Swaps. The default
     ``p = 0.2`` is within the 0.1-0.3 Ryali et al. found best on ImageNet; sweep it
     (``segaug-compare --sweep independent_swap.p=0.2,0.5,0.8``).
 

@@ -184,3 +184,43 @@ def test_index_errors() -> None:
     with pytest.raises(IndexError):
         ds.get_mask(-6)
     assert ds[-1][1] == ds[4][1]
+
+
+def test_style_validation_and_cache_names(tmp_path):
+    from segaug.data.synthetic import ShapeStyle
+
+    with pytest.raises(ValueError, match="style.coverage"):
+        SyntheticShapes("train", style=ShapeStyle(coverage=(0.5, 0.2)))
+    with pytest.raises(ValueError, match="style.background"):
+        SyntheticShapes("train", style=ShapeStyle(background="black"))
+    with pytest.raises(ValueError, match="style.object_colour"):
+        SyntheticShapes("train", style=ShapeStyle(object_colour="red"))
+    with pytest.raises(ValueError, match="style must be a ShapeStyle"):
+        SyntheticShapes("train", style={"coverage": (0.1, 0.2)})
+    a = SyntheticShapes("train", size=16, num_samples=4, root=tmp_path)
+    b = SyntheticShapes(
+        "train", size=16, num_samples=4, root=tmp_path, style=ShapeStyle(background="neutral")
+    )
+    files = sorted(p.name for p in (tmp_path / "synthetic_shapes").iterdir())
+    assert len(files) == 2 and not np.array_equal(a.images, b.images)
+    assert "neutral" in repr(b)
+
+
+def test_in_memory_dataset_matches_the_masked_dataset():
+    import torch
+
+    from segaug.data.masked import InMemoryMaskedDataset, MaskedDataset
+
+    base = SyntheticShapes("train", size=16, num_samples=10)
+    slow = MaskedDataset(base, masks="gt", size=16)
+    fast = InMemoryMaskedDataset(base.images, base.masks, base.targets)
+    assert len(fast) == len(slow) == 10
+    for i in range(10):
+        a, b = slow[i], fast[i]
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    batch = fast.__getitems__([3, 1])
+    assert [item[2] for item in batch] == [3, 1] and torch.equal(batch[0][0], fast[3][0])
+    with pytest.raises(ValueError, match="images must be uint8"):
+        InMemoryMaskedDataset(base.images.astype(np.float32), base.masks, base.targets)
+    with pytest.raises(ValueError, match="masks must be"):
+        InMemoryMaskedDataset(base.images, base.masks[:5], base.targets)

@@ -1,4 +1,4 @@
-"""The main job's code path (segaug-compare) runs end to end at a tiny size on CPU."""
+"""The main job (segaug-compare) runs end to end at a tiny size, resumes, and fails early."""
 
 from __future__ import annotations
 
@@ -7,79 +7,152 @@ import json
 import pytest
 from PIL import Image
 
-from simclr.compare import CompareSettings, compare_pipelines, main
+from simclr.compare import (
+    CompareSettings,
+    compare_pipelines,
+    main,
+    parse_sweep,
+    plan_runs,
+    preset_settings,
+)
 
 
-def test_compare_pipelines_end_to_end_tiny(tmp_path):
-    settings = CompareSettings(
-        pipelines=("simclr", "thesis"),
+def _tiny(tmp_path, **kw) -> CompareSettings:
+    base = dict(
+        recipes=("thesis",),
+        sweep=("background_fill.p=0.5",),
         seeds=(0, 1),
         num_samples=64,
         epochs=1,
         batch_size=32,
         probe_train=60,
-        probe_eval=40,
+        probe_val=30,
+        eval_images=60,
         out_dir=str(tmp_path),
-        root=str(tmp_path / "data"),
     )
+    return CompareSettings(**{**base, **kw})
+
+
+def test_compare_end_to_end_tiny_and_resume(tmp_path):
+    settings = _tiny(tmp_path)
     out = compare_pipelines(settings, progress=False)
     report = json.loads((out / "report.json").read_text())
-    assert set(report["pipelines"]) == {"simclr", "thesis"}
-    for entry in report["pipelines"].values():
-        assert entry["n_seeds"] == 2
-        for split in ("test", "test_biased"):
-            acc = entry["linear"][split]
-            assert len(acc["values"]) == 2 and 0.0 <= acc["mean"] <= 1.0
-        gaps = entry["gap"]["values"]
-        lin = entry["linear"]
-        assert gaps == pytest.approx(
-            [
-                b - t
-                for b, t in zip(lin["test_biased"]["values"], lin["test"]["values"], strict=True)
-            ]
-        )
-    for entry in report["pipelines"].values():
-        for key in ("shape_info", "bg_info"):
-            assert 0.0 <= entry[key]["mean"] <= 1.0 and len(entry[key]["values"]) == 2
-    assert report["pipelines"]["simclr"]["uses_masks"] is False
-    assert 0.0 <= report["pipelines"]["thesis"]["fallback_rate"] < 0.5  # gt masks rarely fall back
-    assert set(report["floors"]) == {"raw pixels 16x16", "random init encoder"}
+    rows = report["summary"]["rows"]
+    assert list(rows) == ["objects alone", "simclr", "thesis", "background_fill p=0.5"]
+    assert [rows[r]["kind"] for r in rows] == ["anchor", "baseline", "recipe", "recipe"]
+    assert len(report["runs"]) == 8
+    for name, row in rows.items():
+        assert row["seeds"] == [0, 1]
+        for key in ("original", "mixed_same", "mixed_rand", "only_fg", "only_bg", "object_info"):
+            assert all(0.0 <= v <= 1.0 for v in row[key]["values"]), (name, key)
+        same, rand = row["mixed_same"]["values"], row["mixed_rand"]["values"]
+        gaps = [s - r for s, r in zip(same, rand, strict=True)]
+        assert row["bg_gap"]["values"] == pytest.approx(gaps)
+    # the anchor's object info is measured on objects on gray
+    anchor_runs = [r for r in report["runs"] if r["kind"] == "anchor"]
+    assert rows["objects alone"]["object_info"]["values"] == [
+        r["object_info_neutral"] for r in sorted(anchor_runs, key=lambda r: r["seed"])
+    ]
+    # paired differences are per seed against the baseline
+    base = rows["simclr"]["object_info"]["values"]
+    thesis = rows["thesis"]["object_info"]["values"]
+    diff = rows["thesis"]["paired"]["object_info"]
+    assert diff["values"] == pytest.approx([a - b for a, b in zip(thesis, base, strict=True)])
+    assert "paired" not in rows["simclr"]
+    assert "gap_closed" in rows["thesis"] and "gap_closed" not in rows["objects alone"]
+    assert set(report["summary"]["floors"]) == {"random init", "raw pixels"}
+    assert len(report["calibration"]) == 3 and len(report["findings"]) == 2
     md = (out / "report.md").read_text()
-    assert "| simclr | 2 |" in md and "| thesis | 2 |" in md and "global" in md
-    assert "bg info" in md
-    for png in ("loss.png", "accuracy.png", "fallback.png"):
+    for text in (
+        "## Calibration",
+        "Mixed-Rand",
+        "BG-Gap",
+        "gap closed",
+        "95% t interval",
+        "Machine:",
+        "*objects alone* (upper anchor)",
+        "*simclr* (baseline)",
+    ):
+        assert text in md, text
+    for png in ("object_info.png", "paired.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG"
-    assert len(json.loads((out / "runs.json").read_text())) == 4
+
+    # a crash after some runs: resume recomputes only what is missing
+    first = out / "runs" / "thesis-seed1" / "result.json"
+    before = first.stat().st_mtime_ns
+    victim = out / "runs" / "background_fill-p-0.5-seed1"
+    (victim / "result.json").unlink()
+    out2 = compare_pipelines(settings, progress=False, resume=out)
+    assert out2 == out
+    assert first.stat().st_mtime_ns == before  # finished run reused, not retrained
+    assert (victim / "result.json").is_file()
+    with pytest.raises(ValueError, match="other settings"):
+        compare_pipelines(_tiny(tmp_path, epochs=2), progress=False, resume=out)
 
 
-def test_compare_rejects_bad_settings_before_training(tmp_path, capsys):
-    assert main(["--pipelines", "fancy", "--out-dir", str(tmp_path)]) == 2
-    assert "unknown pipeline 'fancy'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+def test_plan_crosses_methods_with_recipes_and_sweeps():
+    s = CompareSettings(
+        recipes=("thesis",),
+        methods=("simclr", "byol"),
+        sweep=("independent_swap.p=0.2,0.8",),
+        seeds=(0,),
+    )
+    rows = [r.row for r in plan_runs(s)]
+    assert rows == [
+        "simclr / objects alone",
+        "simclr / simclr",
+        "simclr / thesis",
+        "simclr / independent_swap p=0.2",
+        "simclr / independent_swap p=0.8",
+        "byol / objects alone",
+        "byol / simclr",
+        "byol / thesis",
+        "byol / independent_swap p=0.2",
+        "byol / independent_swap p=0.8",
+    ]
+    specs = plan_runs(s)
+    assert specs[3].params == (("p", 0.2),) and specs[3].recipe == "independent_swap"
+    assert {r.method for r in specs} == {"simclr", "byol"}
+
+
+def test_sweep_parsing_and_errors():
+    assert parse_sweep("background_fill.p=0.2,0.5,0.8") == ("background_fill", "p", [0.2, 0.5, 0.8])
+    with pytest.raises(ValueError, match="expected 'recipe.param=v1,v2"):
+        parse_sweep("background_fill=0.2")
+    with pytest.raises(ValueError, match="unknown recipe 'nope'"):
+        parse_sweep("nope.p=1")
+    with pytest.raises(ValueError, match="has no parameter 'q'; expected one of"):
+        parse_sweep("background_fill.q=1")
+
+
+def test_presets_and_bad_settings_fail_before_training(tmp_path, capsys):
+    assert preset_settings("cpu").sweep and preset_settings("gpu").image_size == 64
+    assert preset_settings("default", epochs=3).epochs == 3
+    for argv, text in (
+        (["--recipes", "fancy"], "unknown recipe 'fancy'"),
+        (["--methods", "fancy"], "fancy"),
+        (["--sweep", "thesis.nope=1"], "has no parameter 'nope'"),
+        (["--set", "bogus=1"], "expected KEY=VALUE with KEY one of"),
+        (["--set", "epochs=0"], "epochs: expected a positive int"),
+    ):
+        assert main([*argv, "--out-dir", str(tmp_path)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("segaug-compare: error:") and text in err, (argv, err)
+    with pytest.raises(ValueError, match="batch_size: expected >= 2"):
         CompareSettings(batch_size=1).validate()
-    assert not any(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="preset: unknown preset"):
+        preset_settings("huge")
+    assert not any(tmp_path.iterdir())  # nothing was trained or written
 
 
-def test_probe_train_and_val_are_disjoint_on_real_datasets(tmp_path):
-    import numpy as np
-
-    from simclr.compare import _eval_splits
-
-    rng = np.random.default_rng(0)
-    for split, per_class in (("train", 80), ("val", 5)):
-        for c in range(3):
-            folder = tmp_path / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
-                    folder / f"{i}.png"
-                )
-    s = CompareSettings(dataset="imagefolder", root=str(tmp_path), probe_train=30, probe_eval=10)
-    splits = _eval_splits(s)
-    train_idx, val_idx = set(splits["train"].indices), set(splits["val"].indices)
-    assert len(train_idx) == 30 and len(val_idx) == 200
-    assert not train_idx & val_idx
-    assert len(splits["test"]) == 10 and set(splits) == {"train", "val", "test"}
-    with pytest.raises(ValueError, match="exceeds the 240 training images"):
-        _eval_splits(CompareSettings(dataset="imagefolder", root=str(tmp_path), probe_train=100))
+def test_compare_trains_other_methods(tmp_path):
+    settings = _tiny(tmp_path, methods=("byol",), sweep=(), seeds=(0,), anchors=False)
+    out = compare_pipelines(settings, progress=False)
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["summary"]["rows"]) == ["thesis"]
+    (run,) = report["runs"]
+    assert run["method"] == "byol" and run["recipe"] == "thesis"
+    cfg = (out / "runs" / "thesis-seed0" / "config.yaml").read_text()
+    assert "name: byol" in cfg
+    assert "no anchors" in (out / "report.md").read_text()

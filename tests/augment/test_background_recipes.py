@@ -1,0 +1,99 @@
+"""Recipes that target background reliance: Fill, independent draws, swaps; all replayable."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segaug import Fill, RegionAugment, recipes
+from segaug.augment.ops import ColorJitter
+
+
+def _masks(n=6, size=32):
+    m = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    m[:, :, 8:24, 8:24] = 1  # coverage 0.25
+    return m
+
+
+@pytest.mark.parametrize("mode", ["flat", "noise", "texture"])
+def test_fill_replaces_the_background_and_leaves_the_object(photos, mode):
+    x = photos[:, :, :32, :32].float() / 255
+    m = _masks(4)
+    aug = RegionAugment(
+        foreground=[], background=[Fill(modes=(mode,), p=1.0)], fallback=[], geometric=False
+    )
+    out = aug(x, m)
+    inside = m.bool().expand_as(x)
+    assert torch.equal(out.images[inside], x[inside])  # object bit-identical
+    bg = out.images.masked_fill(inside, float("nan"))
+    assert not torch.allclose(torch.nan_to_num(bg), torch.nan_to_num(x.masked_fill(inside, 0)))
+    per_sample_var = torch.stack([out.images[i][~inside[i]].var() for i in range(4)])
+    if mode == "flat":
+        assert (per_sample_var < 1e-10).all()  # one colour per sample
+    elif mode == "noise":
+        assert (per_sample_var > 0.04).all()  # uniform noise: variance ~ 1/12
+    else:
+        assert (per_sample_var > 1e-4).all() and (per_sample_var < 0.06).all()  # smooth blobs
+    assert out.images.min() >= 0 and out.images.max() <= 1
+
+
+def test_fill_probability_modes_and_errors():
+    op = Fill(p=0.3)
+    torch.manual_seed(0)
+    p = op.draw(4000, (16, 16))
+    assert abs(p["fire"].float().mean() - 0.3) < 0.03
+    assert sorted(p["mode"].unique().tolist()) == [0, 1, 2]
+    assert p["noise"].shape == (4000, 3, 16, 16) and p["noise"].dtype == torch.uint8
+    assert Fill(noise_cells=8).draw(2, (224, 224))["noise"].shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match="modes must be a non-empty subset"):
+        Fill(modes=("plaid",))
+    with pytest.raises(ValueError, match="p must be a probability"):
+        Fill(p=1.5)
+
+
+def test_independent_recipe_draws_object_and_background_separately():
+    aug = recipes.independent(output_size=32)
+    torch.manual_seed(0)
+    params = aug(torch.rand(64, 3, 32, 32), _masks(64)).params
+    fg = params.foreground[0]  # ColorJitter draws of the object
+    bg = params.background[0]  # and of the background
+    assert not torch.equal(fg["brightness"], bg["brightness"])
+    assert abs(torch.corrcoef(torch.stack([fg["brightness"], bg["brightness"]]))[0, 1]) < 0.4
+    assert isinstance(aug.foreground[0], ColorJitter) and isinstance(aug.background[0], ColorJitter)
+
+
+@pytest.mark.parametrize("name", ["independent", "independent_swap", "background_fill"])
+def test_background_recipes_replay_exactly_and_keep_masks_aligned(name):
+    aug = recipes.build(name, output_size=24)
+    x = torch.rand(6, 3, 32, 32)
+    m = _masks(6)
+    torch.manual_seed(3)
+    a = aug(x, m)
+    b = aug(x, m, params=a.params)
+    assert torch.equal(a.images, b.images) and torch.equal(a.masks, b.masks)
+    assert a.masks.shape == (6, 1, 24, 24) and not a.fallback.any()
+
+
+def test_swap_gives_the_two_views_different_backgrounds():
+    aug = recipes.independent_swap(output_size=32, p=1.0, crop_scale=(1.0, 1.0))
+    aug.geometric.flip_p = 0.0
+    for ops in (aug.foreground, aug.background):
+        for op in ops:
+            op.p = 0.0  # isolate the swap
+    x = torch.arange(4).view(4, 1, 1, 1).expand(4, 3, 32, 32).float() / 4
+    m = _masks(4)
+    torch.manual_seed(0)
+    v1, v2 = aug.pair(x, m)
+    outside = ~m.bool().expand_as(x)
+    for v in (v1, v2):
+        donors = v.params.swap["donor"]
+        assert (donors != torch.arange(4)).all()
+        for i in range(4):
+            assert torch.allclose(v.images[i][outside[i]], x[donors[i]][outside[i]])
+            assert torch.equal(v.images[i][~outside[i]], x[i][~outside[i]])
+
+
+def test_every_recipe_accepts_crop_scale():
+    for name in recipes.names():
+        aug = recipes.build(name, output_size=16, crop_scale=(0.3, 0.9))
+        assert aug.geometric.scale == (0.3, 0.9), name
