@@ -3,8 +3,8 @@
 The same as the ``segaug-compare`` console script; see :mod:`simclr.compare`.
 
 Usage:
-    python benchmarks/compare_pipelines.py                  # defaults, ~15 min on 2 CPU cores
-    python benchmarks/compare_pipelines.py --seeds 1 --epochs 1 --num-samples 256
+    python benchmarks/compare_pipelines.py                  # the default preset
+    python benchmarks/compare_pipelines.py --seeds 1 --set epochs=1 --set num_samples=256
 """
 
 from __future__ import annotations

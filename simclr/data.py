@@ -123,7 +123,9 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
         if _in_memory_ok(base, source, cfg.image_size):
             # Whole-split arrays at the training size: batched indexing, no per-item
             # decode or resize (the offline data; measured in benchmarks/train_step.py).
-            return InMemoryMaskedDataset(base.images, base.masks, base.targets)
+            return InMemoryMaskedDataset(
+                base.images, base.masks, base.targets, getattr(base, "classes", None)
+            )
         return MaskedDataset(base, masks=source, size=cfg.image_size)
     except MissingMaskError as err:
         raise ValueError(f"config 'data.masks' = {cfg.masks!r}: {err}") from err

@@ -38,6 +38,7 @@ __all__ = [
     "independent",
     "independent_swap",
     "background_fill",
+    "simclr_ops",
     "build",
     "names",
     "RECIPES",

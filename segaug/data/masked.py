@@ -278,6 +278,7 @@ class InMemoryMaskedDataset(Dataset):
         images: uint8 :math:`(N, 3, S, S)` or :math:`(N, S, S, 3)` (tensor or array).
         masks: uint8 :math:`(N, 1, S, S)` or :math:`(N, S, S)` in ``{0, 1}``.
         labels: int :math:`(N,)`.
+        classes: Class names (what ``classes`` of the source dataset says), if known.
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
@@ -291,7 +292,10 @@ class InMemoryMaskedDataset(Dataset):
         ((3, 16, 16), (1, 16, 16), 3)
     """
 
-    def __init__(self, images: Any, masks: Any, labels: Any) -> None:
+    def __init__(
+        self, images: Any, masks: Any, labels: Any, classes: Sequence[str] | None = None
+    ) -> None:
+        self.classes = list(classes) if classes is not None else None
         images = torch.as_tensor(np.asarray(images))
         masks = torch.as_tensor(np.asarray(masks))
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)

@@ -92,14 +92,10 @@ def test_challenge_input_errors():
 
 
 def test_neutral_and_textured_styles_draw_the_same_objects():
-    kw = dict(size=32, num_samples=12, style=ShapeStyle(coverage=(0.2, 0.5), object_colour="gray"))
-    tex = SyntheticShapes("test", **kw)
+    style = dict(coverage=(0.2, 0.5), small_fraction=0.0, object_colour="gray")
+    tex = SyntheticShapes("test", size=32, num_samples=12, style=ShapeStyle(**style))
     neu = SyntheticShapes(
-        "test",
-        **{
-            **kw,
-            "style": ShapeStyle(coverage=(0.2, 0.5), object_colour="gray", background="neutral"),
-        },
+        "test", size=32, num_samples=12, style=ShapeStyle(**style, background="neutral")
     )
     for i in range(12):
         m = tex.get_mask(i).astype(bool)
