@@ -24,15 +24,14 @@ import yaml
 
 from segaug.cli.errors import USER_ERRORS, report_error
 from simclr.evaluate.linear import DEFAULT_L2_GRID
-from simclr.evaluate.transfer import (
+from simclr.evaluate.protocol import (
     FLOORS,
     PLOTS,
     PROTOCOLS,
     TABLE4_DATASETS,
     TRANSFER_DATASETS,
-    EvalSettings,
-    evaluate_checkpoint,
 )
+from simclr.evaluate.transfer import EvalSettings, evaluate_checkpoint
 
 GROUPS = {"table4": TABLE4_DATASETS, "transfer": TRANSFER_DATASETS}
 

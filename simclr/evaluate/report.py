@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from segaug.io import atomic_write
+from simclr.evaluate.protocol import TABLE4_DATASETS
 from simclr.evaluate.stats import mean_std
-from simclr.evaluate.transfer import TABLE4_DATASETS
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

@@ -15,7 +15,8 @@ defaults to the pretraining view size. The headline number per dataset follows i
 convention (:class:`segaug.data.DatasetInfo.metric`: top-1, or mean per-class accuracy
 for Flowers-102, Oxford-IIIT Pet and Caltech-101 as in Kornblith et al. [1]).
 
-Validation split: the official one where it exists (Flowers-102, DTD, synthetic), else
+Validation split: the official one where the dataset's descriptor says so
+(:attr:`segaug.data.DatasetInfo.official_val`: Flowers-102, DTD, synthetic), else
 ``val_fraction`` of each training class held out with ``seed``. It is used only to
 choose lambda; the probe is then refitted on train + validation.
 
@@ -28,8 +29,10 @@ Example:
     >>> from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
     >>> s = EvalSettings(image_size=16, dataset_kwargs={"synthetic": {"num_samples": 60}},
     ...                  protocols=("linear",), floors=(), plots=(), l2_grid=(1e-3,),
-    ...                  progress=False)
-    >>> res = evaluate_dataset("synthetic", RawPixels(4), "raw4", s)  # doctest: +SKIP
+    ...                  progress=False, max_iter=20, device="cpu")
+    >>> res = evaluate_dataset("synthetic", RawPixels(4), "raw4", s)
+    >>> res["splits"]["val_source"], sorted(res["extra_tests"])
+    ("official 'val' split", ['test_biased'])
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from segaug.data import DatasetNotFoundError, build_dataset, get_dataset_info
+from segaug.data import DATASET_INFO, DatasetNotFoundError, build_dataset, get_dataset_info
 from simclr.evaluate.features import (
     FeatureCache,
     Preprocess,
@@ -70,29 +73,40 @@ from simclr.evaluate.linear import (
 )
 from simclr.evaluate.metrics import classification_summary
 from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
-
-TABLE4_DATASETS: tuple[str, ...] = (
-    "cifar10",
-    "cifar100",
-    "flowers102",
-    "oxford_iiit_pet",
-    "sun397",
-    "caltech101",
+from simclr.evaluate.protocol import (
+    FLOORS,
+    PLOTS,
+    PROTOCOLS,
+    TABLE4_DATASETS,
+    TRANSFER_DATASETS,
 )
-"""The thesis's Table 4 transfer datasets, in its column order."""
+from simclr.evaluate.report import write_report
 
-TRANSFER_DATASETS: tuple[str, ...] = TABLE4_DATASETS + ("stl10", "dtd")
-"""Table 4 plus STL-10 and DTD (``imagefolder`` works too, with its own root)."""
+__all__ = [
+    "EXTRA_TEST_SPLITS",
+    "FLOORS",
+    "OFFICIAL_VAL",
+    "PLOTS",
+    "PROTOCOLS",
+    "TABLE4_DATASETS",
+    "TRANSFER_DATASETS",
+    "EncoderSpec",
+    "EvalSettings",
+    "evaluate_checkpoint",
+    "evaluate_dataset",
+    "held_out_split",
+    "load_split",
+    "run_info",
+    "run_suite",
+]
 
-OFFICIAL_VAL: frozenset[str] = frozenset({"flowers102", "dtd", "synthetic"})
-"""Datasets whose official "val" split is used to choose lambda."""
+OFFICIAL_VAL: frozenset[str] = frozenset(n for n, i in DATASET_INFO.items() if i.official_val)
+"""Datasets whose official "val" split is used to choose lambda (from the descriptors)."""
 
-EXTRA_TEST_SPLITS: dict[str, tuple[str, ...]] = {"synthetic": ("test_biased",)}
-"""Additional test splits probed with the same classifier (synthetic: background bias)."""
-
-PROTOCOLS = ("linear", "knn", "finetune")
-FLOORS = ("raw_pixels", "random_encoder")
-PLOTS = ("confusion", "pca", "tsne", "umap")
+EXTRA_TEST_SPLITS: dict[str, tuple[str, ...]] = {
+    n: i.extra_test_splits for n, i in DATASET_INFO.items() if i.extra_test_splits
+}
+"""Additional test splits probed with the same classifier (from the descriptors)."""
 
 
 @dataclass
@@ -297,8 +311,8 @@ def load_split(name: str, split: str, settings: EvalSettings) -> Dataset:
             message, which names the folder and the fix) or a bad option.
     """
     kwargs = dict(settings.dataset_kwargs.get(name, {}))
-    root = None if name == "synthetic" and "root" not in kwargs else settings.data_root
-    root = kwargs.pop("root", root)
+    default_root = settings.data_root if get_dataset_info(name).needs_root else None
+    root = kwargs.pop("root", default_root)
     try:
         return build_dataset(name, root, split=split, download=settings.download, **kwargs)
     except DatasetNotFoundError as err:
@@ -366,7 +380,7 @@ def evaluate_dataset(
         classes = [str(i) for i in range(num_classes)]
     train_full, train_cap = _capped(train_full, settings.max_train, seed)
     test_set, test_cap = _capped(test_set, settings.max_test, seed + 1)
-    if name in OFFICIAL_VAL:
+    if info.official_val:
         val_set, val_cap = _capped(load_split(name, "val", settings), settings.max_test, seed + 2)
         val_source = "official 'val' split"
     else:
@@ -374,13 +388,13 @@ def evaluate_dataset(
         val_source = f"{settings.val_fraction:.0%} of each training class held out (seed {seed})"
     extra_sets = {
         s: _capped(load_split(name, s, settings), settings.max_test, seed + 3)
-        for s in EXTRA_TEST_SPLITS.get(name, ())
+        for s in info.extra_test_splits
     }
 
     base_parts = {
         "dataset": name,
         "dataset_kwargs": settings.dataset_kwargs.get(name, {}),
-        "root": str(settings.data_root) if name != "synthetic" else None,
+        "root": str(settings.data_root) if info.needs_root else None,
         "preprocess": pre.to_dict(),
     }
 
@@ -435,8 +449,8 @@ def evaluate_dataset(
         report["linear"] = {}
     if "knn" in settings.protocols:
         report["knn"] = {}
-    if EXTRA_TEST_SPLITS.get(name):
-        report["extra_tests"] = {s: {} for s in EXTRA_TEST_SPLITS[name]}
+    if info.extra_test_splits:
+        report["extra_tests"] = {s: {} for s in info.extra_test_splits}
     plots: dict[str, str] = {}
     metric = info.metric
     for spec in specs:
@@ -696,7 +710,6 @@ def evaluate_checkpoint(
         The report dict (also written as ``report.json`` and ``report.md``).
     """
     from simclr.evaluate.features import load_encoder, random_encoder
-    from simclr.evaluate.report import write_report
 
     settings.validate()
     loaded = load_encoder(
