@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from segaug.data import DATASET_INFO, DatasetNotFoundError, build_dataset, get_dataset_info
+from simclr.evaluate.classifiers import ClassifierSettings, classifier_comparison
 from simclr.evaluate.features import (
     FeatureCache,
     Preprocess,
@@ -74,6 +75,8 @@ from simclr.evaluate.linear import (
 from simclr.evaluate.metrics import classification_summary
 from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
 from simclr.evaluate.protocol import (
+    CLASSIFIER_FEATURES,
+    CLASSIFIER_PROBES,
     FLOORS,
     PLOTS,
     PROTOCOLS,
@@ -138,6 +141,15 @@ class EvalSettings:
         finetune_batch_size: Fine-tuning batch size.
         finetune_lr: Fine-tuning learning rate; ``None`` = 0.05 x batch / 256.
         plots: Subset of ``confusion``, ``pca``, ``tsne``, ``umap``.
+        probes: Classifier comparison (seed 002): subset of ``linear``, ``mlp``; empty
+            (with ``features``) = no comparison.
+        features: Feature sets of the comparison: subset of ``raw``, ``embeddings``,
+            ``pca``, ``tsne``.
+        mlp_hidden: Hidden units of the comparison's MLP.
+        mlp_epochs: Its training epochs (fixed).
+        mlp_weight_decay: Its AdamW weight decay (fixed).
+        pca_components: PCA components of the ``pca`` feature set (capped by the
+            feature dimension and training size).
         max_train: Use at most this many training images (seeded subset; quick runs).
         max_test: Use at most this many test images (seeded subset).
         batch_size: Feature-extraction batch size.
@@ -170,6 +182,12 @@ class EvalSettings:
     finetune_batch_size: int = 256
     finetune_lr: float | None = None
     plots: tuple[str, ...] = ("confusion", "pca", "tsne")
+    probes: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    mlp_hidden: int = 256
+    mlp_epochs: int = 100
+    mlp_weight_decay: float = 1e-4
+    pca_components: int = 50
     max_train: int | None = None
     max_test: int | None = None
     batch_size: int = 256
@@ -199,6 +217,16 @@ class EvalSettings:
             raise bad("floors", f"a subset of {FLOORS}")
         if [p for p in self.plots if p not in PLOTS]:
             raise bad("plots", f"a subset of {PLOTS}")
+        if [p for p in self.probes if p not in CLASSIFIER_PROBES]:
+            raise bad("probes", f"names among {list(CLASSIFIER_PROBES)}")
+        if [f for f in self.features if f not in CLASSIFIER_FEATURES]:
+            raise bad("features", f"names among {list(CLASSIFIER_FEATURES)}")
+        if bool(self.probes) != bool(self.features):
+            missing = "features" if self.probes else "probes"
+            raise bad(missing, "a non-empty list when " + ("probes" if self.probes else
+                      "features") + " is given (both name the classifier comparison)")  # fmt: skip
+        if self.probes:
+            self.classifier_settings().validate()
         if self.image_size is not None and self.image_size < 8:
             raise bad("image_size", "None or an integer >= 8")
         if self.raw_pixel_size < 1:
@@ -227,6 +255,20 @@ class EvalSettings:
             raise bad("device", "'auto', 'cpu' or 'cuda'")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise bad("device", "'auto' or 'cpu' (no CUDA device is available)")
+
+    def classifier_settings(self) -> ClassifierSettings:
+        """The classifier comparison's settings (same probe options and seed)."""
+        return ClassifierSettings(
+            mlp_hidden=self.mlp_hidden,
+            mlp_epochs=self.mlp_epochs,
+            mlp_weight_decay=self.mlp_weight_decay,
+            pca_components=self.pca_components,
+            l2_grid=tuple(self.l2_grid),
+            solver=self.solver,
+            max_iter=self.max_iter,
+            standardize=self.standardize,
+            seed=self.seed,
+        )
 
     def torch_device(self) -> torch.device:
         """The device to run on."""
@@ -539,6 +581,15 @@ def evaluate_dataset(
                 )  # fmt: skip
                 plots.update({f"embedding_{k}": v for k, v in written.items()})
 
+    if settings.probes:
+        report["classifiers"] = _compare_classifiers(
+            settings, feats, specs, train_full, train_cap, val_set, val_cap, test_set,
+            test_cap, num_classes, metric, classes, device,
+        )  # fmt: skip
+        for f, row in report["classifiers"]["table"].items():
+            for p, v in row.items():
+                report["summary"][f"classifier_{p}_{f}"] = v
+
     if "finetune" in settings.protocols:
         report["finetune"] = {}
         dim = feature_dim or report["features"]["pretrained"]["dim"]
@@ -562,6 +613,63 @@ def evaluate_dataset(
     report["plots"] = plots
     report["seconds"] = round(time.perf_counter() - t_start, 2)
     return report
+
+
+def _compare_classifiers(
+    settings: EvalSettings,
+    feats: Callable[..., tuple[Tensor, Tensor]],
+    specs: list[EncoderSpec],
+    train_full: Dataset,
+    train_cap: Any,
+    val_set: Dataset | None,
+    val_cap: Any,
+    test_set: Dataset,
+    test_cap: Any,
+    num_classes: int,
+    metric: str,
+    classes: list[str],
+    device: torch.device,
+) -> dict[str, Any]:
+    """Seed 002's comparison on the pretrained features and raw pixels, same splits.
+
+    The training rows are train (+ the official validation split where there is one,
+    marked as validation rows; else the held-out share of train, as for the linear
+    probe), so every probe and feature set sees the same rows and the same seed.
+    """
+    pretrained = specs[0]
+    tr_x, tr_y = feats(pretrained, "train", train_full, train_cap)
+    te_x, te_y = feats(pretrained, "test", test_set, test_cap)
+    raw: tuple[Tensor, Tensor] | None = None
+    raw_spec = EncoderSpec(
+        "raw_pixels",
+        RawPixels(settings.raw_pixel_size),
+        f"raw_pixels:{settings.raw_pixel_size}",
+        "raw pixels",
+    )
+    if "raw" in settings.features:
+        raw_tr = feats(raw_spec, "train", train_full, train_cap)[0]
+        raw = (raw_tr, feats(raw_spec, "test", test_set, test_cap)[0])
+    if val_set is not None:
+        va_x, va_y = feats(pretrained, "val", val_set, val_cap)
+        val_mask = torch.cat([torch.zeros(len(tr_y), dtype=torch.bool),
+                              torch.ones(len(va_y), dtype=torch.bool)])  # fmt: skip
+        tr_x, tr_y = torch.cat([tr_x, va_x]), torch.cat([tr_y, va_y])
+        if raw is not None:
+            raw_va = feats(raw_spec, "val", val_set, val_cap)[0]
+            raw = (torch.cat([raw[0], raw_va]), raw[1])
+        val_source = "official 'val' split"
+    else:
+        _, va_idx = held_out_split(tr_y.tolist(), settings.val_fraction, settings.seed)
+        val_mask = torch.zeros(len(tr_y), dtype=torch.bool)
+        val_mask[va_idx] = True
+        val_source = f"{settings.val_fraction:.0%} of each training class held out"
+    out = classifier_comparison(
+        tr_y, te_y, val_mask, num_classes, (tr_x, te_x), raw, tuple(settings.probes),
+        tuple(settings.features), settings.classifier_settings(), metric, classes, device,
+    )  # fmt: skip
+    out["protocol"]["val_source"] = val_source
+    out["protocol"]["raw_pixel_size"] = settings.raw_pixel_size
+    return out
 
 
 def environment() -> dict[str, Any]:
