@@ -240,3 +240,31 @@ def test_cli_bad_comparison_flags_give_one_line_and_status_2(tmp_path, capsys, f
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("simclr-eval: error: ")
     assert match in err[0]
+
+
+def test_held_out_validation_rows_where_there_is_no_official_val(tmp_path) -> None:
+    """imagefolder has no official val split: the comparison holds out train rows."""
+    from PIL import Image
+
+    from simclr.evaluate.features import RawPixels
+    from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 10), ("test", 4)):
+        for c, base in (("dark", 40), ("light", 200)):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(base + rng.integers(-30, 30, (8, 8, 3)), 0, 255)
+                Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / split / c / f"{i}.png")
+    s = EvalSettings(
+        datasets=["imagefolder"], data_root=str(tmp_path), image_size=8, protocols=(),
+        floors=(), plots=(), probes=("linear", "mlp"), features=("raw", "embeddings", "pca"),
+        mlp_epochs=20, pca_components=2, l2_grid=(1e-2,), max_iter=50, progress=False,
+        device="cpu",
+    )  # fmt: skip
+    s.validate()
+    report = evaluate_dataset("imagefolder", RawPixels(2), "raw2", s)
+    p = report["classifiers"]["protocol"]
+    assert p["train_size"] == 20 and p["val_size"] == 2 and p["test_size"] == 8
+    assert "held out" in p["val_source"]
+    assert report["classifiers"]["table"]["embeddings"]["mlp"] == 1.0  # dark vs light
