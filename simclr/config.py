@@ -483,7 +483,13 @@ def _validate(cfg: Config, world_size: int) -> None:
             d.batch_size,
             "at least one sample per micro-batch",
         )
-    if d.num_samples is not None and d.dataset == "synthetic":
+    from segaug.data import DATASET_INFO
+
+    info = DATASET_INFO.get(d.dataset.lower())
+    takes_num_samples = info is not None and "num_samples" in info.pretrain_options(
+        d.image_size, d.num_samples
+    )
+    if d.num_samples is not None and takes_num_samples:
         _check(
             d.num_samples >= d.batch_size,
             "data.num_samples",

@@ -17,29 +17,58 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
-from segaug.data import build_dataset
+from segaug.constants import IMAGENET_STATS
+from segaug.data import DATASET_INFO, build_dataset, get_dataset_info
 from simclr.config import DataConfig
 
-# Per-channel statistics used to normalise views (views arrive in [0, 1]).
-DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "stl10": ((0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
-}
-IMAGENET_STATS = (IMAGENET_MEAN, IMAGENET_STD)
+
+class _DescriptorStats(Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]]):
+    """Read-only, live view: dataset name -> ``(mean, std)`` for the datasets whose
+    descriptor states its own statistics (a dataset registered later shows up too)."""
+
+    def _items(self) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+        return {
+            name: (info.mean, info.std)
+            for name, info in DATASET_INFO.items()
+            if info.mean is not None and info.std is not None
+        }
+
+    def __getitem__(self, name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return self._items()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __repr__(self) -> str:
+        return f"DATASET_STATS({self._items()!r})"
+
+
+DATASET_STATS: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = _DescriptorStats()
+"""Per-channel statistics used to normalise views (views arrive in [0, 1]): a view of
+the dataset descriptors' ``mean``/``std`` (:class:`segaug.data.DatasetInfo`)."""
 
 
 def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
-    """``(mean, std)`` from the config, else the dataset's, else ImageNet's."""
-    mean, std = DATASET_STATS.get(cfg.dataset, IMAGENET_STATS)
+    """``(mean, std)`` from the config, else the dataset's, else ImageNet's.
+
+    Example:
+        >>> normalization_stats(DataConfig(dataset="cifar10"))[0]
+        [0.4914, 0.4822, 0.4465]
+        >>> DATASET_STATS["cifar10"][1], "synthetic" in DATASET_STATS
+        ((0.247, 0.2435, 0.2616), False)
+    """
+    info = DATASET_INFO.get(cfg.dataset.lower())
+    mean, std = info.normalization if info is not None else IMAGENET_STATS
     return list(cfg.mean or mean), list(cfg.std or std)
 
 
@@ -96,23 +125,22 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     Raises:
         ValueError: Unknown dataset or mask source, missing cache entries (listed).
     """
-    kwargs: dict[str, Any] = {}
-    root: str | None = cfg.root
-    if cfg.dataset == "synthetic":
-        kwargs = {"size": max(16, cfg.image_size), "num_samples": cfg.num_samples}
-        root = None
+    info = get_dataset_info(cfg.dataset)  # ValueError listing the known names
+    kwargs = info.pretrain_options(cfg.image_size, cfg.num_samples)
+    root: str | None = cfg.root if info.needs_root else None
     from segaug.data.masked import InMemoryMaskedDataset, MaskedDataset, MaskedImageFolder
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
-    if getattr(source, "by_path", False) and cfg.dataset != "imagefolder":
+    if getattr(source, "by_path", False) and not info.masks_by_path:
+        by_path = " or ".join(n for n, i in DATASET_INFO.items() if i.masks_by_path)
         raise ValueError(
             f"config 'data.masks' = {cfg.masks!r}: mask files are found by image path, "
-            f"which needs data.dataset=imagefolder (got {cfg.dataset!r}); precompute a "
+            f"which needs data.dataset={by_path} (got {cfg.dataset!r}); precompute a "
             "cache or use 'gt' for a dataset's own annotations"
         )
     try:
-        if cfg.dataset == "imagefolder":  # cache keys are relative paths
+        if info.masks_by_path:  # cache keys are relative paths
             folder = Path(cfg.root) / cfg.split
             folder = folder if folder.is_dir() else Path(cfg.root)
             if not folder.is_dir():

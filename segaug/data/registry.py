@@ -8,10 +8,14 @@ seeded, per-class split. A dataset missing from ``root`` raises
 :class:`DatasetNotFoundError`, which names the dataset, the expected folder and the fix,
 instead of torchvision's bare ``RuntimeError`` or a ``URLError``.
 
-:data:`DATASET_INFO` records per dataset its number of classes, the metric its papers
-report (top-1 accuracy or mean per-class accuracy, the convention of Kornblith et al. [0]
-for Flowers-102, Oxford-IIIT Pet and Caltech-101), a default image size, the splits, and
-whether it has ground-truth masks (``get_mask(i)``).
+Each dataset is declared once, by :func:`register_dataset`: its factory and, beside it,
+its descriptor :class:`DatasetInfo` -- number of classes, the metric its papers report
+(top-1 accuracy or mean per-class accuracy, the convention of Kornblith et al. [0] for
+Flowers-102, Oxford-IIIT Pet and Caltech-101), a default image size, the splits,
+mean/std, the evaluation's validation source and extra test splits, whether it has
+ground-truth masks (``get_mask(i)``), and the factory options pretraining derives from
+its config. :data:`DATASET_INFO` maps names to descriptors; nothing else in the project
+tests a dataset's name, so adding a dataset is one entry in this file.
 
 - [0]: Do Better ImageNet Models Transfer Better? (Kornblith et al.), 2019,
   https://arxiv.org/abs/1805.08974
@@ -29,7 +33,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -38,6 +42,7 @@ import torchvision.datasets as tvd
 from PIL import Image
 from torch.utils.data import ConcatDataset, Dataset
 
+from segaug.constants import IMAGENET_STATS
 from segaug.data.synthetic import ShapeStyle, SyntheticShapes
 from segaug.registry import Registry
 
@@ -51,16 +56,24 @@ __all__ = [
     "build_dataset",
     "get_dataset_info",
     "list_datasets",
+    "register_dataset",
 ]
 
 DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
 """Name -> factory ``(root, split, download, transform=None, **kwargs) -> Dataset``."""
 
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 # --------------------------------------------------------------------------- metadata
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the evaluation suite needs to know about a dataset.
+    """Everything the project knows about a dataset: its descriptor.
+
+    One :class:`DatasetInfo` is declared beside each factory with
+    :func:`register_dataset`; the pretraining data, the evaluation suite and the
+    normalisation read it instead of testing dataset names.
 
     Attributes:
         name: Registry name.
@@ -70,6 +83,27 @@ class DatasetInfo:
         splits: Split names that :func:`build_dataset` accepts.
         folder: Where the files are expected, relative to ``root`` (for messages).
         has_masks: Whether the dataset offers ground-truth masks via ``get_mask(i)``.
+        mean: Per-channel RGB mean in [0, 1] of the training images; ``None``: ImageNet's.
+        std: Per-channel RGB standard deviation; ``None``: ImageNet's.
+        official_val: The evaluation suite chooses its probe's lambda on the official
+            "val" split; ``False``: on a held-out share of each training class.
+        extra_test_splits: Further test splits probed with the same classifier
+            (synthetic: "test_biased", the background-bias check).
+        needs_root: ``False`` for data generated offline: :func:`build_dataset` accepts
+            ``root=None`` (``root`` is then an optional cache) and the pipelines pass
+            ``None`` unless a root is given explicitly in the dataset's options.
+        downloadable: Whether ``download=True`` can fetch it (the not-found message).
+        masks_by_path: Images are files under ``root`` and mask caches / mask files are
+            keyed by their relative path (imagefolder): pretraining reads it with
+            :class:`~segaug.data.masked.MaskedImageFolder`.
+        pretrain_kwargs: ``(image_size, num_samples) -> factory keyword arguments``
+            used by pretraining (synthetic renders at the training size and honours
+            ``data.num_samples``); ``None``: no such options.
+
+    Example:
+        >>> info = get_dataset_info("cifar10")
+        >>> info.num_classes, info.normalization[0], info.needs_root
+        (10, (0.4914, 0.4822, 0.4465), True)
     """
 
     name: str
@@ -79,41 +113,96 @@ class DatasetInfo:
     splits: tuple[str, ...]
     folder: str
     has_masks: bool = False
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    official_val: bool = False
+    extra_test_splits: tuple[str, ...] = ()
+    needs_root: bool = True
+    downloadable: bool = True
+    masks_by_path: bool = False
+    pretrain_kwargs: Callable[[int, int | None], dict[str, Any]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("top1", "mean_per_class"):
+            raise ValueError(
+                f"metric of dataset {self.name!r} must be 'top1' or 'mean_per_class', "
+                f"got {self.metric!r}"
+            )
+        if (self.mean is None) != (self.std is None):
+            raise ValueError(
+                f"mean and std of dataset {self.name!r} must be given together, got "
+                f"mean={self.mean!r}, std={self.std!r}"
+            )
+        for split in ("train", "test", *self.extra_test_splits):
+            if split not in self.splits:
+                raise ValueError(
+                    f"splits of dataset {self.name!r} must include {split!r}, got {self.splits}"
+                )
+        if self.official_val and "val" not in self.splits:
+            raise ValueError(
+                f"official_val of dataset {self.name!r} needs a 'val' split, got {self.splits}"
+            )
+
+    @property
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)``: the dataset's own statistics, else ImageNet's."""
+        if self.mean is None or self.std is None:
+            return IMAGENET_STATS
+        return self.mean, self.std
+
+    def pretrain_options(self, image_size: int, num_samples: int | None) -> dict[str, Any]:
+        """Factory keyword arguments that pretraining derives from its config.
+
+        Example:
+            >>> get_dataset_info("synthetic").pretrain_options(8, 100)
+            {'size': 16, 'num_samples': 100}
+            >>> get_dataset_info("cifar10").pretrain_options(32, 100)
+            {}
+        """
+        if self.pretrain_kwargs is None:
+            return {}
+        return dict(self.pretrain_kwargs(image_size, num_samples))
+
+
+def _synthetic_pretrain_kwargs(image_size: int, num_samples: int | None) -> dict[str, Any]:
+    """Render at the training size (16 px at least) with the configured sample count."""
+    return {"size": max(16, image_size), "num_samples": num_samples}
 
 
 _TRAIN_TEST = ("train", "test")
 _WITH_VAL = ("train", "val", "test", "trainval")
 
-DATASET_INFO: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo("cifar10", 10, "top1", 32, _TRAIN_TEST, "cifar-10-batches-py"),
-        DatasetInfo("cifar100", 100, "top1", 32, _TRAIN_TEST, "cifar-100-python"),
-        DatasetInfo(
-            "stl10", 10, "top1", 96, ("train", "test", "unlabeled", "train+unlabeled"),
-            "stl10_binary",
-        ),
-        DatasetInfo("flowers102", 102, "mean_per_class", 224, _WITH_VAL, "flowers-102"),
-        DatasetInfo(
-            "oxford_iiit_pet", 37, "mean_per_class", 224, ("train", "trainval", "test"),
-            "oxford-iiit-pet", has_masks=True,
-        ),
-        DatasetInfo(
-            "caltech101", 101, "mean_per_class", 224, _TRAIN_TEST,
-            "caltech101/101_ObjectCategories",
-        ),
-        DatasetInfo("sun397", 397, "top1", 224, _TRAIN_TEST, "SUN397"),
-        DatasetInfo("dtd", 47, "top1", 224, _WITH_VAL, "dtd/dtd"),
-        DatasetInfo("food101", 101, "top1", 224, _TRAIN_TEST, "food-101"),
-        DatasetInfo("imagenette", 10, "top1", 224, ("train", "val", "test"), "imagenette2"),
-        DatasetInfo("imagefolder", None, "top1", 224, ("train", "val", "test"), "."),
-        DatasetInfo(
-            "synthetic", 10, "top1", 64, ("train", "val", "test", "test_biased"),
-            "synthetic_shapes", has_masks=True,
-        ),
-    )
-}  # fmt: skip
-"""Registry name -> :class:`DatasetInfo`."""
+DATASET_INFO: dict[str, DatasetInfo] = {}
+"""Registry name -> :class:`DatasetInfo`, filled by :func:`register_dataset`."""
+
+
+def register_dataset(info: DatasetInfo) -> Callable[[F], F]:
+    """Decorator: register a factory under ``info.name`` together with its descriptor.
+
+    This is the one place a dataset is declared: the factory and everything the project
+    knows about the dataset sit side by side (as timm keeps ``default_cfgs`` beside each
+    model factory).
+
+    Raises:
+        ValueError: If ``info`` is not a :class:`DatasetInfo` or the name is taken.
+
+    Example:
+        >>> from segaug.data.registry import DATASET_INFO, DATASETS
+        >>> DATASET_INFO["synthetic"].official_val, DATASETS.get("synthetic").__name__
+        (True, '_synthetic')
+    """
+    if not isinstance(info, DatasetInfo):
+        raise ValueError(f"info must be a DatasetInfo, got {type(info).__name__}")
+    register = DATASETS.register(info.name)
+
+    def decorator(factory: F) -> F:
+        register(factory)
+        DATASET_INFO[info.name] = info
+        return factory
+
+    return decorator
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
@@ -143,7 +232,8 @@ class DatasetNotFoundError(FileNotFoundError):
 def _not_found(
     name: str, expected: Path, download: bool, cause: BaseException | None = None
 ) -> DatasetNotFoundError:
-    if name == "imagefolder":
+    info = DATASET_INFO.get(name)
+    if info is not None and not info.downloadable:
         reason = f"has no usable class folders at '{expected}'"
         fix = (
             "It cannot be downloaded: place one folder of images per class there "
@@ -165,9 +255,6 @@ def _not_found(
         fix = "Pass download=True (needs internet access) or place the extracted files there."
     detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
     return DatasetNotFoundError(f"dataset {name!r} {reason}{detail}. {fix}")
-
-
-T = TypeVar("T")
 
 
 def _construct(name: str, expected: Path, download: bool, make: Callable[[], T]) -> T:
@@ -315,7 +402,18 @@ def _labels_of(base: Any, attribute: str) -> list[int]:
 
 
 # -------------------------------------------------------------------------- factories
-@DATASETS.register("cifar10")
+@register_dataset(
+    DatasetInfo(
+        "cifar10",
+        10,
+        "top1",
+        32,
+        _TRAIN_TEST,
+        "cifar-10-batches-py",
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+    )
+)
 def _cifar10(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> LabeledImageDataset:
@@ -330,7 +428,18 @@ def _cifar10(
     )
 
 
-@DATASETS.register("cifar100")
+@register_dataset(
+    DatasetInfo(
+        "cifar100",
+        100,
+        "top1",
+        32,
+        _TRAIN_TEST,
+        "cifar-100-python",
+        mean=(0.5071, 0.4865, 0.4409),
+        std=(0.2673, 0.2564, 0.2762),
+    )
+)
 def _cifar100(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> LabeledImageDataset:
@@ -345,7 +454,18 @@ def _cifar100(
     )
 
 
-@DATASETS.register("stl10")
+@register_dataset(
+    DatasetInfo(
+        "stl10",
+        10,
+        "top1",
+        96,
+        ("train", "test", "unlabeled", "train+unlabeled"),
+        "stl10_binary",
+        mean=(0.4467, 0.4398, 0.4066),
+        std=(0.2603, 0.2566, 0.2713),
+    )
+)
 def _stl10(
     root: Path,
     split: str,
@@ -378,7 +498,11 @@ def _with_trainval(
     return ConcatDataset([train, val]), labels(train) + labels(val)
 
 
-@DATASETS.register("flowers102")
+@register_dataset(
+    DatasetInfo(
+        "flowers102", 102, "mean_per_class", 224, _WITH_VAL, "flowers-102", official_val=True
+    )
+)
 def _flowers102(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> LabeledImageDataset:
@@ -396,7 +520,17 @@ def _flowers102(
     )
 
 
-@DATASETS.register("oxford_iiit_pet")
+@register_dataset(
+    DatasetInfo(
+        "oxford_iiit_pet",
+        37,
+        "mean_per_class",
+        224,
+        ("train", "trainval", "test"),
+        "oxford-iiit-pet",
+        has_masks=True,
+    )
+)
 def _oxford_iiit_pet(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> OxfordPetDataset:
@@ -423,7 +557,11 @@ def _oxford_iiit_pet(
     )
 
 
-@DATASETS.register("caltech101")
+@register_dataset(
+    DatasetInfo(
+        "caltech101", 101, "mean_per_class", 224, _TRAIN_TEST, "caltech101/101_ObjectCategories"
+    )
+)
 def _caltech101(
     root: Path,
     split: str,
@@ -449,7 +587,7 @@ def _caltech101(
     )
 
 
-@DATASETS.register("sun397")
+@register_dataset(DatasetInfo("sun397", 397, "top1", 224, _TRAIN_TEST, "SUN397"))
 def _sun397(
     root: Path,
     split: str,
@@ -484,7 +622,7 @@ def _sun397(
     )
 
 
-@DATASETS.register("dtd")
+@register_dataset(DatasetInfo("dtd", 47, "top1", 224, _WITH_VAL, "dtd/dtd", official_val=True))
 def _dtd(
     root: Path,
     split: str,
@@ -509,7 +647,7 @@ def _dtd(
     return LabeledImageDataset(base, "dtd", split, labels, classes, transform=transform)
 
 
-@DATASETS.register("food101")
+@register_dataset(DatasetInfo("food101", 101, "top1", 224, _TRAIN_TEST, "food-101"))
 def _food101(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> LabeledImageDataset:
@@ -531,7 +669,9 @@ _IMAGENETTE_FOLDERS = {
 }
 
 
-@DATASETS.register("imagenette")
+@register_dataset(
+    DatasetInfo("imagenette", 10, "top1", 224, ("train", "val", "test"), "imagenette2")
+)
 def _imagenette(
     root: Path,
     split: str,
@@ -555,7 +695,18 @@ def _imagenette(
     return LabeledImageDataset(base, "imagenette", split, labels, classes, transform=transform)
 
 
-@DATASETS.register("imagefolder")
+@register_dataset(
+    DatasetInfo(
+        "imagefolder",
+        None,
+        "top1",
+        224,
+        ("train", "val", "test"),
+        ".",
+        downloadable=False,
+        masks_by_path=True,
+    )
+)
 def _imagefolder(
     root: Path, split: str, download: bool, transform: Callable | None = None
 ) -> LabeledImageDataset:
@@ -579,7 +730,22 @@ def _imagefolder(
     )
 
 
-@DATASETS.register("synthetic")
+@register_dataset(
+    DatasetInfo(
+        "synthetic",
+        10,
+        "top1",
+        64,
+        ("train", "val", "test", "test_biased"),
+        "synthetic_shapes",
+        has_masks=True,
+        official_val=True,
+        extra_test_splits=("test_biased",),
+        needs_root=False,
+        downloadable=False,
+        pretrain_kwargs=_synthetic_pretrain_kwargs,
+    )
+)
 def _synthetic(
     root: Path | None,
     split: str,
@@ -662,7 +828,7 @@ def build_dataset(
         raise ValueError(f"split for {key!r} must be one of {list(info.splits)}, got {split!r}")
     if not isinstance(download, bool):
         raise ValueError(f"download must be a bool, got {download!r}")
-    if root is None and key != "synthetic":
+    if root is None and info.needs_root:
         raise ValueError(f"root must be a folder path for {key!r}, got None")
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"root must be a str or os.PathLike, got {type(root).__name__}")

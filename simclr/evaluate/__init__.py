@@ -9,6 +9,8 @@ Protocols (each stated in the reports next to its numbers):
 - the transfer suite over the thesis Table 4 datasets plus STL-10, DTD and any
   ImageFolder, with raw-pixel and random-encoder floors (:func:`run_suite`,
   :func:`evaluate_checkpoint`);
+- seed 002's classifier comparison: linear probe and a small MLP on raw pixels,
+  embeddings, PCA and t-SNE of the embeddings (:func:`classifier_comparison`);
 - reports and the cross-run comparison table (:func:`write_report`, :func:`compare_runs`).
 
 Example:
@@ -17,6 +19,7 @@ Example:
     >>> report = evaluate_checkpoint("runs/synthetic_simclr", s)  # doctest: +SKIP
 """
 
+from simclr.evaluate.classifiers import classifier_comparison, fit_mlp
 from simclr.evaluate.features import (
     FeatureCache,
     LoadedEncoder,
@@ -59,6 +62,7 @@ __all__ = [
     "Preprocess",
     "RawPixels",
     "classification_summary",
+    "classifier_comparison",
     "compare_reports",
     "compare_runs",
     "confusion_matrix",
@@ -67,6 +71,7 @@ __all__ = [
     "extract_features",
     "file_hash",
     "finetune",
+    "fit_mlp",
     "fit_logistic_regression",
     "knn_evaluate",
     "knn_scores",

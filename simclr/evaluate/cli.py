@@ -6,6 +6,8 @@ Usage::
     simclr-eval runs/imnet/last.pt --datasets table4 --image-size 224 --protocols linear knn
     simclr-eval runs/x --datasets synthetic --dataset-opt synthetic.num_samples=500 \\
         --protocols linear knn finetune --fractions 0.1 1.0 --finetune-epochs 5
+    simclr-eval runs/x --datasets synthetic --probes linear mlp \\
+        --features raw embeddings pca tsne
     simclr-eval compare runs/*/eval --out results/table4 --protocol linear
 
 ``--datasets`` accepts registry names and the groups ``table4`` (CIFAR-10, CIFAR-100,
@@ -24,15 +26,16 @@ import yaml
 
 from segaug.cli.errors import USER_ERRORS, report_error
 from simclr.evaluate.linear import DEFAULT_L2_GRID
-from simclr.evaluate.transfer import (
+from simclr.evaluate.protocol import (
+    CLASSIFIER_FEATURES,
+    CLASSIFIER_PROBES,
     FLOORS,
     PLOTS,
     PROTOCOLS,
     TABLE4_DATASETS,
     TRANSFER_DATASETS,
-    EvalSettings,
-    evaluate_checkpoint,
 )
+from simclr.evaluate.transfer import EvalSettings, evaluate_checkpoint
 
 GROUPS = {"table4": TABLE4_DATASETS, "transfer": TRANSFER_DATASETS}
 
@@ -123,6 +126,29 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-batch-size", type=int, default=256)
     p.add_argument("--finetune-lr", type=float, help="default 0.05 x batch / 256")
     p.add_argument("--plots", nargs="*", default=["confusion", "pca", "tsne"], choices=PLOTS)
+    p.add_argument(
+        "--probes",  # checked by EvalSettings: one error line, not argparse's usage dump
+        nargs="*",
+        metavar="PROBE",
+        help="classifier comparison (seed 002): linear and/or mlp on each of "
+        "--features (default, when either flag is given: both)",
+    )
+    p.add_argument(
+        "--features",
+        nargs="*",
+        metavar="FEATURES",
+        help="feature sets of the comparison: raw, embeddings, pca, tsne "
+        "(default, when either flag is given: all four)",
+    )
+    p.add_argument("--mlp-hidden", type=int, default=256, help="MLP hidden units")
+    p.add_argument("--mlp-epochs", type=int, default=100, help="MLP epochs (fixed)")
+    p.add_argument("--mlp-weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument(
+        "--pca-components",
+        type=int,
+        default=50,
+        help="PCA components (capped by the feature dimension)",
+    )
     p.add_argument("--max-train", type=int, help="subsample the training split (quick runs)")
     p.add_argument("--max-test", type=int, help="subsample the test split (quick runs)")
     p.add_argument("--batch-size", type=int, default=256, help="feature-extraction batch")
@@ -151,6 +177,10 @@ def build_compare_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     """Map parsed flags onto :class:`EvalSettings` (validated)."""
+    for flag, given, names in (("--probes", args.probes, CLASSIFIER_PROBES),
+                               ("--features", args.features, CLASSIFIER_FEATURES)):  # fmt: skip
+        if given is not None and not given:
+            raise ValueError(f"{flag}: got no value; expected one or more of {list(names)}")
     s = EvalSettings(
         datasets=expand_datasets(args.datasets),
         data_root=args.data_root,
@@ -172,6 +202,12 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
         finetune_batch_size=args.finetune_batch_size,
         finetune_lr=args.finetune_lr,
         plots=tuple(args.plots),
+        probes=tuple(args.probes or (CLASSIFIER_PROBES if args.features else ())),
+        features=tuple(args.features or (CLASSIFIER_FEATURES if args.probes else ())),
+        mlp_hidden=args.mlp_hidden,
+        mlp_epochs=args.mlp_epochs,
+        mlp_weight_decay=args.mlp_weight_decay,
+        pca_components=args.pca_components,
         max_train=args.max_train,
         max_test=args.max_test,
         batch_size=args.batch_size,

@@ -33,12 +33,14 @@ from typing import Any
 import numpy as np
 
 from segaug.io import atomic_write
+from simclr.evaluate.classifiers import ClassifierSettings
+from simclr.evaluate.protocol import TABLE4_DATASETS
 from simclr.evaluate.stats import mean_std
-from simclr.evaluate.transfer import TABLE4_DATASETS
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 
+_MLP = ClassifierSettings()  # the MLP options simclr-eval does not expose
 _METRIC_NAMES = {"top1": "top-1 accuracy", "mean_per_class": "mean per-class accuracy"}
 
 
@@ -120,6 +122,20 @@ def _protocol_lines(report: dict[str, Any]) -> list[str]:
         if "random_encoder" in floors:
             parts.append("the same architecture randomly initialised")
         lines.append(f"- **Floors** through the same probes: {'; '.join(parts)}.")
+    if s.get("probes"):
+        lines.append(
+            "- **Classifier comparison** (seed 002): probes "
+            + ", ".join(f"`{p}`" for p in s["probes"]) + " on features "
+            + ", ".join(f"`{f}`" for f in s["features"])
+            + f", same splits and seed. MLP: one hidden layer of {s['mlp_hidden']} units "
+            f"with ReLU, AdamW (lr {_MLP.mlp_lr:g}, weight decay {s['mlp_weight_decay']:g}, "
+            f"fixed), batch {_MLP.mlp_batch_size}, {s['mlp_epochs']} epochs, trained on "
+            "train + validation. PCA: "
+            f"{s['pca_components']} components (capped by the dimension and training "
+            "size), fitted on train only. t-SNE has no transform for new points: train and "
+            "test embeddings are embedded together in one 2-D run without labels, and only "
+            "the training labels are used (by the probes)."
+        )  # fmt: skip
     lines.append(
         f"- **Seed** {s['seed']} (validation hold-out, subsets, floors, fine-tuning, plots); "
         f"device `{report['environment'].get('device')}`."
@@ -207,6 +223,8 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
             t = entry[f"k{k}"]
             lines.append(f"| {fname} | kNN, k={k}, T={T:g} | " + _metric_cells(t, metric))
     lines.append("")
+    if ds.get("classifiers"):
+        lines += classifier_table_markdown(ds["classifiers"], metric)
     if ds.get("finetune"):
         lines += [
             "Fine-tuning (pretrained encoder + linear head, end to end):",
@@ -246,6 +264,30 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
     for key, path in ds.get("plots", {}).items():
         lines.append(f"![{name} {key}]({_rel(path, out_dir)})")
     lines.append("")
+    return lines
+
+
+def classifier_table_markdown(comparison: dict[str, Any], metric: str) -> list[str]:
+    """The classifier comparison as Markdown: rows = feature sets, columns = probes.
+
+    Example:
+        >>> c = {"table": {"raw": {"linear": 0.5, "mlp": 0.75}},
+        ...      "features": {"raw": {"dim": 768}}, "protocol": {"tsne": "joint"}}
+        >>> print(classifier_table_markdown(c, "top1")[4])
+        | raw (768-d) | 50.0 | 75.0 |
+    """
+    table = comparison["table"]
+    probes = list(next(iter(table.values()))) if table else []
+    lines = [
+        f"Classifier comparison (seed 002; {_METRIC_NAMES[metric]}, %, test split):",
+        "",
+        "| features | " + " | ".join(probes) + " |",
+        "|---|" + "---:|" * len(probes),
+    ]
+    for f, row in table.items():
+        dim = comparison["features"][f]["dim"]
+        lines.append(f"| {f} ({dim}-d) | " + " | ".join(_pct(row[p]) for p in probes) + " |")
+    lines += ["", f"Note: {comparison['protocol']['tsne']}.", ""]
     return lines
 
 

@@ -15,7 +15,8 @@ defaults to the pretraining view size. The headline number per dataset follows i
 convention (:class:`segaug.data.DatasetInfo.metric`: top-1, or mean per-class accuracy
 for Flowers-102, Oxford-IIIT Pet and Caltech-101 as in Kornblith et al. [1]).
 
-Validation split: the official one where it exists (Flowers-102, DTD, synthetic), else
+Validation split: the official one where the dataset's descriptor says so
+(:attr:`segaug.data.DatasetInfo.official_val`: Flowers-102, DTD, synthetic), else
 ``val_fraction`` of each training class held out with ``seed``. It is used only to
 choose lambda; the probe is then refitted on train + validation.
 
@@ -28,8 +29,10 @@ Example:
     >>> from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
     >>> s = EvalSettings(image_size=16, dataset_kwargs={"synthetic": {"num_samples": 60}},
     ...                  protocols=("linear",), floors=(), plots=(), l2_grid=(1e-3,),
-    ...                  progress=False)
-    >>> res = evaluate_dataset("synthetic", RawPixels(4), "raw4", s)  # doctest: +SKIP
+    ...                  progress=False, max_iter=20, device="cpu")
+    >>> res = evaluate_dataset("synthetic", RawPixels(4), "raw4", s)
+    >>> res["splits"]["val_source"], sorted(res["extra_tests"])
+    ("official 'val' split", ['test_biased'])
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from segaug.data import DatasetNotFoundError, build_dataset, get_dataset_info
+from segaug.data import DATASET_INFO, DatasetNotFoundError, build_dataset, get_dataset_info
+from simclr.evaluate.classifiers import ClassifierSettings, classifier_comparison
 from simclr.evaluate.features import (
     FeatureCache,
     Preprocess,
@@ -70,29 +74,42 @@ from simclr.evaluate.linear import (
 )
 from simclr.evaluate.metrics import classification_summary
 from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
-
-TABLE4_DATASETS: tuple[str, ...] = (
-    "cifar10",
-    "cifar100",
-    "flowers102",
-    "oxford_iiit_pet",
-    "sun397",
-    "caltech101",
+from simclr.evaluate.protocol import (
+    CLASSIFIER_FEATURES,
+    CLASSIFIER_PROBES,
+    FLOORS,
+    PLOTS,
+    PROTOCOLS,
+    TABLE4_DATASETS,
+    TRANSFER_DATASETS,
 )
-"""The thesis's Table 4 transfer datasets, in its column order."""
+from simclr.evaluate.report import write_report
 
-TRANSFER_DATASETS: tuple[str, ...] = TABLE4_DATASETS + ("stl10", "dtd")
-"""Table 4 plus STL-10 and DTD (``imagefolder`` works too, with its own root)."""
+__all__ = [
+    "EXTRA_TEST_SPLITS",
+    "FLOORS",
+    "OFFICIAL_VAL",
+    "PLOTS",
+    "PROTOCOLS",
+    "TABLE4_DATASETS",
+    "TRANSFER_DATASETS",
+    "EncoderSpec",
+    "EvalSettings",
+    "evaluate_checkpoint",
+    "evaluate_dataset",
+    "held_out_split",
+    "load_split",
+    "run_info",
+    "run_suite",
+]
 
-OFFICIAL_VAL: frozenset[str] = frozenset({"flowers102", "dtd", "synthetic"})
-"""Datasets whose official "val" split is used to choose lambda."""
+OFFICIAL_VAL: frozenset[str] = frozenset(n for n, i in DATASET_INFO.items() if i.official_val)
+"""Datasets whose official "val" split is used to choose lambda (from the descriptors)."""
 
-EXTRA_TEST_SPLITS: dict[str, tuple[str, ...]] = {"synthetic": ("test_biased",)}
-"""Additional test splits probed with the same classifier (synthetic: background bias)."""
-
-PROTOCOLS = ("linear", "knn", "finetune")
-FLOORS = ("raw_pixels", "random_encoder")
-PLOTS = ("confusion", "pca", "tsne", "umap")
+EXTRA_TEST_SPLITS: dict[str, tuple[str, ...]] = {
+    n: i.extra_test_splits for n, i in DATASET_INFO.items() if i.extra_test_splits
+}
+"""Additional test splits probed with the same classifier (from the descriptors)."""
 
 
 @dataclass
@@ -124,6 +141,15 @@ class EvalSettings:
         finetune_batch_size: Fine-tuning batch size.
         finetune_lr: Fine-tuning learning rate; ``None`` = 0.05 x batch / 256.
         plots: Subset of ``confusion``, ``pca``, ``tsne``, ``umap``.
+        probes: Classifier comparison (seed 002): subset of ``linear``, ``mlp``; empty
+            (with ``features``) = no comparison.
+        features: Feature sets of the comparison: subset of ``raw``, ``embeddings``,
+            ``pca``, ``tsne``.
+        mlp_hidden: Hidden units of the comparison's MLP.
+        mlp_epochs: Its training epochs (fixed).
+        mlp_weight_decay: Its AdamW weight decay (fixed).
+        pca_components: PCA components of the ``pca`` feature set (capped by the
+            feature dimension and training size).
         max_train: Use at most this many training images (seeded subset; quick runs).
         max_test: Use at most this many test images (seeded subset).
         batch_size: Feature-extraction batch size.
@@ -156,6 +182,12 @@ class EvalSettings:
     finetune_batch_size: int = 256
     finetune_lr: float | None = None
     plots: tuple[str, ...] = ("confusion", "pca", "tsne")
+    probes: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    mlp_hidden: int = 256
+    mlp_epochs: int = 100
+    mlp_weight_decay: float = 1e-4
+    pca_components: int = 50
     max_train: int | None = None
     max_test: int | None = None
     batch_size: int = 256
@@ -185,6 +217,16 @@ class EvalSettings:
             raise bad("floors", f"a subset of {FLOORS}")
         if [p for p in self.plots if p not in PLOTS]:
             raise bad("plots", f"a subset of {PLOTS}")
+        if [p for p in self.probes if p not in CLASSIFIER_PROBES]:
+            raise bad("probes", f"names among {list(CLASSIFIER_PROBES)}")
+        if [f for f in self.features if f not in CLASSIFIER_FEATURES]:
+            raise bad("features", f"names among {list(CLASSIFIER_FEATURES)}")
+        if bool(self.probes) != bool(self.features):
+            missing = "features" if self.probes else "probes"
+            raise bad(missing, "a non-empty list when " + ("probes" if self.probes else
+                      "features") + " is given (both name the classifier comparison)")  # fmt: skip
+        if self.probes:
+            self.classifier_settings().validate()
         if self.image_size is not None and self.image_size < 8:
             raise bad("image_size", "None or an integer >= 8")
         if self.raw_pixel_size < 1:
@@ -213,6 +255,20 @@ class EvalSettings:
             raise bad("device", "'auto', 'cpu' or 'cuda'")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise bad("device", "'auto' or 'cpu' (no CUDA device is available)")
+
+    def classifier_settings(self) -> ClassifierSettings:
+        """The classifier comparison's settings (same probe options and seed)."""
+        return ClassifierSettings(
+            mlp_hidden=self.mlp_hidden,
+            mlp_epochs=self.mlp_epochs,
+            mlp_weight_decay=self.mlp_weight_decay,
+            pca_components=self.pca_components,
+            l2_grid=tuple(self.l2_grid),
+            solver=self.solver,
+            max_iter=self.max_iter,
+            standardize=self.standardize,
+            seed=self.seed,
+        )
 
     def torch_device(self) -> torch.device:
         """The device to run on."""
@@ -297,8 +353,8 @@ def load_split(name: str, split: str, settings: EvalSettings) -> Dataset:
             message, which names the folder and the fix) or a bad option.
     """
     kwargs = dict(settings.dataset_kwargs.get(name, {}))
-    root = None if name == "synthetic" and "root" not in kwargs else settings.data_root
-    root = kwargs.pop("root", root)
+    default_root = settings.data_root if get_dataset_info(name).needs_root else None
+    root = kwargs.pop("root", default_root)
     try:
         return build_dataset(name, root, split=split, download=settings.download, **kwargs)
     except DatasetNotFoundError as err:
@@ -366,7 +422,7 @@ def evaluate_dataset(
         classes = [str(i) for i in range(num_classes)]
     train_full, train_cap = _capped(train_full, settings.max_train, seed)
     test_set, test_cap = _capped(test_set, settings.max_test, seed + 1)
-    if name in OFFICIAL_VAL:
+    if info.official_val:
         val_set, val_cap = _capped(load_split(name, "val", settings), settings.max_test, seed + 2)
         val_source = "official 'val' split"
     else:
@@ -374,13 +430,13 @@ def evaluate_dataset(
         val_source = f"{settings.val_fraction:.0%} of each training class held out (seed {seed})"
     extra_sets = {
         s: _capped(load_split(name, s, settings), settings.max_test, seed + 3)
-        for s in EXTRA_TEST_SPLITS.get(name, ())
+        for s in info.extra_test_splits
     }
 
     base_parts = {
         "dataset": name,
         "dataset_kwargs": settings.dataset_kwargs.get(name, {}),
-        "root": str(settings.data_root) if name != "synthetic" else None,
+        "root": str(settings.data_root) if info.needs_root else None,
         "preprocess": pre.to_dict(),
     }
 
@@ -435,8 +491,8 @@ def evaluate_dataset(
         report["linear"] = {}
     if "knn" in settings.protocols:
         report["knn"] = {}
-    if EXTRA_TEST_SPLITS.get(name):
-        report["extra_tests"] = {s: {} for s in EXTRA_TEST_SPLITS[name]}
+    if info.extra_test_splits:
+        report["extra_tests"] = {s: {} for s in info.extra_test_splits}
     plots: dict[str, str] = {}
     metric = info.metric
     for spec in specs:
@@ -525,6 +581,15 @@ def evaluate_dataset(
                 )  # fmt: skip
                 plots.update({f"embedding_{k}": v for k, v in written.items()})
 
+    if settings.probes:
+        report["classifiers"] = _compare_classifiers(
+            settings, feats, specs, train_full, train_cap, val_set, val_cap, test_set,
+            test_cap, num_classes, metric, classes, device,
+        )  # fmt: skip
+        for f, row in report["classifiers"]["table"].items():
+            for p, v in row.items():
+                report["summary"][f"classifier_{p}_{f}"] = v
+
     if "finetune" in settings.protocols:
         report["finetune"] = {}
         dim = feature_dim or report["features"]["pretrained"]["dim"]
@@ -548,6 +613,63 @@ def evaluate_dataset(
     report["plots"] = plots
     report["seconds"] = round(time.perf_counter() - t_start, 2)
     return report
+
+
+def _compare_classifiers(
+    settings: EvalSettings,
+    feats: Callable[..., tuple[Tensor, Tensor]],
+    specs: list[EncoderSpec],
+    train_full: Dataset,
+    train_cap: Any,
+    val_set: Dataset | None,
+    val_cap: Any,
+    test_set: Dataset,
+    test_cap: Any,
+    num_classes: int,
+    metric: str,
+    classes: list[str],
+    device: torch.device,
+) -> dict[str, Any]:
+    """Seed 002's comparison on the pretrained features and raw pixels, same splits.
+
+    The training rows are train (+ the official validation split where there is one,
+    marked as validation rows; else the held-out share of train, as for the linear
+    probe), so every probe and feature set sees the same rows and the same seed.
+    """
+    pretrained = specs[0]
+    tr_x, tr_y = feats(pretrained, "train", train_full, train_cap)
+    te_x, te_y = feats(pretrained, "test", test_set, test_cap)
+    raw: tuple[Tensor, Tensor] | None = None
+    raw_spec = EncoderSpec(
+        "raw_pixels",
+        RawPixels(settings.raw_pixel_size),
+        f"raw_pixels:{settings.raw_pixel_size}",
+        "raw pixels",
+    )
+    if "raw" in settings.features:
+        raw_tr = feats(raw_spec, "train", train_full, train_cap)[0]
+        raw = (raw_tr, feats(raw_spec, "test", test_set, test_cap)[0])
+    if val_set is not None:
+        va_x, va_y = feats(pretrained, "val", val_set, val_cap)
+        val_mask = torch.cat([torch.zeros(len(tr_y), dtype=torch.bool),
+                              torch.ones(len(va_y), dtype=torch.bool)])  # fmt: skip
+        tr_x, tr_y = torch.cat([tr_x, va_x]), torch.cat([tr_y, va_y])
+        if raw is not None:
+            raw_va = feats(raw_spec, "val", val_set, val_cap)[0]
+            raw = (torch.cat([raw[0], raw_va]), raw[1])
+        val_source = "official 'val' split"
+    else:
+        _, va_idx = held_out_split(tr_y.tolist(), settings.val_fraction, settings.seed)
+        val_mask = torch.zeros(len(tr_y), dtype=torch.bool)
+        val_mask[va_idx] = True
+        val_source = f"{settings.val_fraction:.0%} of each training class held out"
+    out = classifier_comparison(
+        tr_y, te_y, val_mask, num_classes, (tr_x, te_x), raw, tuple(settings.probes),
+        tuple(settings.features), settings.classifier_settings(), metric, classes, device,
+    )  # fmt: skip
+    out["protocol"]["val_source"] = val_source
+    out["protocol"]["raw_pixel_size"] = settings.raw_pixel_size
+    return out
 
 
 def environment() -> dict[str, Any]:
@@ -696,7 +818,6 @@ def evaluate_checkpoint(
         The report dict (also written as ``report.json`` and ``report.md``).
     """
     from simclr.evaluate.features import load_encoder, random_encoder
-    from simclr.evaluate.report import write_report
 
     settings.validate()
     loaded = load_encoder(
