@@ -1,26 +1,10 @@
 """``segaug.recipes``: named RegionAugment presets.
 
-Implemented in :mod:`segaug.augment.recipes`; this module makes ``segaug.recipes`` importable.
+Implemented in :mod:`segaug.augment.recipes`; this module makes ``segaug.recipes`` importable
+and re-exports every public name of it (recipes added there appear here too).
 """
 
-from segaug.augment.recipes import (  # noqa: F401
-    RECIPES,
-    background_swap,
-    build,
-    names,
-    object_aware,
-    simclr,
-    simclr_ops,
-    thesis,
-)
+from segaug.augment import recipes as _impl
+from segaug.augment.recipes import *  # noqa: F403
 
-__all__ = [
-    "simclr",
-    "thesis",
-    "object_aware",
-    "background_swap",
-    "simclr_ops",
-    "build",
-    "names",
-    "RECIPES",
-]
+__all__ = list(_impl.__all__)
