@@ -203,6 +203,9 @@ class GeometricOp(nn.Module):
     """
 
     object_centered: bool = False
+    #: True when every output point of the op comes from inside its input (crops, flips,
+    #: pixel permutations); the engine then skips the outside-the-image test.
+    stays_inside: bool = False
 
     def out_size(self, size: Size) -> Size:
         """Output (H, W) for input ``size``; the input size unless overridden."""
@@ -337,11 +340,12 @@ def resample(images: Tensor, masks: Tensor, stages: Sequence[Stage]) -> tuple[Te
     mk = masks if rows is None else masks[rows]
     y = F.grid_sample(x, g, mode="bilinear", padding_mode="border", align_corners=False)
     ym = F.grid_sample(mk, g, mode="nearest", padding_mode="border", align_corners=False)
-    outside = (g.abs() > 1).any(dim=-1)
-    if bool(outside.any()):
-        keep = ~outside[:, None]
-        y = y * keep
-        ym = ym * keep
+    if not all(op.stays_inside for op, _, _ in stages):
+        outside = (g.abs() > 1).any(dim=-1)
+        if bool(outside.any()):
+            keep = ~outside[:, None]
+            y = y * keep
+            ym = ym * keep
     y = y.clamp_(0.0, 1.0)
     if rows is None:
         return y, ym
@@ -377,6 +381,8 @@ class RandomResizedCropFlip(GeometricOp):
         >>> x.shape, m.shape
         (torch.Size([2, 3, 16, 16]), torch.Size([2, 1, 16, 16]))
     """
+
+    stays_inside = True
 
     def __init__(
         self,
@@ -473,6 +479,7 @@ class RandomResizedCropFlip(GeometricOp):
 
 class _Flip(GeometricOp):
     axis = 0  # 0: x (horizontal flip), 1: y (vertical flip)
+    stays_inside = True
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
@@ -816,6 +823,8 @@ class LocalRotation(GeometricOp):
           ECCV 2022, https://arxiv.org/abs/2207.10023
     """
 
+    stays_inside = True
+
     def __init__(
         self,
         size: tuple[float, float] = (0.25, 0.5),
@@ -903,6 +912,8 @@ class RegionShuffle(GeometricOp):
         - [0]: Chen, Bai, Zhang, Mei, Destruction and Construction Learning for
           Fine-grained Image Recognition, CVPR 2019 (region confusion mechanism)
     """
+
+    stays_inside = True
 
     def __init__(self, grid: int = 7, k: int = 2, p: float = 1.0) -> None:
         super().__init__()
