@@ -284,3 +284,22 @@ def test_local_crop_of_a_geometry_list_keeps_the_other_ops():
 def test_bad_geometry_input_raises_value_error_naming_the_argument(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_geometry_list_on_cuda_matches_cpu(photos, center_masks):
+    aug = _bare(
+        [
+            RandomResizedCropFlip(48, scale=(0.3, 1.0)),
+            RandomRotation(degrees=30),
+            K.RandomAffine(10.0, p=0.5),
+            LocalRotation(),
+            RegionShuffle(grid=4),
+        ]
+    )
+    torch.manual_seed(11)
+    cpu = aug(photos, center_masks)
+    cuda = aug(photos.cuda(), center_masks.cuda(), params=cpu.params)
+    assert cuda.images.device.type == "cuda"
+    assert_close(cuda.images.cpu(), cpu.images, factor=10)  # CUDA kernels round differently
+    assert (cuda.masks.cpu() != cpu.masks).float().mean() < 0.01  # nearest: rare ties
