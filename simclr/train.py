@@ -225,7 +225,7 @@ def build_local_augment(aug: nn.Module, spec: ViewSpec, global_side: int) -> nn.
     Raises:
         ValueError: If ``aug`` has no replaceable crop (not a ``RegionAugment``).
     """
-    from segaug.augment.geometry import RandomResizedCropFlip
+    from segaug.augment.geometry import GeometrySequence, RandomResizedCropFlip
 
     if not hasattr(aug, "geometric"):
         raise ValueError(
@@ -234,13 +234,21 @@ def build_local_augment(aug: nn.Module, spec: ViewSpec, global_side: int) -> nn.
         )
     local = copy.deepcopy(aug)
     geo = aug.geometric
-    local.geometric = RandomResizedCropFlip(
+    # The recipe's crop (alone, or inside a list of geometric ops, whose other ops stay).
+    crop = geo.crop if isinstance(geo, GeometrySequence) else geo
+    if not isinstance(crop, RandomResizedCropFlip):
+        crop = None
+    new_crop = RandomResizedCropFlip(
         spec.local_side(global_side),
         scale=spec.local_scale,
-        ratio=geo.ratio if geo is not None else (3 / 4, 4 / 3),
-        flip_p=geo.flip_p if geo is not None else 0.5,
-        object_centered=geo.object_centered if geo is not None else False,
+        ratio=crop.ratio if crop is not None else (3 / 4, 4 / 3),
+        flip_p=crop.flip_p if crop is not None else 0.5,
+        object_centered=crop.object_centered if crop is not None else False,
     )
+    if isinstance(geo, GeometrySequence):
+        local.geometric = geo.with_crop(new_crop)
+    else:
+        local.geometric = new_crop
     return local
 
 

@@ -1,7 +1,18 @@
 """Segmentation-aware augmentation: the RegionAugment engine, its ops and recipes."""
 
 from segaug.augment import recipes
-from segaug.augment.geometry import RandomResizedCropFlip
+from segaug.augment.geometry import (
+    GeometricOp,
+    GeometrySequence,
+    KorniaGeometric,
+    LocalRotation,
+    RandomAffine,
+    RandomHorizontalFlip,
+    RandomResizedCropFlip,
+    RandomRotation,
+    RandomVerticalFlip,
+    RegionShuffle,
+)
 from segaug.augment.multiview import RegionMultiViewTransform
 from segaug.augment.ops import (
     ColorJitter,
@@ -18,6 +29,15 @@ __all__ = [
     "AugmentedBatch",
     "AugmentParams",
     "RandomResizedCropFlip",
+    "GeometricOp",
+    "GeometrySequence",
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomRotation",
+    "RandomAffine",
+    "KorniaGeometric",
+    "LocalRotation",
+    "RegionShuffle",
     "RegionMultiViewTransform",
     "IntensityOp",
     "ColorJitter",

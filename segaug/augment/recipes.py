@@ -10,15 +10,28 @@ Example:
     >>> from segaug import recipes
     >>> aug = recipes.thesis(output_size=32)
     >>> recipes.names()  # doctest: +NORMALIZE_WHITESPACE
-    ['background_fill', 'background_swap', 'independent', 'independent_swap',
-     'object_aware', 'simclr', 'thesis']
+    ['background_fill', 'background_swap', 'dcl', 'independent', 'independent_swap',
+     'lightly_baseline', 'lorot', 'object_aware', 'orthogonality', 'simclr', 'thesis']
+
+The transform sets of the seed-004 benchmark (``lightly_baseline``, ``orthogonality``,
+``lorot``, ``dcl``) are global by default, as in that study: lightly's photometric ops
+on every sample, each with its own geometry; ``region=True`` puts the thesis's region
+ops on top of the same geometry instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from segaug.augment.geometry import RandomResizedCropFlip
+from segaug.augment.geometry import (
+    GeometricOp,
+    LocalRotation,
+    RandomResizedCropFlip,
+    RandomRotation,
+    RandomVerticalFlip,
+    RegionShuffle,
+)
 from segaug.augment.ops import (
     FILL_MODES,
     ColorJitter,
@@ -38,7 +51,12 @@ __all__ = [
     "independent",
     "independent_swap",
     "background_fill",
+    "lightly_baseline",
+    "orthogonality",
+    "lorot",
+    "dcl",
     "simclr_ops",
+    "lightly_ops",
     "build",
     "names",
     "RECIPES",
@@ -264,6 +282,161 @@ def background_fill(
         geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
     )
+
+
+# ------------------------------------------- the seed-004 transform sets (issue 11)
+def lightly_ops(
+    output_size: int | tuple[int, int] = 224, blur: bool | None = None
+) -> list[IntensityOp]:
+    """lightly's ``SimCLRTransform`` photometric defaults: colour jitter 0.8/0.8/0.8/0.2
+    (``cj_strength`` 1, p=0.8), grayscale (p=0.2), Gaussian blur (p=0.5, sigma 0.1-2; off
+    at <= 32 px by default, as in lightly's CIFAR-10 examples).
+
+    - [0]: lightly, ``lightly/transforms/simclr_transform.py``,
+      https://docs.lightly.ai/self-supervised-learning/lightly.transforms.html
+    """
+    ops: list[IntensityOp] = [ColorJitter(0.8, 0.8, 0.8, 0.2, p=0.8), RandomGrayscale(p=0.2)]
+    if _use_blur(output_size, blur):
+        ops.append(GaussianBlur(sigma=(0.1, 2.0), p=0.5))
+    return ops
+
+
+def _transform_set(
+    geometric: list[GeometricOp],
+    output_size: int | tuple[int, int],
+    blur: bool | None,
+    region: bool,
+    coverage: tuple[float, float],
+) -> RegionAugment:
+    if region:
+        return RegionAugment(
+            **_thesis_kwargs(output_size, blur), geometric=geometric, coverage=coverage
+        )
+    return RegionAugment(
+        foreground=[],
+        background=[],
+        fallback=lightly_ops(output_size, blur),
+        geometric=geometric,
+        region=False,
+    )
+
+
+@RECIPES.register("lightly_baseline")
+def lightly_baseline(
+    output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    rotation_p: float = 0.5,
+    blur: bool | None = None,
+    region: bool = False,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """lightly's SimCLR baseline: crop, flip, rotation, colour, blur (seed 004's baseline).
+
+    Random resized crop (``min_scale`` 0.08) + horizontal flip (p=0.5), a 90 degree turn
+    with probability ``rotation_p``, then :func:`lightly_ops`. lightly's
+    ``SimCLRTransform`` has ``rr_prob=0`` by default; the seed-004 study's baseline rotates,
+    so this recipe turns it on at 0.5 with lightly's ``rr_degrees=None`` meaning (a fixed
+    90 degree turn, lightly's ``RandomRotate``). ``rotation_p=0`` gives lightly's default.
+
+    - [0]: lightly, ``SimCLRTransform`` defaults,
+      https://docs.lightly.ai/self-supervised-learning/lightly.transforms.html
+    - [1]: The seed-004 benchmark (``shared/seeds/004``): 10 methods x 5 transform sets
+    """
+    geo = [
+        RandomResizedCropFlip(output_size, scale=crop_scale, flip_p=0.5),
+        RandomRotation(turns=(1,), p=rotation_p),
+    ]
+    return _transform_set(geo, output_size, blur, region, coverage)
+
+
+@RECIPES.register("orthogonality")
+def orthogonality(
+    output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    flip_p: float = 0.5,
+    vertical_flip_p: float = 0.5,
+    blur: bool | None = None,
+    region: bool = False,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """Seed 004's "orthogonality" set: horizontal and vertical flips.
+
+    Random resized crop + horizontal flip (``flip_p``) + vertical flip
+    (``vertical_flip_p``), each drawn per sample, composed into one resampling; then
+    :func:`lightly_ops`.
+
+    - [0]: The seed-004 benchmark (``shared/seeds/004``), "the transformation based on the
+      horizontal and vertical flip (orthogonality)"
+    - [1]: lightly, ``SimCLRTransform(vf_prob=0.5, hf_prob=0.5)``
+    """
+    geo = [
+        RandomResizedCropFlip(output_size, scale=crop_scale, flip_p=flip_p),
+        RandomVerticalFlip(p=vertical_flip_p),
+    ]
+    return _transform_set(geo, output_size, blur, region, coverage)
+
+
+@RECIPES.register("lorot")
+def lorot(
+    output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    size: tuple[float, float] = (0.25, 0.5),
+    turns: Sequence[int] = (1, 2, 3),
+    p: float = 1.0,
+    blur: bool | None = None,
+    region: bool = False,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """LoRot-I: one random square of the view rotated by k x 90 degrees, k per sample.
+
+    Random resized crop + flip, then :class:`~segaug.augment.geometry.LocalRotation`: a
+    square of a quarter to a half of the view's side (``size``) at a random position,
+    rotated by ``k`` quarter turns drawn from ``turns``, with probability ``p``; then
+    :func:`lightly_ops`. The rotation is a point map inside the square, so it joins the
+    crop's single resampling and the mask follows the pixels. LoRot-I uses ``k`` in 0-3 as
+    a self-supervised label; as an augmentation the default draws only real turns.
+
+    - [0]: Moon, Kim, Ahn, Lee, Tailoring Self-Supervision for Supervised Learning
+      (LoRot-I), ECCV 2022, https://arxiv.org/abs/2207.10023
+    - [1]: The seed-004 benchmark (``shared/seeds/004``)
+    """
+    geo = [
+        RandomResizedCropFlip(output_size, scale=crop_scale),
+        LocalRotation(size=size, turns=turns, p=p),
+    ]
+    return _transform_set(geo, output_size, blur, region, coverage)
+
+
+@RECIPES.register("dcl")
+def dcl(
+    output_size: int | tuple[int, int] = 224,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+    grid: int = 7,
+    k: int = 2,
+    p: float = 1.0,
+    blur: bool | None = None,
+    region: bool = False,
+    coverage: tuple[float, float] = (0.05, 0.90),
+) -> RegionAugment:
+    """DCL's region confusion: the view's cells shuffled on an N x N grid, a bounded distance.
+
+    Random resized crop + flip, then :class:`~segaug.augment.geometry.RegionShuffle`:
+    ``grid`` x ``grid`` cells (DCL: 7), reordered per row and then per column by keys
+    jittered by up to ``k`` cells (DCL: 2), so a cell moves by less than ``2k`` cells
+    along each axis; with probability ``p``. Then :func:`lightly_ops`. The shuffle is a
+    translation per cell (a point map), so it joins the crop's single resampling and the
+    mask moves with the pixels. The seed-004 report attributes "DCL" to Maaz et al.
+    2021; the region confusion it describes is Chen et al.'s.
+
+    - [0]: Chen, Bai, Zhang, Mei, Destruction and Construction Learning for Fine-grained
+      Image Recognition, CVPR 2019 (region confusion mechanism, N=7, k=2)
+    - [1]: The seed-004 benchmark (``shared/seeds/004``)
+    """
+    geo = [
+        RandomResizedCropFlip(output_size, scale=crop_scale),
+        RegionShuffle(grid=grid, k=k, p=p),
+    ]
+    return _transform_set(geo, output_size, blur, region, coverage)
 
 
 def build(name: str, **kwargs: Any) -> RegionAugment:

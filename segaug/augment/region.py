@@ -5,8 +5,9 @@ for every sample:
 
 1. measures the input mask's foreground coverage and decides whether the mask is
    reliable (coverage inside ``coverage``; the thesis uses 5% and 90%);
-2. crops, resizes and flips image and mask together (one affine grid per sample;
-   bilinear for the image, nearest for the mask);
+2. applies the geometry (crop, resize and flip by default, or any list of
+   :class:`~segaug.augment.geometry.GeometricOp`) to image and mask together, composed
+   into one resampling per sample (bilinear for the image, nearest for the mask);
 3. for reliable samples, runs the ``foreground`` ops and the ``background`` ops and
    composites them with the (cropped) mask; for unreliable samples, runs the global
    ``fallback`` ops instead.
@@ -37,7 +38,13 @@ import kornia
 import torch
 from torch import Tensor, nn
 
-from segaug.augment.geometry import RandomResizedCropFlip, foreground_boxes
+from segaug.augment.geometry import (
+    GeometricOp,
+    GeometrySequence,
+    RandomResizedCropFlip,
+    as_geometric,
+    foreground_boxes,
+)
 from segaug.augment.ops import (
     ColorJitter,
     GaussianBlur,
@@ -59,7 +66,10 @@ class AugmentParams:
     Attributes:
         batch_size: B of the call.
         input_size: (H, W) of the call's inputs.
-        geometry: ``{"boxes": (B, 4) long (x0, y0, w, h), "flip": (B,) bool}``, or None.
+        geometry: The geometric op's parameters (one row per sample), or None without
+            geometry. For the default crop: ``{"boxes": (B, 4) long (x0, y0, w, h),
+            "flip": (B,) bool}``; for a list of ops, op ``i``'s keys as ``"i.name"``
+            (:meth:`~segaug.augment.geometry.GeometrySequence.split` separates them).
         foreground: One dict per foreground op: ``"fire"`` (B,) bool plus the op's
             per-row parameters.
         background: Likewise for the background ops.
@@ -223,8 +233,10 @@ class RegionAugment(nn.Module):
         background: Ops applied only outside the mask. None: the thesis default.
         fallback: Global ops for samples with an unreliable mask. None: SimCLR's.
         geometric: True for a random resized crop + flip to ``output_size``; a
-            :class:`RandomResizedCropFlip` to configure it; False for no geometry (the
-            output keeps the input size).
+            :class:`~segaug.augment.geometry.GeometricOp` (e.g. a configured
+            :class:`RandomResizedCropFlip`) or a kornia geometric augmentation; a list of
+            them, applied in order and composed into one resampling; False or ``[]`` for
+            no geometry (the output keeps the input size and the pixels).
         output_size: Output side or (height, width) when ``geometric`` is True
             (default 224).
         coverage: (min, max) input foreground fraction for which the mask is trusted.
@@ -261,7 +273,7 @@ class RegionAugment(nn.Module):
         foreground: Sequence[IntensityOp | nn.Module] | None = None,
         background: Sequence[IntensityOp | nn.Module] | None = None,
         fallback: Sequence[IntensityOp | nn.Module] | None = None,
-        geometric: bool | RandomResizedCropFlip = True,
+        geometric: bool | GeometricOp | nn.Module | Sequence[GeometricOp | nn.Module] = True,
         output_size: int | tuple[int, int] | None = None,
         coverage: tuple[float, float] = (0.05, 0.90),
         feather: float = 0.0,
@@ -273,24 +285,7 @@ class RegionAugment(nn.Module):
         self.foreground = self._ops(foreground, _default_foreground, "foreground")
         self.background = self._ops(background, _default_background, "background")
         self.fallback = self._ops(fallback, _default_fallback, "fallback")
-        if isinstance(geometric, RandomResizedCropFlip):
-            if (
-                output_size is not None
-                and RandomResizedCropFlip(output_size).output_size != geometric.output_size
-            ):
-                raise ValueError(
-                    f"output_size={output_size!r} conflicts with geometric.output_size="
-                    f"{geometric.output_size}; give one of them"
-                )
-            self.geometric: RandomResizedCropFlip | None = geometric
-        elif geometric is True:
-            self.geometric = RandomResizedCropFlip(224 if output_size is None else output_size)
-        elif geometric is False:
-            self.geometric = None
-        else:
-            raise ValueError(
-                f"geometric must be True, False or a RandomResizedCropFlip, got {geometric!r}"
-            )
+        self.geometric: GeometricOp | None = self._geometry(geometric, output_size)
         if not (
             isinstance(coverage, (tuple, list))
             and len(coverage) == 2
@@ -310,6 +305,40 @@ class RegionAugment(nn.Module):
         self.background_swap = float(background_swap)
         self.region = bool(region)
         self.select_rows = bool(select_rows)
+
+    @staticmethod
+    def _geometry(
+        geometric: bool | GeometricOp | nn.Module | Sequence[GeometricOp | nn.Module],
+        output_size: int | tuple[int, int] | None,
+    ) -> GeometricOp | None:
+        if geometric is True:
+            return RandomResizedCropFlip(224 if output_size is None else output_size)
+        if geometric is False:
+            return None
+        if isinstance(geometric, nn.Module):
+            op = as_geometric(geometric, "geometric")
+        elif isinstance(geometric, (list, tuple)):
+            if len(geometric) == 0:
+                return None
+            ops = [as_geometric(g, f"geometric[{i}]") for i, g in enumerate(geometric)]
+            op = ops[0] if len(ops) == 1 else GeometrySequence(ops)
+        else:
+            raise ValueError(
+                "geometric must be True, False, a GeometricOp (e.g. RandomResizedCropFlip), "
+                f"a kornia geometric augmentation or a list of them, got {geometric!r}"
+            )
+        fixed = (
+            getattr(op, "output_size", None)
+            if not isinstance(op, GeometrySequence)
+            else (op.crop.output_size if op.crop is not None else None)
+        )
+        if output_size is not None and fixed is not None:
+            if RandomResizedCropFlip(output_size).output_size != fixed:
+                raise ValueError(
+                    f"output_size={output_size!r} conflicts with geometric.output_size="
+                    f"{fixed}; give one of them"
+                )
+        return op
 
     @staticmethod
     def _ops(ops: Sequence[IntensityOp | nn.Module] | None, default, name: str) -> nn.ModuleList:
@@ -348,11 +377,11 @@ class RegionAugment(nn.Module):
         geometry = None
         if self.geometric is not None:
             boxes = None
-            if self.geometric.object_centered and masks is not None:
+            if getattr(self.geometric, "object_centered", False) and masks is not None:
                 boxes = foreground_boxes(masks)
                 boxes[fallback.cpu()] = -1
             geometry = self.geometric.draw(batch_size, input_size, boxes)
-        out_size = self.geometric.output_size if self.geometric is not None else input_size
+        out_size = self.geometric.out_size(input_size) if self.geometric is not None else input_size
         swap = None
         if self.background_swap > 0:
             offset = torch.randint(1, max(batch_size, 2), (batch_size,))
