@@ -107,6 +107,7 @@ class CompareSettings:
         crop_scale: Area range of every recipe's random resized crop.
         epochs: Pretraining epochs per run.
         batch_size: Global batch.
+        batch_sizes: A batch-size axis (each row runs at every size); empty = ``batch_size``.
         backbone: Backbone name; ``width`` its multiplier.
         width: Backbone width multiplier.
         optimizer: ``adamw``, ``lars`` or ``sgd``.
@@ -141,6 +142,7 @@ class CompareSettings:
     crop_scale: tuple[float, float] = (0.2, 1.0)
     epochs: int = 6
     batch_size: int = 128
+    batch_sizes: tuple[int, ...] = ()
     backbone: str = "convnet"
     width: float = 0.5
     optimizer: str = "adamw"
@@ -186,12 +188,11 @@ class CompareSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size: expected >= 2 (negatives), got {self.batch_size}")
-        if self.num_samples < self.batch_size:
-            raise ValueError(
-                f"num_samples: {self.num_samples} is fewer than one batch of {self.batch_size}"
-            )
+        for b in self.batch_sizes or (self.batch_size,):
+            if isinstance(b, bool) or not isinstance(b, int) or b < 2:
+                raise ValueError(f"batch_size: expected ints >= 2 (negatives), got {b!r}")
+            if self.num_samples < b:
+                raise ValueError(f"num_samples: {self.num_samples} is fewer than one batch of {b}")
         if not 0.0 <= self.bias <= 1.0:
             raise ValueError(f"bias: expected a probability in [0, 1], got {self.bias!r}")
         if self.eval_images < 40:
@@ -212,6 +213,15 @@ PRESETS: dict[str, dict[str, Any]] = {
             "background_fill",
         ),
         "sweep": ("background_fill.p=0.2,0.5", "independent_swap.p=0.5,0.8"),
+    },
+    # seed 004's kind of table: methods x recipes x batch sizes, runtime and memory
+    "study": {
+        "recipes": ("simclr", "thesis", "background_fill"),
+        "methods": ("simclr", "byol"),
+        "batch_sizes": (64, 128),
+        "seeds": (0, 1),
+        "anchors": False,
+        "epochs": 4,
     },
     # what a CPU cannot do: 64 px, a full-width ResNet-18, hundreds of epochs
     "gpu": {
@@ -282,6 +292,8 @@ class RunSpec:
     recipe: str
     params: tuple[tuple[str, Any], ...]
     seed: int
+    label: str = ""  # the recipe part of the row (without method and batch size)
+    batch_size: int = 0  # 0: the settings' batch_size
 
     @property
     def name(self) -> str:
@@ -290,8 +302,10 @@ class RunSpec:
         return f"{safe}-seed{self.seed}"
 
 
-def _row_label(method: str, label: str, methods: tuple[str, ...]) -> str:
-    return label if len(methods) == 1 else f"{method} / {label}"
+def _row_label(s: CompareSettings, method: str, batch: int, label: str) -> str:
+    parts = [method] if len(s.methods) > 1 else []
+    parts += [f"bs {batch}"] if len(s.batch_sizes) > 1 else []
+    return " / ".join([*parts, label])
 
 
 def plan_runs(s: CompareSettings) -> list[RunSpec]:
@@ -302,28 +316,25 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
         >>> [(r.row, r.kind) for r in runs]
         [('objects alone', 'anchor'), ('simclr', 'baseline'), ('thesis', 'recipe')]
     """
-    rows: list[tuple[str, str, str, str, tuple[tuple[str, Any], ...]]] = []
-    for m in s.methods:
-        if s.anchors:
-            rows.append((_row_label(m, ANCHOR, s.methods), "anchor", m, BASELINE, ()))
-            rows.append((_row_label(m, BASELINE, s.methods), "baseline", m, BASELINE, ()))
-        for r in s.recipes:
-            if r == BASELINE and s.anchors:
-                continue
-            rows.append((_row_label(m, r, s.methods), "recipe", m, r, ()))
-        for spec in s.sweep:
-            recipe, param, values = parse_sweep(spec)
-            for v in values:
-                label = _row_label(m, f"{recipe} {param}={v}", s.methods)
-                rows.append((label, "recipe", m, recipe, ((param, v),)))
-    seen: set[str] = set()
+    cells: list[tuple[str, str, str, tuple[tuple[str, Any], ...]]] = []  # label, kind, recipe
+    if s.anchors:
+        cells += [(ANCHOR, "anchor", BASELINE, ()), (BASELINE, "baseline", BASELINE, ())]
+    for r in s.recipes:
+        if not (r == BASELINE and s.anchors):
+            cells.append((r, "recipe", r, ()))
+    for spec in s.sweep:
+        recipe, param, values = parse_sweep(spec)
+        cells += [(f"{recipe} {param}={v}", "recipe", recipe, ((param, v),)) for v in values]
+    seen: set[tuple[str, int]] = set()
     out = []
     for seed in s.seeds:
-        for row, kind, m, recipe, params in rows:
-            if (row, seed) in seen:
-                continue
-            seen.add((row, seed))
-            out.append(RunSpec(row, kind, m, recipe, params, seed))
+        for m in s.methods:
+            for b in s.batch_sizes or (s.batch_size,):
+                for label, kind, recipe, params in cells:
+                    row = _row_label(s, m, b, label)
+                    if (row, seed) not in seen:
+                        seen.add((row, seed))
+                        out.append(RunSpec(row, kind, m, recipe, params, seed, label, b))
     return out
 
 
@@ -414,6 +425,7 @@ def evaluate_encoder(
     """
     from simclr.evaluate.background import bg_gap, half_split_probe
     from simclr.evaluate.features import extract_tensor_features
+    from simclr.evaluate.knn import knn_scores
     from simclr.evaluate.linear import fit_logistic_regression, linear_probe
 
     feats = {
@@ -431,8 +443,10 @@ def evaluate_encoder(
     }
     fit = _fit(probe.best_l2)
     x_rand = feats["random"][0]
+    knn = knn_scores(xtv, ytv, feats["original"][0], 10, 20, 0.1).argmax(dim=1)
     return {
         "challenge": challenge,
+        "knn_original": float((knn == feats["original"][1]).float().mean()),
         "bg_gap": bg_gap(challenge),
         "object_info": half_split_probe(x_rand, feats["random"][1], fit),
         "bg_info": half_split_probe(x_rand, sets["random_families"][1], fit),
@@ -450,7 +464,7 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     cfg.data.dataset = "synthetic"
     cfg.data.image_size = s.image_size
     cfg.data.num_samples = s.num_samples
-    cfg.data.batch_size = s.batch_size
+    cfg.data.batch_size = spec.batch_size or s.batch_size
     background = "neutral" if spec.kind == "anchor" else "texture"
     cfg.data.params = {"bias": s.bias, "style": {**s.style, "background": background}}
     cfg.augment.recipe = spec.recipe
@@ -480,23 +494,47 @@ def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: dict) -> di
     from simclr.train import train
 
     cfg = train_config(s, spec, run_dir)
+    cuda = torch.cuda.is_available() and s.device in ("auto", "cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     result = train(cfg)
     seconds = time.perf_counter() - t0
+    peak = _peak_memory(cuda)
     enc = load_encoder(run_dir)
     mean, std = enc.mean_std
     device = next(enc.encoder.parameters()).device
     metrics = evaluate_encoder(enc.encoder, sets, mean, std, device)
     last = result.epochs[-1] if result.epochs else {}
+    batch = cfg.data.batch_size
     return {
         **asdict(spec),
         "params": dict(spec.params),
+        "batch_size": batch,
         "train_seconds": seconds,
-        "images_per_s": s.epochs * (s.num_samples // s.batch_size) * s.batch_size / seconds,
+        "images_per_s": s.epochs * (s.num_samples // batch) * batch / seconds,
+        **peak,
         "final_loss": float(last.get("loss", math.nan)),
         "fallback_rate": float(last.get("fallback_rate", math.nan)),
         **metrics,
     }
+
+
+def _peak_memory(cuda: bool) -> dict[str, Any]:
+    """Peak memory of the run: CUDA allocations, or the process's peak RSS on CPU.
+
+    On CPU the figure is the whole process's high-water mark so far (``ru_maxrss``), so it
+    never decreases from one run to the next; the report labels it as such.
+    """
+    if cuda:
+        return {
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(),
+            "peak_memory_kind": "torch.cuda.max_memory_allocated",
+        }
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"peak_memory_bytes": kb * 1024, "peak_memory_kind": "process peak RSS (CPU)"}
 
 
 def _floors(s: CompareSettings, sets: dict) -> dict[str, dict[str, Any]]:
@@ -528,15 +566,28 @@ def _value(run: dict[str, Any], key: str) -> float:
     return run[key]
 
 
+def _group(row: dict[str, Any]) -> str:
+    """The anchors a row is compared with: same method and batch size."""
+    return f"{row['method']} bs {row['batch_size']}"
+
+
 def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, Any]:
     """Rows (mean ± std per metric), paired differences and gap closed per method."""
     from simclr.evaluate.stats import gap_closed, mean_std, paired_difference
 
-    keys = (*METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral")
+    keys = (*METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral", "knn_original")
     rows: dict[str, dict[str, Any]] = {}
     for r in runs:
         row = rows.setdefault(
-            r["row"], {"kind": r["kind"], "method": r["method"], "recipe": r["recipe"], "runs": []}
+            r["row"],
+            {
+                "kind": r["kind"],
+                "method": r["method"],
+                "recipe": r["recipe"],
+                "label": r.get("label") or r["row"],
+                "batch_size": r.get("batch_size", 0),
+                "runs": [],
+            },
         )
         row["runs"].append(r)
     for row in rows.values():
@@ -550,13 +601,15 @@ def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, A
         row["images_per_s"] = mean_std([r["images_per_s"] for r in rs])[0]
         row["train_seconds"] = mean_std([r["train_seconds"] for r in rs])[0]
         row["final_loss"] = mean_std([r["final_loss"] for r in rs])[0]
+        row["peak_memory_bytes"] = max(r.get("peak_memory_bytes", 0) for r in rs)
+        row["peak_memory_kind"] = rs[0].get("peak_memory_kind", "")
         del row["runs"]
-    by_method: dict[str, dict[str, str]] = {}
+    by_method: dict[str, dict[str, str]] = {}  # "method" or "method bs N" -> anchor rows
     for name, row in rows.items():
         if row["kind"] in ("anchor", "baseline"):
-            by_method.setdefault(row["method"], {})[row["kind"]] = name
+            by_method.setdefault(_group(row), {})[row["kind"]] = name
     for row in rows.values():
-        refs = by_method.get(row["method"], {})
+        refs = by_method.get(_group(row), {})
         base = rows.get(refs.get("baseline", ""))
         anchor = rows.get(refs.get("anchor", ""))
         if base is None or row["kind"] == "baseline":
@@ -770,16 +823,68 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {_diff(p['object_info'])} | {_diff(p['mixed_rand'])} | "
                 f"{_diff(p['bg_gap'])} |"
             )
+    lines += study_table(summary)
     lines += ["", "## Findings", ""]
     lines += [f"- {f}" for f in report["findings"]] or ["- (no recipe rows)"]
     lines += [
         "",
-        "![object info](object_info.png) ![paired differences](paired.png)",
+        "![object info](object_info.png) ![paired differences](paired.png) "
+        "![study heat map](heatmap.png)",
         "",
         f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
         f"({len(report['runs'])} pretraining runs).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _study_grid(summary: dict[str, Any]) -> tuple[list[str], list[tuple[str, int]], dict]:
+    """Labels (rows), (method, batch size) columns and ``{(label, column): row}``."""
+    labels: list[str] = []
+    columns: list[tuple[str, int]] = []
+    cells = {}
+    for r in summary["rows"].values():
+        col = (r["method"], r["batch_size"])
+        labels += [r["label"]] if r["label"] not in labels else []
+        columns += [col] if col not in columns else []
+        cells[(r["label"], col)] = r
+    return labels, columns, cells
+
+
+def study_table(summary: dict[str, Any]) -> list[str]:
+    """Seed 004's layout: recipes x (method, batch size), each cell accuracy (time / memory).
+
+    A cell reads ``linear ± std / kNN (pretraining minutes / peak memory)``: linear probe
+    and kNN (k=20, T=0.1) top-1 on the Original split, mean over seeds.
+    """
+    labels, columns, cells = _study_grid(summary)
+    if not columns:
+        return []
+    kind = next(iter(summary["rows"].values())).get("peak_memory_kind", "")
+    head = [f"{m}, batch {b}" for m, b in columns]
+    lines = [
+        "",
+        "## Study table (seed 004 layout)",
+        "",
+        "Each cell: linear-probe top-1 ± std / kNN top-1 on Original (pretraining minutes / "
+        f"peak memory, {kind}).",
+        "",
+        "| recipe | " + " | ".join(head) + " |",
+        "|---|" + "---|" * len(head),
+    ]
+    for label in labels:
+        row = [label]
+        for col in columns:
+            r = cells.get((label, col))
+            if r is None:
+                row.append("")
+                continue
+            lin, knn = r["original"], r["knn_original"]
+            row.append(
+                f"{lin['mean']:.3f} ± {lin['std']:.3f} / {knn['mean']:.3f} "
+                f"({r['train_seconds'] / 60:.1f} min / {r['peak_memory_bytes'] / 2**30:.2f} GB)"
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def write_plots(out: Path, summary: dict[str, Any]) -> None:
@@ -831,6 +936,30 @@ def write_plots(out: Path, summary: dict[str, Any]) -> None:
     axes[0].set_yticklabels([n for n, _ in paired], fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "paired.png", dpi=110)
+    plt.close(fig)
+
+    labels, columns, cells = _study_grid(summary)
+    grid = [
+        [
+            100 * cells[(lab, c)]["original"]["mean"] if (lab, c) in cells else float("nan")
+            for c in columns
+        ]
+        for lab in labels
+    ]
+    fig, ax = plt.subplots(figsize=(2.5 + 1.4 * len(columns), 1.2 + 0.45 * len(labels)))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for i, vals in enumerate(grid):
+        for j, v in enumerate(vals):
+            if v == v:
+                ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels([f"{m}\nbatch {b}" for m, b in columns], fontsize=8)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_title("linear probe top-1 on Original (%), mean over seeds", fontsize=9)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "heatmap.png", dpi=110)
     plt.close(fig)
 
 
@@ -902,6 +1031,29 @@ def compare_pipelines(
     return out
 
 
+def _read_grid(path: str) -> dict[str, Any]:
+    """Settings from a YAML mapping (lists become tuples); unknown keys are refused."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"--grid {path!r}: cannot read it ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"--grid {path!r}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--grid {path!r}: expected a mapping of settings, got {data!r}")
+    fields = CompareSettings.__dataclass_fields__
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"--grid {path!r}: unknown settings {unknown}; expected some of {', '.join(fields)}"
+        )
+    if isinstance(data.get("seeds"), int):
+        data["seeds"] = list(range(data["seeds"]))
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
 def _parse_value(text: str) -> Any:
     import yaml
 
@@ -921,6 +1073,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=None)
     p.add_argument("--sweep", nargs="+", default=None, help="recipe.param=v1,v2 (extra rows)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="a batch-size axis")
+    p.add_argument(
+        "--grid",
+        default=None,
+        metavar="YAML",
+        help="a YAML mapping of settings (recipes, methods, batch_sizes, seeds, sweep, ...)",
+    )
     p.add_argument("--no-anchors", action="store_true", help="skip objects-alone and baseline")
     p.add_argument(
         "--set",
@@ -935,7 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     try:
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = _read_grid(a.grid) if a.grid else {}
         for item in a.set:
             key, sep, value = item.partition("=")
             if not sep or key not in CompareSettings.__dataclass_fields__:
@@ -950,6 +1109,8 @@ def main(argv: list[str] | None = None) -> int:
                 overrides[key] = tuple(getattr(a, key))
         if a.seeds is not None:
             overrides["seeds"] = tuple(range(a.seeds))
+        if a.batch_sizes is not None:
+            overrides["batch_sizes"] = tuple(a.batch_sizes)
         if a.no_anchors:
             overrides["anchors"] = False
         if a.device is not None:

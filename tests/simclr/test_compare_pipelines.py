@@ -139,20 +139,47 @@ def test_presets_and_bad_settings_fail_before_training(tmp_path, capsys):
         assert main([*argv, "--out-dir", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("segaug-compare: error:") and text in err, (argv, err)
-    with pytest.raises(ValueError, match="batch_size: expected >= 2"):
+    with pytest.raises(ValueError, match="batch_size: expected ints >= 2"):
         CompareSettings(batch_size=1).validate()
     with pytest.raises(ValueError, match="preset: unknown preset"):
         preset_settings("huge")
     assert not any(tmp_path.iterdir())  # nothing was trained or written
 
 
-def test_compare_trains_other_methods(tmp_path):
-    settings = _tiny(tmp_path, methods=("byol",), sweep=(), seeds=(0,), anchors=False)
-    out = compare_pipelines(settings, progress=False)
+def test_study_grid_of_methods_and_batch_sizes(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "recipes: [thesis]\nmethods: [byol]\nbatch_sizes: [16, 32]\nseeds: 1\n"
+        "anchors: false\nfloors: false\nnum_samples: 64\nepochs: 1\neval_images: 60\n"
+        f"probe_train: 60\nprobe_val: 30\nout_dir: {tmp_path}\n"
+    )
+    assert main(["--grid", str(grid), "--no-progress"]) == 0
+    (out,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     report = json.loads((out / "report.json").read_text())
-    assert list(report["summary"]["rows"]) == ["thesis"]
-    (run,) = report["runs"]
-    assert run["method"] == "byol" and run["recipe"] == "thesis"
-    cfg = (out / "runs" / "thesis-seed0" / "config.yaml").read_text()
-    assert "name: byol" in cfg
-    assert "no anchors" in (out / "report.md").read_text()
+    assert list(report["summary"]["rows"]) == ["bs 16 / thesis", "bs 32 / thesis"]
+    runs = sorted(report["runs"], key=lambda r: r["batch_size"])
+    assert [(r["method"], r["batch_size"]) for r in runs] == [("byol", 16), ("byol", 32)]
+    for r in runs:
+        assert r["peak_memory_bytes"] > 0 and r["peak_memory_kind"] == "process peak RSS (CPU)"
+        assert 0.0 <= r["knn_original"] <= 1.0 and r["train_seconds"] > 0
+        cfg = (out / "runs" / "bs-16---thesis-seed0" / "config.yaml").read_text()
+        assert "name: byol" in cfg and "batch_size: 16" in cfg
+    md = (out / "report.md").read_text()
+    assert "## Study table (seed 004 layout)" in md and "| thesis | " in md
+    assert "byol, batch 16" in md and " GB)" in md and "no anchors" in md
+    with Image.open(out / "heatmap.png") as im:
+        assert im.format == "PNG"
+
+
+def test_grid_file_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    for text, msg in (
+        ("recipes: [thesis\n", "not valid YAML"),
+        ("- thesis\n", "expected a mapping"),
+        ("colour: red\n", "unknown settings ['colour']"),
+    ):
+        bad.write_text(text)
+        assert main(["--grid", str(bad), "--out-dir", str(tmp_path / "o")]) == 2
+        assert msg in capsys.readouterr().err
+    assert main(["--grid", str(tmp_path / "none.yaml")]) == 2
+    assert "cannot read it" in capsys.readouterr().err
