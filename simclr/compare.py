@@ -72,6 +72,8 @@ ANCHOR = "objects alone"
 BASELINE = "simclr"
 METRICS = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand")
 PAIRED = ("object_info", "mixed_rand", "bg_gap")
+L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+"""L2 penalties the probes choose from (every choice in our runs fell inside it)."""
 
 COLUMNS: dict[str, str] = {
     "original": "test images as they are (backgrounds follow the class as in training)",
@@ -115,7 +117,10 @@ class CompareSettings:
         temperature: NT-Xent temperature (SimCLR-family methods).
         probe_train: Biased training images for the challenge probe.
         probe_val: Biased validation images for choosing its L2 penalty.
-        eval_images: Images per test split.
+        eval_images: Images of the random-background test split (object and background
+            info fit on one half, score on the other; the same objects on gray for the
+            objects-alone anchor).
+        challenge_images: Images of each backgrounds-challenge variant.
         threads: Torch CPU threads (0 = torch's default).
         device: ``auto``, ``cpu`` or ``cuda``.
         out_dir: Parent of the ``compare-<timestamp>`` folder.
@@ -151,6 +156,7 @@ class CompareSettings:
     probe_train: int = 2000
     probe_val: int = 1000
     eval_images: int = 8000
+    challenge_images: int = 4000
     threads: int = 0
     device: str = "auto"
     out_dir: str = "runs"
@@ -184,6 +190,7 @@ class CompareSettings:
             "probe_train",
             "probe_val",
             "eval_images",
+            "challenge_images",
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -195,8 +202,9 @@ class CompareSettings:
                 raise ValueError(f"num_samples: {self.num_samples} is fewer than one batch of {b}")
         if not 0.0 <= self.bias <= 1.0:
             raise ValueError(f"bias: expected a probability in [0, 1], got {self.bias!r}")
-        if self.eval_images < 40:
-            raise ValueError(f"eval_images: expected >= 40, got {self.eval_images}")
+        for name in ("eval_images", "challenge_images"):
+            if getattr(self, name) < 40:
+                raise ValueError(f"{name}: expected >= 40, got {getattr(self, name)}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -237,6 +245,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1.0,
         "temperature": 0.2,
         "eval_images": 10000,
+        "challenge_images": 10000,
         "probe_train": 10000,
         "device": "cuda",
     },
@@ -387,10 +396,11 @@ def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.T
     for name, n in (("train", s.probe_train), ("val", s.probe_val)):
         im, _, y, _, _ = _tensors(split(name, n), n)
         out[name] = (im, y)
-    n = s.eval_images
+    n = s.challenge_images
     im, m, y, fam, bg = _tensors(split("test_biased", n), n)
     for name, images in background_challenge(im, m, bg, y, fam, seed=0).items():
         out[name] = (images, y)
+    n = s.eval_images
     im, _, y, fam, _ = _tensors(split("test", n), n)
     out["random"] = (im, y)
     out["random_families"] = (im, fam)
@@ -405,13 +415,13 @@ def _fit_selected(x: torch.Tensor, y: torch.Tensor, k: int):
 
     Each probe picks its own penalty (the last fifth of the fitting rows decides, then the
     probe is refit on all of them), so an encoder is never judged with a penalty chosen
-    for another task; the 12-value grid is :data:`simclr.evaluate.linear.DEFAULT_L2_GRID`.
+    for another task; the grid is :data:`L2_GRID`.
     """
     from simclr.evaluate.linear import fit_logistic_regression, linear_probe
 
     cut = int(0.8 * x.shape[0])
     probe = linear_probe(
-        (x[:cut], y[:cut]), (x[cut:], y[cut:]), (x[cut:], y[cut:]), k, progress=False
+        (x[:cut], y[:cut]), (x[cut:], y[cut:]), (x[cut:], y[cut:]), k, L2_GRID, progress=False
     )
     clf = fit_logistic_regression(x, y, k, probe.best_l2)
     return lambda f: clf.predict(f).argmax(dim=1)
@@ -441,7 +451,9 @@ def evaluate_encoder(
         for k, (im, y) in sets.items()
         if k != "random_families"
     }
-    probe = linear_probe(feats["train"], feats["val"], feats["original"], 10, progress=False)
+    probe = linear_probe(
+        feats["train"], feats["val"], feats["original"], 10, l2_grid=L2_GRID, progress=False
+    )
     xtv = torch.cat([feats["train"][0], feats["val"][0]])
     ytv = torch.cat([feats["train"][1], feats["val"][1]])
     clf = fit_logistic_regression(xtv, ytv, 10, probe.best_l2)
@@ -747,7 +759,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"background info: probes fitted on half of {s['eval_images']} random-background "
         "test images, scored on the other half. The objects-alone row is probed on the same "
         "test objects on gray. Each challenge variant has "
-        f"{s['eval_images']} images.",
+        f"{s['challenge_images']} images.",
         "",
         "## Calibration",
         "",
