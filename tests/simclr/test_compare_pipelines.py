@@ -151,7 +151,8 @@ def test_study_grid_of_methods_and_batch_sizes(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(
         "recipes: [thesis]\nmethods: [byol]\nbatch_sizes: [16, 32]\nseeds: 1\n"
-        "anchors: false\nfloors: false\nnum_samples: 64\nepochs: 1\neval_images: 60\nchallenge_images: 60\n"
+        "anchors: false\nfloors: false\nnum_samples: 64\nepochs: 1\neval_images: 60\n"
+        "challenge_images: 60\n"
         f"probe_train: 60\nprobe_val: 30\nout_dir: {tmp_path}\n"
     )
     assert main(["--grid", str(grid), "--no-progress"]) == 0
