@@ -191,6 +191,17 @@ def background_swap(
 
 
 # ------------------------------------------------ recipes that target background reliance
+def _independent_kwargs(
+    output_size: int | tuple[int, int], blur: bool | None, *extra_background: IntensityOp
+) -> dict[str, Any]:
+    """SimCLR ops for object, background (then ``extra_background``) and fallback."""
+    return {
+        "foreground": simclr_ops(output_size, blur),
+        "background": [*simclr_ops(output_size, blur), *extra_background],
+        "fallback": simclr_ops(output_size, blur),
+    }
+
+
 @RECIPES.register("independent")
 def independent(
     output_size: int | tuple[int, int] = 224,
@@ -211,9 +222,7 @@ def independent(
       augmentations on top of SimCLR-style ops)
     """
     return RegionAugment(
-        foreground=simclr_ops(output_size, blur),
-        background=simclr_ops(output_size, blur),
-        fallback=simclr_ops(output_size, blur),
+        **_independent_kwargs(output_size, blur),
         geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
     )
@@ -242,9 +251,7 @@ def independent_swap(
       https://arxiv.org/abs/2103.12719 (BG_Random, BG_Swaps)
     """
     return RegionAugment(
-        foreground=simclr_ops(output_size, blur),
-        background=simclr_ops(output_size, blur),
-        fallback=simclr_ops(output_size, blur),
+        **_independent_kwargs(output_size, blur),
         geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
         background_swap=p,
@@ -276,9 +283,7 @@ def background_fill(
       Learning (DiLo), AAAI 2021, https://arxiv.org/abs/2004.06638 (texture backgrounds)
     """
     return RegionAugment(
-        foreground=simclr_ops(output_size, blur),
-        background=[*simclr_ops(output_size, blur), Fill(modes=modes, p=p)],
-        fallback=simclr_ops(output_size, blur),
+        **_independent_kwargs(output_size, blur, Fill(modes=modes, p=p)),
         geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
     )
