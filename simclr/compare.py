@@ -677,9 +677,11 @@ def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The instrument checks (issue targets), each with its measured value and verdict."""
     checks = []
     floors = summary["floors"]
-    for method, refs in summary["anchors"].items():
+    several_sizes = len({r["batch_size"] for r in summary["rows"].values()}) > 1
+    for group, refs in summary["anchors"].items():
         anchor = summary["rows"].get(refs.get("anchor", ""))
         base = summary["rows"].get(refs.get("baseline", ""))
+        method = group if several_sizes else group.split(" bs ")[0]
         if anchor is not None and floors:
             best_floor = max(f["object_info_neutral"]["mean"] for f in floors.values())
             margin = anchor["object_info"]["mean"] - best_floor

@@ -63,6 +63,7 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
     assert "gap_closed" in rows["thesis"] and "gap_closed" not in rows["objects alone"]
     assert set(report["summary"]["floors"]) == {"random init", "raw pixels"}
     assert len(report["calibration"]) == 3 and len(report["findings"]) == 2
+    assert all(c["check"].startswith("simclr: ") for c in report["calibration"])
     md = (out / "report.md").read_text()
     for text in (
         "## Calibration",
