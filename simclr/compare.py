@@ -24,8 +24,14 @@ The instrument is calibrated by rows trained and probed alike:
 Every recipe gets the **paired difference** from the baseline (same seeds) with a 95%
 t interval, and the **gap closed**: (recipe - baseline) / (objects alone - baseline) on
 object info. Results land in ``runs/compare-<timestamp>/`` (``report.md``,
-``report.json``, ``object_info.png``, ``paired.png``); every finished run is saved as it
-ends, and ``--resume DIR`` skips the runs already done.
+``report.json``, ``object_info.png``, ``paired.png``, ``heatmap.png``); every finished
+run is saved as it ends, and ``--resume DIR`` skips the runs already done.
+
+The same runner is the **study runner** (methods x recipes x batch sizes, seed 004's
+table with wall time and peak memory per cell). On a real dataset, which has no exact
+backgrounds, it runs the ``transfer`` protocol: floors, the baseline row, linear probe
+and kNN on the dataset's own labelled splits through :mod:`simclr.evaluate.transfer`
+(the code path of ``simclr-eval``), with the same paired statistics.
 
 Usage::
 
@@ -33,6 +39,8 @@ Usage::
     segaug-compare --preset cpu                      # every recipe and the p sweeps
     segaug-compare --recipes independent_swap --sweep independent_swap.p=0.2,0.5,0.8
     segaug-compare --methods simclr byol --recipes thesis
+    segaug-compare --preset study                    # methods x recipes x batch sizes
+    segaug-compare --preset study --dataset cifar10 --data-root ~/data --masks masks/cifar10
     segaug-compare --preset gpu --device cuda        # 64 px, ResNet-18, hundreds of epochs
 
 References:
@@ -72,6 +80,13 @@ ANCHOR = "objects alone"
 BASELINE = "simclr"
 METRICS = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand")
 PAIRED = ("object_info", "mixed_rand", "bg_gap")
+PROTOCOLS = ("backgrounds", "transfer")
+"""``backgrounds``: the calibrated instrument (synthetic data only: it needs exact
+backgrounds). ``transfer``: linear probe and kNN on the dataset's own labelled splits
+(any registered dataset; the same code path as ``simclr-eval``)."""
+TRANSFER_KEYS = ("linear", "knn")
+KNN_K = 20
+"""kNN neighbours of every kNN number of the report (temperature 0.1)."""
 L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 """L2 penalties the probes choose from (every choice in our calibration runs fell inside it)."""
 PROBE_FIT: dict[str, Any] = {"max_iter": 500, "tol": 1e-6}
@@ -128,6 +143,17 @@ class CompareSettings:
         device: ``auto``, ``cpu`` or ``cuda``.
         out_dir: Parent of the ``compare-<timestamp>`` folder.
         preset: Name of the preset these settings came from (reported).
+        dataset: Registered dataset to pretrain and probe on (``segaug.data``);
+            ``synthetic`` (offline) or a real one (``cifar10``, ``imagefolder``, ...).
+        data_root: Its root folder (real datasets).
+        masks: ``data.masks`` of the pretraining runs (real datasets): ``gt``,
+            ``files:DIR``, a mask-cache folder or a segmenter name (``opencv``, ...).
+        data_params: Extra keyword arguments of the dataset's factory (real datasets).
+        protocol: ``auto`` (``backgrounds`` on ``synthetic``, ``transfer`` otherwise),
+            ``backgrounds`` or ``transfer`` (see :data:`PROTOCOLS`). Under ``transfer``,
+            ``probe_train`` caps the probe's training images and ``eval_images`` the
+            test images (``None``: the whole split); ``anchors`` adds the baseline row
+            only (objects alone needs exact backgrounds).
     """
 
     recipes: tuple[str, ...] = ("thesis", "background_fill")
@@ -164,14 +190,42 @@ class CompareSettings:
     device: str = "auto"
     out_dir: str = "runs"
     preset: str = "default"
+    dataset: str = "synthetic"
+    data_root: str = "data"
+    masks: str = "gt"
+    data_params: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "auto"
+
+    def resolved_protocol(self) -> str:
+        """The evaluation protocol: ``protocol``, with ``auto`` resolved by the dataset."""
+        if self.protocol != "auto":
+            return self.protocol
+        return "backgrounds" if self.dataset == "synthetic" else "transfer"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the setting, before any work."""
         from segaug import recipes
         from simclr.methods import METHODS
 
+        from segaug.data import get_dataset_info
+
         if not self.recipes and not self.sweep and not self.anchors:
             raise ValueError("recipes: nothing to compare (no recipes, sweeps or anchors)")
+        get_dataset_info(self.dataset)  # raises listing every dataset
+        if self.protocol not in ("auto", *PROTOCOLS):
+            raise ValueError(
+                f"protocol: expected 'auto', {', '.join(map(repr, PROTOCOLS))}, "
+                f"got {self.protocol!r}"
+            )
+        if self.resolved_protocol() == "backgrounds" and self.dataset != "synthetic":
+            raise ValueError(
+                f"protocol: 'backgrounds' needs exact masks and backgrounds, which only "
+                f"'synthetic' has; got dataset {self.dataset!r} (use protocol 'transfer')"
+            )
+        if self.dataset != "synthetic" and self.bias != CompareSettings.bias:
+            raise ValueError(f"bias: applies to 'synthetic' only, got dataset {self.dataset!r}")
+        if not isinstance(self.data_params, dict):
+            raise ValueError(f"data_params: expected a mapping, got {self.data_params!r}")
         for r in self.recipes:
             if r not in recipes.names():
                 raise ValueError(
@@ -185,6 +239,7 @@ class CompareSettings:
             parse_sweep(s)
         if not self.seeds:
             raise ValueError("seeds: expected at least one seed, got none")
+        transfer = self.resolved_protocol() == "transfer"
         for name in (
             "num_samples",
             "image_size",
@@ -196,18 +251,21 @@ class CompareSettings:
             "challenge_images",
         ):
             v = getattr(self, name)
+            if v is None and transfer and name in ("probe_train", "eval_images"):
+                continue  # the whole split
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
         for b in self.batch_sizes or (self.batch_size,):
             if isinstance(b, bool) or not isinstance(b, int) or b < 2:
                 raise ValueError(f"batch_size: expected ints >= 2 (negatives), got {b!r}")
-            if self.num_samples < b:
+            if self.dataset == "synthetic" and self.num_samples < b:
                 raise ValueError(f"num_samples: {self.num_samples} is fewer than one batch of {b}")
         if not 0.0 <= self.bias <= 1.0:
             raise ValueError(f"bias: expected a probability in [0, 1], got {self.bias!r}")
         for name in ("eval_images", "challenge_images"):
-            if getattr(self, name) < 40:
-                raise ValueError(f"{name}: expected >= 40, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if v is not None and v < 40:
+                raise ValueError(f"{name}: expected >= 40, got {v}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -226,13 +284,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sweep": ("background_fill.p=0.2,0.5", "independent_swap.p=0.5,0.8"),
     },
     # seed 004's kind of table: methods x recipes x batch sizes, runtime and memory
+    # linear probe and kNN on the dataset's own splits: the same command on real data
     "study": {
-        "recipes": ("simclr", "thesis", "background_fill"),
+        "recipes": ("thesis", "background_fill"),
         "methods": ("simclr", "byol"),
         "batch_sizes": (64, 128),
         "seeds": (0, 1),
-        "anchors": False,
+        "protocol": "transfer",
         "epochs": 4,
+        "probe_train": 4000,
+        "eval_images": 4000,
     },
     # what a CPU cannot do: 64 px, a full-width ResNet-18, hundreds of epochs
     "gpu": {
@@ -329,8 +390,10 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
         [('objects alone', 'anchor'), ('simclr', 'baseline'), ('thesis', 'recipe')]
     """
     cells: list[tuple[str, str, str, tuple[tuple[str, Any], ...]]] = []  # label, kind, recipe
+    if s.anchors and s.resolved_protocol() == "backgrounds":
+        cells.append((ANCHOR, "anchor", BASELINE, ()))
     if s.anchors:
-        cells += [(ANCHOR, "anchor", BASELINE, ()), (BASELINE, "baseline", BASELINE, ())]
+        cells.append((BASELINE, "baseline", BASELINE, ()))
     for r in s.recipes:
         if not (r == BASELINE and s.anchors):
             cells.append((r, "recipe", r, ()))
@@ -490,18 +553,104 @@ def evaluate_encoder(
     }
 
 
+def transfer_settings(s: CompareSettings, seed: int = 0) -> Any:
+    """The ``simclr-eval`` settings of the ``transfer`` protocol: linear probe and kNN.
+
+    The probe's L2 is chosen on the dataset's validation split (official, or 10% of each
+    training class held out) from :data:`L2_GRID`, then refit on train + validation; kNN
+    uses k = :data:`KNN_K` and T = 0.1. Splits and subsets depend on ``seed`` only.
+    """
+    from simclr.evaluate.transfer import EvalSettings
+
+    if s.dataset == "synthetic":
+        n = max(v for v in (s.probe_train, s.probe_val, s.eval_images) if v is not None)
+        kwargs = {"size": s.image_size, "num_samples": n, "bias": s.bias, "style": s.style}
+    else:
+        kwargs = dict(s.data_params)
+    return EvalSettings(
+        datasets=[s.dataset],
+        data_root=s.data_root,
+        dataset_kwargs={s.dataset: kwargs} if kwargs else {},
+        image_size=s.image_size,
+        protocols=("linear", "knn"),
+        floors=(),
+        plots=(),
+        l2_grid=L2_GRID,
+        max_iter=PROBE_FIT["max_iter"],
+        knn_ks=(KNN_K,),
+        max_train=s.probe_train,
+        max_test=s.eval_images,
+        device=s.device,
+        seed=seed,
+        progress=False,
+    )
+
+
+def check_transfer_data(s: CompareSettings) -> None:
+    """Open the train and test splits before any training (a missing dataset fails now).
+
+    Raises:
+        ValueError: The dataset is missing or incomplete under ``data_root``.
+    """
+    from segaug.data import DatasetNotFoundError
+    from simclr.evaluate.transfer import load_split
+
+    es = transfer_settings(s)
+    for split in ("train", "test"):
+        try:
+            load_split(s.dataset, split, es)
+        except DatasetNotFoundError as err:
+            raise ValueError(f"dataset {s.dataset!r}: {err}") from None
+
+
+def evaluate_transfer(
+    encoder: torch.nn.Module,
+    s: CompareSettings,
+    mean: list[float],
+    std: list[float],
+    inputs: Any = None,
+) -> dict[str, Any]:
+    """The ``transfer`` protocol's metrics of one frozen encoder.
+
+    ``inputs`` (a :class:`~simclr.evaluate.features.InputCache`) keeps the preprocessed
+    splits in memory from one encoder to the next.
+
+    Returns:
+        ``{"linear", "knn", "metric", "splits"}``: linear-probe and kNN scores on the
+        test split, in the dataset's headline metric (top-1, or mean per-class accuracy
+        where that is the convention), and the split sizes used.
+    """
+    from simclr.evaluate.transfer import evaluate_dataset
+
+    res = evaluate_dataset(
+        s.dataset, encoder, "compare", transfer_settings(s), mean_std=(mean, std), inputs=inputs
+    )
+    return {
+        "linear": res["summary"]["linear"],
+        "knn": res["summary"][f"knn_k{KNN_K}"],
+        "metric": res["metric"],
+        "splits": res["splits"],
+    }
+
+
 # --------------------------------------------------------------------------- training
 def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     """The ``simclr-train`` config of one run."""
     from simclr.config import Config
 
     cfg = Config()
-    cfg.data.dataset = "synthetic"
+    cfg.data.dataset = s.dataset
     cfg.data.image_size = s.image_size
-    cfg.data.num_samples = s.num_samples
     cfg.data.batch_size = spec.batch_size or s.batch_size
-    background = "neutral" if spec.kind == "anchor" else "texture"
-    cfg.data.params = {"bias": s.bias, "style": {**s.style, "background": background}}
+    if s.dataset == "synthetic":
+        cfg.data.num_samples = s.num_samples
+        background = "neutral" if spec.kind == "anchor" else "texture"
+        cfg.data.params = {"bias": s.bias, "style": {**s.style, "background": background}}
+    else:
+        cfg.data.root = s.data_root
+        cfg.data.num_samples = None
+        cfg.data.masks = s.masks
+        cfg.data.params = dict(s.data_params)
     cfg.augment.recipe = spec.recipe
     cfg.augment.output_size = s.image_size
     cfg.augment.params = {"crop_scale": list(s.crop_scale), **dict(spec.params)}
@@ -524,7 +673,7 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     return cfg
 
 
-def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: dict) -> dict[str, Any]:
+def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: Any) -> dict[str, Any]:
     from simclr.evaluate.features import load_encoder
     from simclr.train import train
 
@@ -538,8 +687,11 @@ def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: dict) -> di
     peak = _peak_memory(cuda)
     enc = load_encoder(run_dir)
     mean, std = enc.mean_std
-    device = next(enc.encoder.parameters()).device
-    metrics = evaluate_encoder(enc.encoder, sets, mean, std, device)
+    if s.resolved_protocol() == "transfer":
+        metrics = evaluate_transfer(enc.encoder, s, mean, std, inputs=sets)
+    else:
+        device = next(enc.encoder.parameters()).device
+        metrics = evaluate_encoder(enc.encoder, sets, mean, std, device)
     last = result.epochs[-1] if result.epochs else {}
     batch = cfg.data.batch_size
     return {
@@ -547,7 +699,7 @@ def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: dict) -> di
         "params": dict(spec.params),
         "batch_size": batch,
         "train_seconds": seconds,
-        "images_per_s": s.epochs * (s.num_samples // batch) * batch / seconds,
+        "images_per_s": result.step * batch / seconds,
         **peak,
         "final_loss": float(last.get("loss", math.nan)),
         "fallback_rate": float(last.get("fallback_rate", math.nan)),
@@ -572,29 +724,53 @@ def _peak_memory(cuda: bool) -> dict[str, Any]:
     return {"peak_memory_bytes": kb * 1024, "peak_memory_kind": "process peak RSS (CPU)"}
 
 
-def _floors(s: CompareSettings, sets: dict) -> dict[str, dict[str, Any]]:
+def _floors(s: CompareSettings, sets: Any) -> dict[str, dict[str, Any]]:
     """Random-init encoders (one per seed) and raw pixels, through the same probes."""
     from simclr.config import DataConfig
     from simclr.data import normalization_stats
     from simclr.evaluate.features import RawPixels
     from simclr.models import build_backbone
 
-    mean, std = normalization_stats(DataConfig(dataset="synthetic"))
+    mean, std = normalization_stats(DataConfig(dataset=s.dataset))
+
+    def evaluate(enc: torch.nn.Module) -> dict[str, Any]:
+        if s.resolved_protocol() == "transfer":
+            return evaluate_transfer(enc, s, mean, std, inputs=sets)
+        return evaluate_encoder(enc, sets, mean, std)
+
     out: dict[str, dict[str, Any]] = {"random init": {"seeds": []}, "raw pixels": {}}
     for seed in s.seeds:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             enc = build_backbone(s.backbone, s.image_size, width=s.width)
-        out["random init"]["seeds"].append(evaluate_encoder(enc.eval(), sets, mean, std))
-    out["raw pixels"]["seeds"] = [
-        evaluate_encoder(RawPixels(min(16, s.image_size)), sets, mean, std)
-    ]
+        out["random init"]["seeds"].append(evaluate(enc.eval()))
+    out["raw pixels"]["seeds"] = [evaluate(RawPixels(min(16, s.image_size)))]
     return out
 
 
 # ---------------------------------------------------------------------------- summary
+_KEYS = {
+    "backgrounds": (
+        *METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral", "knn_original"
+    ),
+    "transfer": TRANSFER_KEYS,
+}
+"""The metrics summarised per protocol."""
+_PAIRED = {"backgrounds": PAIRED, "transfer": TRANSFER_KEYS}
+"""The metrics of the paired differences per protocol."""
+_HEADLINE = {"backgrounds": ("original", "knn_original"), "transfer": TRANSFER_KEYS}
+"""(linear, kNN) of the study table and heat map per protocol."""
+_NAMES = {
+    "object_info": "object info",
+    "mixed_rand": "Mixed-Rand",
+    "bg_gap": "BG-Gap",
+    "linear": "linear probe",
+    "knn": f"kNN (k={KNN_K})",
+}
+
+
 def _value(run: dict[str, Any], key: str) -> float:
-    if key in METRICS:
+    if key in METRICS and "challenge" in run:
         return run["challenge"][key]
     if key == "object_info" and run.get("kind") == "anchor":
         return run["object_info_neutral"]  # the anchor is probed on objects alone
@@ -606,11 +782,13 @@ def _group(row: dict[str, Any]) -> str:
     return f"{row['method']} bs {row['batch_size']}"
 
 
-def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    runs: list[dict[str, Any]], floors: dict[str, Any], protocol: str = "backgrounds"
+) -> dict[str, Any]:
     """Rows (mean ± std per metric), paired differences and gap closed per method."""
     from simclr.evaluate.stats import gap_closed, mean_std, paired_difference
 
-    keys = (*METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral", "knn_original")
+    keys = _KEYS[protocol]
     rows: dict[str, dict[str, Any]] = {}
     for r in runs:
         row = rows.setdefault(
@@ -651,7 +829,7 @@ def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, A
             continue
         shared = [sd for sd in row["seeds"] if sd in base["seeds"]]
         paired = {}
-        for k in PAIRED:
+        for k in _PAIRED[protocol]:
             a = [row[k]["values"][row["seeds"].index(sd)] for sd in shared]
             b = [base[k]["values"][base["seeds"].index(sd)] for sd in shared]
             paired[k] = paired_difference(a, b).to_dict()
@@ -666,11 +844,11 @@ def summarise(runs: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, A
     for name, f in floors.items():
         entry: dict[str, Any] = {}
         for k in keys:
-            vals = [(r["challenge"][k] if k in METRICS else r[k]) for r in f["seeds"]]
+            vals = [_value(r, k) for r in f["seeds"]]
             m, sd = mean_std(vals)
             entry[k] = {"mean": m, "std": sd, "values": vals}
         floor_rows[name] = entry
-    return {"rows": rows, "floors": floor_rows, "anchors": by_method}
+    return {"rows": rows, "floors": floor_rows, "anchors": by_method, "protocol": protocol}
 
 
 def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -678,10 +856,25 @@ def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
     floors = summary["floors"]
     several_sizes = len({r["batch_size"] for r in summary["rows"].values()}) > 1
+    transfer = summary.get("protocol") == "transfer"
     for group, refs in summary["anchors"].items():
         anchor = summary["rows"].get(refs.get("anchor", ""))
         base = summary["rows"].get(refs.get("baseline", ""))
         method = group if several_sizes else group.split(" bs ")[0]
+        if transfer:
+            for key in TRANSFER_KEYS if base is not None and floors else ():
+                best = max(floors, key=lambda f: floors[f][key]["mean"])
+                margin = base[key]["mean"] - floors[best][key]["mean"]
+                checks.append(
+                    {
+                        "check": f"{method}: baseline {_NAMES[key]} >= 2 points above every "
+                        "floor (else pretraining taught nothing this probe can read)",
+                        "value": f"{100 * base[key]['mean']:.1f} vs {best} "
+                        f"{100 * floors[best][key]['mean']:.1f}: {100 * margin:+.1f}",
+                        "ok": margin >= 0.02,
+                    }
+                )
+            continue
         if anchor is not None and floors:
             best_floor = max(f["object_info_neutral"]["mean"] for f in floors.values())
             margin = anchor["object_info"]["mean"] - best_floor
@@ -734,7 +927,7 @@ def _diff(d: dict[str, Any]) -> str:
 
 def findings(summary: dict[str, Any]) -> list[str]:
     """One sentence per compared row: what moved beyond seed noise, and the gap closed."""
-    names = {"object_info": "object info", "mixed_rand": "Mixed-Rand", "bg_gap": "BG-Gap"}
+    names = _NAMES
     out = []
     for name, row in summary["rows"].items():
         if "paired" not in row or row["kind"] != "recipe":
@@ -753,23 +946,43 @@ def findings(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
+def _protocol_lines(report: dict[str, Any]) -> list[str]:
+    """The protocol paragraph: data, pretraining and probes, in words."""
     s = report["settings"]
-    summary = report["summary"]
     st = s["style"]
-    lines = [
-        f"# Background reliance: segaug-compare ({report['created']}, preset `{s['preset']}`)",
-        "",
-        "**Protocol.** Pretraining: "
-        f"{', '.join(s['methods'])}, `{s['backbone']}` (width {s['width']}, stated because it "
-        f"is sized for CPU), {s['epochs']} epochs on {s['num_samples']} SyntheticShapes images "
-        f"at {s['image_size']} px (objects {st.get('coverage')} of the image, rotation "
-        f"±{st.get('max_rotation')}°, {st.get('object_colour')} objects; background family "
-        f"follows the class with probability {s['bias']}), batch {s['batch_size']}, "
-        f"{s['optimizer']} lr {s['lr']} × batch/256, temperature {s['temperature']}, crop scale "
-        f"{tuple(s['crop_scale'])} for every recipe. Seeds {', '.join(map(str, s['seeds']))}, "
-        "paired across rows (same initialisation and data order).",
+    train = (
+        f"{', '.join(s['methods'])}, `{s['backbone']}` (width {s['width']}), {s['epochs']} "
+        f"epochs, batch {', '.join(map(str, s['batch_sizes'] or [s['batch_size']]))}, "
+        f"{s['optimizer']} lr {s['lr']} × batch/256, temperature {s['temperature']} "
+        f"(SimCLR), crop scale {tuple(s['crop_scale'])} for every recipe. Seeds "
+        f"{', '.join(map(str, s['seeds']))}, paired across rows (same initialisation and "
+        "data order)."
+    )
+    if report["summary"].get("protocol") == "transfer":
+        if s["dataset"] == "synthetic":
+            data = (
+                f"{s['num_samples']} SyntheticShapes images at {s['image_size']} px (bias "
+                f"{s['bias']}, objects {st.get('coverage')} of the image)"
+            )
+        else:
+            data = (
+                f"`{s['dataset']}` (train split, {s['image_size']} px, masks `{s['masks']}`)"
+            )
+        splits = report["runs"][0]["splits"] if report["runs"] else {}
+        return [
+            f"**Protocol (transfer).** Pretraining on {data}: {train}",
+            "**Probes** (as `simclr-eval`): frozen features; a multinomial logistic "
+            f"regression (L-BFGS) whose L2 is chosen from {list(L2_GRID)} on the validation "
+            f"split ({splits.get('val_source', '?')}) and refit on train + validation; "
+            f"weighted kNN, k = {KNN_K}, T = 0.1. Train {splits.get('train', '?')}, "
+            f"validation {splits.get('val', '?')}, test {splits.get('test', '?')} images; "
+            f"metric {report['runs'][0]['metric'] if report['runs'] else '?'}.",
+        ]
+    return [
+        f"**Protocol (backgrounds).** Pretraining on {s['num_samples']} SyntheticShapes "
+        f"images at {s['image_size']} px (objects {st.get('coverage')} of the image, "
+        f"rotation ±{st.get('max_rotation')}°, {st.get('object_colour')} objects; background "
+        f"family follows the class with probability {s['bias']}): {train}",
         "**Probes.** Frozen features, multinomial logistic regression (L-BFGS). The challenge "
         f"probe is fitted on {s['probe_train']} biased training images, its L2 chosen on "
         f"{s['probe_val']} biased validation images, then refit on both. Object info and "
@@ -777,6 +990,70 @@ def render_markdown(report: dict[str, Any]) -> str:
         "test images, scored on the other half. The objects-alone row is probed on the same "
         "test objects on gray. Each challenge variant has "
         f"{s['challenge_images']} images.",
+    ]
+
+
+def _results_lines(summary: dict[str, Any]) -> list[str]:
+    """The results table: floors, anchors and rows, mean ± std over seeds."""
+    transfer = summary.get("protocol") == "transfer"
+    if transfer:
+        head = ["row", "linear probe", f"kNN (k={KNN_K})", "fallback", "train img/s"]
+    else:
+        head = [
+            "row", "Original", "Mixed-Same", "Mixed-Rand", "BG-Gap", "Only-FG", "Only-BG",
+            "object info", "bg info", "gap closed", "fallback", "train img/s",
+        ]  # fmt: skip
+    lines = [
+        "",
+        "## Results (%, mean ± std over seeds)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        if transfer:
+            return [_pct(r["linear"]), _pct(r["knn"])]
+        keys = ("original", "mixed_same", "mixed_rand", "bg_gap", "only_fg", "only_bg")
+        return [_pct(r[k]) for k in keys]
+
+    for name, f in summary["floors"].items():
+        extra = ["", ""]
+        if not transfer:
+            obj = f"{_pct(f['object_info'])} (gray: {_pct(f['object_info_neutral'])})"
+            extra = [obj, _pct(f["bg_info"]), "", "", ""]
+        lines.append("| " + " | ".join([f"*floor: {name}*", *cells(f), *extra]) + " |")
+    for name, r in summary["rows"].items():
+        label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
+            r["kind"], f"`{name}`"
+        )
+        fb = "global" if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
+        extra = []
+        if not transfer:
+            obj = _pct(r["object_info"]) + (" (gray)" if r["kind"] == "anchor" else "")
+            gap = _pct(r.get("gap_closed")) if r["kind"] == "recipe" else ""
+            extra = [obj, _pct(r["bg_info"]), gap]
+        lines.append(
+            "| "
+            + " | ".join([label, *cells(r), *extra, fb, f"{r['images_per_s']:.0f}"])
+            + " |"
+        )
+    if not transfer:
+        lines += ["", "What each column means:", ""]
+        lines += [f"- **{k}**: {v}." for k, v in COLUMNS.items()]
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
+    s = report["settings"]
+    summary = report["summary"]
+    protocol = summary.get("protocol", "backgrounds")
+    title = "Background reliance" if protocol == "backgrounds" else f"Study on `{s['dataset']}`"
+    lines = [
+        f"# {title}: segaug-compare ({report['created']}, preset `{s['preset']}`)",
+        "",
+        *_protocol_lines(report),
         "",
         "## Calibration",
         "",
@@ -786,86 +1063,29 @@ def render_markdown(report: dict[str, Any]) -> str:
     for c in report["calibration"]:
         lines.append(f"| {c['check']} | {c['value']} | {'yes' if c['ok'] else '**no**'} |")
     if not report["calibration"]:
-        lines.append("| no anchors in this run (`--no-anchors`): nothing to calibrate | — | — |")
-    head = [
-        "row",
-        "Original",
-        "Mixed-Same",
-        "Mixed-Rand",
-        "BG-Gap",
-        "Only-FG",
-        "Only-BG",
-        "object info",
-        "bg info",
-        "gap closed",
-        "fallback",
-        "train img/s",
-    ]
-    lines += [
-        "",
-        "## Results (top-1 %, mean ± std over seeds)",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-
-    def cells(r: dict[str, Any]) -> list[str]:
-        return [
-            _pct(r["original"]),
-            _pct(r["mixed_same"]),
-            _pct(r["mixed_rand"]),
-            _pct(r["bg_gap"]),
-            _pct(r["only_fg"]),
-            _pct(r["only_bg"]),
-        ]
-
-    for name, f in summary["floors"].items():
-        obj = f"{_pct(f['object_info'])} (gray: {_pct(f['object_info_neutral'])})"
-        lines.append(
-            "| "
-            + " | ".join([f"*floor: {name}*", *cells(f), obj, _pct(f["bg_info"]), "", "", ""])
-            + " |"
-        )
-    for name, r in summary["rows"].items():
-        label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
-            r["kind"], f"`{name}`"
-        )
-        obj = _pct(r["object_info"]) + (" (gray)" if r["kind"] == "anchor" else "")
-        gap = _pct(r.get("gap_closed")) if r["kind"] == "recipe" else ""
-        fb = "global" if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
-        lines.append(
-            "| "
-            + " | ".join(
-                [label, *cells(r), obj, _pct(r["bg_info"]), gap, fb, f"{r['images_per_s']:.0f}"]
-            )
-            + " |"
-        )
-    lines += ["", "What each column means:", ""]
-    for k, v in COLUMNS.items():
-        lines.append(f"- **{k}**: {v}.")
+        lines.append("| no anchors or floors in this run: nothing to calibrate | — | — |")
+    lines += _results_lines(summary)
     paired_rows = [(n, r) for n, r in summary["rows"].items() if "paired" in r]
     if paired_rows:
+        keys = _PAIRED[protocol]
         lines += [
             "",
             "## Paired differences from the baseline (points; mean ± std [95% t interval])",
             "",
             "\\* = the interval excludes 0: beyond seed noise.",
             "",
-            "| row | object info | Mixed-Rand | BG-Gap |",
-            "|---|---|---|---|",
+            "| row | " + " | ".join(_NAMES[k] for k in keys) + " |",
+            "|---|" + "---|" * len(keys),
         ]
         for name, r in paired_rows:
-            p = r["paired"]
-            lines.append(
-                f"| {name} | {_diff(p['object_info'])} | {_diff(p['mixed_rand'])} | "
-                f"{_diff(p['bg_gap'])} |"
-            )
+            lines.append(f"| {name} | " + " | ".join(_diff(r["paired"][k]) for k in keys) + " |")
     lines += study_table(summary)
     lines += ["", "## Findings", ""]
     lines += [f"- {f}" for f in report["findings"]] or ["- (no recipe rows)"]
+    first = "object_info" if protocol == "backgrounds" else "linear"
     lines += [
         "",
-        "![object info](object_info.png) ![paired differences](paired.png) "
+        f"![{first}]({first}.png) ![paired differences](paired.png) "
         "![study heat map](heatmap.png)",
         "",
         f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
@@ -891,18 +1111,21 @@ def study_table(summary: dict[str, Any]) -> list[str]:
     """Seed 004's layout: recipes x (method, batch size), each cell accuracy (time / memory).
 
     A cell reads ``linear ± std / kNN (pretraining minutes / peak memory)``: linear probe
-    and kNN (k=20, T=0.1) top-1 on the Original split, mean over seeds.
+    and kNN (k=20, T=0.1) on the Original split (``backgrounds``) or the dataset's test
+    split (``transfer``), mean over seeds.
     """
     labels, columns, cells = _study_grid(summary)
     if not columns:
         return []
+    lin_key, knn_key = _HEADLINE[summary.get("protocol", "backgrounds")]
+    split = "the test split" if lin_key == "linear" else "Original"
     kind = next(iter(summary["rows"].values())).get("peak_memory_kind", "")
     head = [f"{m}, batch {b}" for m, b in columns]
     lines = [
         "",
         "## Study table (seed 004 layout)",
         "",
-        "Each cell: linear-probe top-1 ± std / kNN top-1 on Original (pretraining minutes / "
+        f"Each cell: linear probe ± std / kNN on {split} (pretraining minutes / "
         f"peak memory, {kind}).",
         "",
         "| recipe | " + " | ".join(head) + " |",
@@ -915,7 +1138,7 @@ def study_table(summary: dict[str, Any]) -> list[str]:
             if r is None:
                 row.append("")
                 continue
-            lin, knn = r["original"], r["knn_original"]
+            lin, knn = r[lin_key], r[knn_key]
             row.append(
                 f"{lin['mean']:.3f} ± {lin['std']:.3f} / {knn['mean']:.3f} "
                 f"({r['train_seconds'] / 60:.1f} min / {r['peak_memory_bytes'] / 2**30:.2f} GB)"
@@ -925,15 +1148,18 @@ def study_table(summary: dict[str, Any]) -> list[str]:
 
 
 def write_plots(out: Path, summary: dict[str, Any]) -> None:
-    """``object_info.png`` (rows with floors and anchors) and ``paired.png`` (intervals)."""
+    """``object_info.png`` (``linear.png`` under ``transfer``: rows with floors and
+    anchors), ``paired.png`` (intervals) and ``heatmap.png`` (the study grid)."""
     from segaug.env import pyplot
 
     plt = pyplot()
+    protocol = summary.get("protocol", "backgrounds")
+    key = "object_info" if protocol == "backgrounds" else "linear"
     rows = summary["rows"]
     names = list(rows)
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(names), 4))
-    means = [100 * rows[n]["object_info"]["mean"] for n in names]
-    stds = [100 * rows[n]["object_info"]["std"] for n in names]
+    means = [100 * rows[n][key]["mean"] for n in names]
+    stds = [100 * rows[n][key]["std"] for n in names]
     colors = [
         {"anchor": "tab:green", "baseline": "tab:gray"}.get(rows[n]["kind"], "tab:blue")
         for n in names
@@ -941,34 +1167,38 @@ def write_plots(out: Path, summary: dict[str, Any]) -> None:
     ax.bar(range(len(names)), means, yerr=stds, capsize=3, color=colors)
     for i, n in enumerate(names):
         ax.plot(
-            [i] * len(rows[n]["object_info"]["values"]),
-            [100 * v for v in rows[n]["object_info"]["values"]],
+            [i] * len(rows[n][key]["values"]),
+            [100 * v for v in rows[n][key]["values"]],
             "k.",
             ms=4,
         )
     for fname, f in summary["floors"].items():
-        y = 100 * f["object_info"]["mean"]
+        y = 100 * f[key]["mean"]
         ax.axhline(y, ls="--", lw=1, color="gray")
         ax.text(len(names) - 0.5, y, f"floor: {fname}", fontsize=7, va="bottom", ha="right")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
-    ax.set_ylabel("object info, top-1 (%)")
-    ax.set_title("object info (anchor: on gray), mean ± std, dots = seeds")
+    ax.set_ylabel(f"{_NAMES[key]} (%)")
+    note = " (anchor: on gray)" if key == "object_info" else ", test split"
+    ax.set_title(f"{_NAMES[key]}{note}, mean ± std, dots = seeds")
     fig.tight_layout()
-    fig.savefig(out / "object_info.png", dpi=110)
+    fig.savefig(out / f"{key}.png", dpi=110)
     plt.close(fig)
 
     paired = [(n, r["paired"]) for n, r in rows.items() if "paired" in r]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 1.2 + 0.45 * max(1, len(paired))), sharey=True)
-    for ax, key, title in zip(axes, PAIRED, ("object info", "Mixed-Rand", "BG-Gap"), strict=True):
+    keys = _PAIRED[protocol]
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(4 * len(keys), 1.2 + 0.45 * max(1, len(paired))), sharey=True
+    )
+    for ax, pkey in zip(axes, keys, strict=True):
         for i, (_, p) in enumerate(paired):
-            d = p[key]
+            d = p[pkey]
             lo = d["low"] if not math.isnan(d["low"]) else d["mean"]
             hi = d["high"] if not math.isnan(d["high"]) else d["mean"]
             ax.plot([100 * lo, 100 * hi], [i, i], color="tab:blue")
             ax.plot(100 * d["mean"], i, "o", color="tab:red" if d["beyond_noise"] else "k")
         ax.axvline(0, color="gray", lw=1)
-        ax.set_title(f"{title}: recipe - baseline (points)", fontsize=9)
+        ax.set_title(f"{_NAMES[pkey]}: recipe - baseline (points)", fontsize=9)
     axes[0].set_yticks(range(len(paired)))
     axes[0].set_yticklabels([n for n, _ in paired], fontsize=8)
     fig.tight_layout()
@@ -976,9 +1206,10 @@ def write_plots(out: Path, summary: dict[str, Any]) -> None:
     plt.close(fig)
 
     labels, columns, cells = _study_grid(summary)
+    lin_key = _HEADLINE[protocol][0]
     grid = [
         [
-            100 * cells[(lab, c)]["original"]["mean"] if (lab, c) in cells else float("nan")
+            100 * cells[(lab, c)][lin_key]["mean"] if (lab, c) in cells else float("nan")
             for c in columns
         ]
         for lab in labels
@@ -993,7 +1224,8 @@ def write_plots(out: Path, summary: dict[str, Any]) -> None:
     ax.set_xticklabels([f"{m}\nbatch {b}" for m, b in columns], fontsize=8)
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
-    ax.set_title("linear probe top-1 on Original (%), mean over seeds", fontsize=9)
+    split = "Original" if protocol == "backgrounds" else "the test split"
+    ax.set_title(f"linear probe on {split} (%), mean over seeds", fontsize=9)
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(out / "heatmap.png", dpi=110)
@@ -1019,6 +1251,9 @@ def compare_pipelines(
 
     settings.validate()
     specs = plan_runs(settings)
+    protocol = settings.resolved_protocol()
+    if protocol == "transfer":
+        check_transfer_data(settings)  # a missing dataset fails before any folder is made
     if settings.threads:
         torch.set_num_threads(settings.threads)
     t_start = time.time()
@@ -1033,7 +1268,14 @@ def compare_pipelines(
         out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         out.mkdir(parents=True, exist_ok=False)
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
-    sets = build_eval_sets(settings)
+    # what every encoder is probed on: the generated sets (backgrounds), or the dataset's
+    # preprocessed splits, kept in memory across encoders up to 2 GiB (transfer)
+    if protocol == "transfer":
+        from simclr.evaluate.features import InputCache
+
+        sets: Any = InputCache(max_bytes=2 << 30)
+    else:
+        sets = build_eval_sets(settings)
     runs: list[dict[str, Any]] = []
     bar = tqdm(specs, desc="compare", disable=not progress)
     for spec in bar:
@@ -1051,7 +1293,7 @@ def compare_pipelines(
         atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
         runs.append(result)
     floors = _floors(settings, sets) if settings.floors else {}
-    summary = summarise(runs, floors)
+    summary = summarise(runs, floors, protocol)
     report = {
         "created": datetime.now().isoformat(timespec="seconds"),
         "settings": json.loads(json.dumps(asdict(settings))),
@@ -1102,8 +1344,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="segaug-compare",
         description="Does a recipe reduce an encoder's reliance on the background? "
-        "Floors, anchors, recipes x methods x seeds, the backgrounds challenge and paired "
-        "statistics, on the offline SyntheticShapes data.",
+        "Floors, anchors, recipes x methods x batch sizes x seeds, the backgrounds "
+        "challenge and paired statistics on the offline SyntheticShapes data; on a real "
+        "dataset (--dataset), linear probe and kNN (the transfer protocol).",
     )
     p.add_argument("--preset", default="default", choices=list(PRESETS))
     p.add_argument("--recipes", "--pipelines", nargs="+", dest="recipes", default=None)
@@ -1125,6 +1368,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="any CompareSettings field, e.g. --set epochs=20 --set bias=0.8",
     )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="a registered dataset (default synthetic; a real one runs the transfer protocol)",
+    )
+    p.add_argument("--data-root", default=None, help="root folder of a real dataset")
+    p.add_argument(
+        "--masks", default=None, help="data.masks of real data: gt, files:DIR, cache dir, opencv"
+    )
+    p.add_argument("--protocol", default=None, choices=["auto", *PROTOCOLS])
     p.add_argument("--device", default=None)
     p.add_argument("--out-dir", default=None)
     p.add_argument("--resume", default=None, help="a previous report folder to complete")
@@ -1150,10 +1403,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides["batch_sizes"] = tuple(a.batch_sizes)
         if a.no_anchors:
             overrides["anchors"] = False
-        if a.device is not None:
-            overrides["device"] = a.device
-        if a.out_dir is not None:
-            overrides["out_dir"] = a.out_dir
+        for key in ("dataset", "data_root", "masks", "protocol", "device", "out_dir"):
+            if getattr(a, key) is not None:
+                overrides[key] = getattr(a, key)
         settings = preset_settings(a.preset, **overrides)
         out = compare_pipelines(settings, progress=not a.no_progress, resume=a.resume)
     except ValueError as err:

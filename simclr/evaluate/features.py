@@ -428,6 +428,91 @@ def extract_features(
     return torch.cat(feats), torch.cat(labels)
 
 
+class InputCache:
+    """Preprocessed input batches kept in memory, so several encoders see one decode.
+
+    A study evaluates many encoders on the same splits; decoding, rendering and
+    resizing the images again for each of them can cost more than the forward pass.
+    :meth:`extract` stores the preprocessed batches of a split under its key (the
+    dataset, split, subset and preprocessing, never the encoder) while the total stays
+    within ``max_bytes``; a split that would exceed it is streamed as
+    :func:`extract_features` does and not kept. Features are the same either way: the
+    same batches go through the encoder.
+
+    Args:
+        max_bytes: Memory budget for the kept inputs (float32 tensors).
+
+    Example:
+        >>> import torch.utils.data as tud
+        >>> class Tiny(tud.Dataset):
+        ...     def __len__(self): return 4
+        ...     def __getitem__(self, i): return Image.new("RGB", (8, 8), (60 * i,) * 3), i
+        >>> cache = InputCache(max_bytes=1 << 20)
+        >>> pre = Preprocess(4)
+        >>> a = cache.extract(RawPixels(2), Tiny(), pre, {"split": "t"}, progress=False)
+        >>> b = cache.extract(RawPixels(2), Tiny(), pre, {"split": "t"}, progress=False)
+        >>> cache.hits, cache.used_bytes, torch.equal(a[0], b[0])
+        (1, 768, True)
+    """
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes: expected an int >= 0, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        self.used_bytes = 0
+        self.hits = 0
+        self._store: dict[str, tuple[list[Tensor], list[Tensor]]] = {}
+
+    @torch.no_grad()
+    def extract(
+        self,
+        encoder: nn.Module,
+        dataset: Dataset,
+        preprocess: Callable[[Image.Image], Tensor],
+        parts: dict[str, Any],
+        batch_size: int = 256,
+        device: str | torch.device = "cpu",
+        num_workers: int = 0,
+        progress: bool = True,
+        desc: str = "features",
+    ) -> tuple[Tensor, Tensor]:
+        """:func:`extract_features`, reading the split's inputs from memory when kept.
+
+        Args:
+            parts: Identity of the inputs (dataset, split, subset, preprocessing).
+            Others: As :func:`extract_features`.
+        """
+        key = cache_key(parts)
+        if key not in self._store:
+            loader = DataLoader(
+                TransformedDataset(dataset, preprocess),
+                batch_size=batch_size,
+                shuffle=False,
+                num_workers=num_workers,
+            )
+            it = tqdm(loader, desc=desc, disable=not progress, leave=False)
+            batches = [(x, y.long()) for x, y in it]
+            size = sum(x.numel() * x.element_size() for x, _ in batches)
+            if self.used_bytes + size > self.max_bytes:  # too big to keep: use once
+                return self._encode(encoder, batches, device)
+            self._store[key] = ([x for x, _ in batches], [y for _, y in batches])
+            self.used_bytes += size
+        else:
+            self.hits += 1
+        images, labels = self._store[key]
+        return self._encode(encoder, list(zip(images, labels, strict=True)), device)
+
+    @staticmethod
+    def _encode(
+        encoder: nn.Module, batches: list[tuple[Tensor, Tensor]], device: str | torch.device
+    ) -> tuple[Tensor, Tensor]:
+        was_training = encoder.training
+        encoder.eval()
+        feats = [encoder(x.to(device)).float().flatten(1).cpu() for x, _ in batches]
+        encoder.train(was_training)
+        return torch.cat(feats), torch.cat([y for _, y in batches])
+
+
 @torch.no_grad()
 def extract_tensor_features(
     encoder: nn.Module,

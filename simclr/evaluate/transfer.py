@@ -54,6 +54,7 @@ from segaug.data import DATASET_INFO, DatasetNotFoundError, build_dataset, get_d
 from simclr.evaluate.classifiers import ClassifierSettings, classifier_comparison
 from simclr.evaluate.features import (
     FeatureCache,
+    InputCache,
     Preprocess,
     RawPixels,
     dataset_targets,
@@ -380,6 +381,7 @@ def evaluate_dataset(
     default_image_size: int = 224,
     out_dir: str | Path | None = None,
     cache: FeatureCache | None = None,
+    inputs: InputCache | None = None,
 ) -> dict[str, Any]:
     """Run the requested protocols on one dataset.
 
@@ -395,6 +397,8 @@ def evaluate_dataset(
         default_image_size: Crop size when ``settings.image_size`` is None.
         out_dir: Where plots go (``None``: no plots).
         cache: Feature cache (default: ``FeatureCache(settings.cache_dir)``).
+        inputs: Keep the preprocessed splits in memory across calls (a study that
+            evaluates many encoders on the same images); ``None`` streams them.
 
     Returns:
         The dataset's section of ``report.json``.
@@ -445,6 +449,19 @@ def evaluate_dataset(
 
         def compute() -> tuple[Tensor, Tensor]:
             spec.module.to(device)
+            if inputs is not None:
+                key = {k: v for k, v in parts.items() if k != "encoder"}
+                return inputs.extract(
+                    spec.module,
+                    ds,
+                    pre,
+                    key,
+                    batch_size=settings.batch_size,
+                    device=device,
+                    num_workers=settings.num_workers,
+                    progress=settings.progress,
+                    desc=f"{name}/{split} {spec.name}",
+                )
             return extract_features(
                 spec.module,
                 ds,
