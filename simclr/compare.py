@@ -24,8 +24,9 @@ The instrument is calibrated by rows trained and probed alike:
 Every recipe gets the **paired difference** from the baseline (same seeds) with a 95%
 t interval, and the **gap closed**: (recipe - baseline) / (objects alone - baseline) on
 object info. Results land in ``runs/compare-<timestamp>/`` (``report.md``,
-``report.json``, ``object_info.png``, ``paired.png``, ``heatmap.png``); every finished
-run is saved as it ends, and ``--resume DIR`` skips the runs already done.
+``report.json``, ``object_info.png`` (``linear.png`` under the transfer protocol),
+``paired.png``, ``heatmap.png``); every finished run is saved as it ends, and
+``--resume DIR`` skips the runs already done.
 
 The same runner is the **study runner** (methods x recipes x batch sizes, seed 004's
 table with wall time and peak memory per cell). On a real dataset, which has no exact
@@ -147,8 +148,10 @@ class CompareSettings:
             ``synthetic`` (offline) or a real one (``cifar10``, ``imagefolder``, ...).
         data_root: Its root folder (real datasets).
         masks: ``data.masks`` of the pretraining runs (real datasets): ``gt``,
-            ``files:DIR``, a mask-cache folder or a segmenter name (``opencv``, ...).
-        data_params: Extra keyword arguments of the dataset's factory (real datasets).
+            ``files:DIR``, a mask-cache folder or a segmenter name (``classical``, ...).
+        data_params: Extra keyword arguments of the dataset's factory (real datasets;
+            ``imagefolder`` pretraining reads its folder directly and ignores them).
+        download: Let torchvision download a missing real dataset (needs internet).
         protocol: ``auto`` (``backgrounds`` on ``synthetic``, ``transfer`` otherwise),
             ``backgrounds`` or ``transfer`` (see :data:`PROTOCOLS`). Under ``transfer``,
             ``probe_train`` caps the probe's training images and ``eval_images`` the
@@ -194,6 +197,7 @@ class CompareSettings:
     data_root: str = "data"
     masks: str = "gt"
     data_params: dict[str, Any] = field(default_factory=dict)
+    download: bool = False
     protocol: str = "auto"
 
     def resolved_protocol(self) -> str:
@@ -205,9 +209,8 @@ class CompareSettings:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the setting, before any work."""
         from segaug import recipes
-        from simclr.methods import METHODS
-
         from segaug.data import get_dataset_info
+        from simclr.methods import METHODS
 
         if not self.recipes and not self.sweep and not self.anchors:
             raise ValueError("recipes: nothing to compare (no recipes, sweeps or anchors)")
@@ -266,6 +269,8 @@ class CompareSettings:
             v = getattr(self, name)
             if v is not None and v < 40:
                 raise ValueError(f"{name}: expected >= 40, got {v}")
+        if transfer:  # the probes' own checks (the device is checked when a run starts)
+            replace(transfer_settings(self), device="cpu").validate()
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -291,7 +296,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_sizes": (64, 128),
         "seeds": (0, 1),
         "protocol": "transfer",
-        "epochs": 4,
+        "epochs": 3,
         "probe_train": 4000,
         "eval_images": 4000,
     },
@@ -570,6 +575,7 @@ def transfer_settings(s: CompareSettings, seed: int = 0) -> Any:
     return EvalSettings(
         datasets=[s.dataset],
         data_root=s.data_root,
+        download=s.download,
         dataset_kwargs={s.dataset: kwargs} if kwargs else {},
         image_size=s.image_size,
         protocols=("linear", "knn"),
@@ -599,8 +605,24 @@ def check_transfer_data(s: CompareSettings) -> None:
     for split in ("train", "test"):
         try:
             load_split(s.dataset, split, es)
+        except ValueError as err:
+            cause = err.__cause__
+            msg = str(cause) if isinstance(cause, DatasetNotFoundError) else str(err)
+            hint = " (or --set download=true)" if "download=True" in msg else ""
+            raise ValueError(f"--dataset {s.dataset!r}: {msg}{hint}") from None
+    if s.dataset != "synthetic":  # the pretraining data with its masks (bad specs fail here)
+        from simclr.data import build_pretrain_dataset
+
+        spec = RunSpec(BASELINE, "baseline", s.methods[0], BASELINE, (), s.seeds[0])
+        try:
+            ds = build_pretrain_dataset(train_config(s, spec, Path(s.out_dir)).data)
         except DatasetNotFoundError as err:
-            raise ValueError(f"dataset {s.dataset!r}: {err}") from None
+            raise ValueError(f"--dataset {s.dataset!r}: {err}") from None
+        biggest = max(s.batch_sizes or (s.batch_size,))
+        if len(ds) < biggest:
+            raise ValueError(
+                f"batch_size: {biggest} is more than the {len(ds)} training images of {s.dataset!r}"
+            )
 
 
 def evaluate_transfer(
@@ -616,12 +638,14 @@ def evaluate_transfer(
     splits in memory from one encoder to the next.
 
     Returns:
-        ``{"linear", "knn", "metric", "splits"}``: linear-probe and kNN scores on the
-        test split, in the dataset's headline metric (top-1, or mean per-class accuracy
-        where that is the convention), and the split sizes used.
+        ``{"linear", "knn", "metric", "splits", "summary"}``: linear-probe and kNN scores
+        on the test split, in the dataset's headline metric (top-1, or mean per-class
+        accuracy where that is the convention), the split sizes used, and
+        ``evaluate_dataset``'s whole summary (extra test splits included).
     """
     from simclr.evaluate.transfer import evaluate_dataset
 
+    # no feature cache here (cache_dir None), so the encoder identity is only a label
     res = evaluate_dataset(
         s.dataset, encoder, "compare", transfer_settings(s), mean_std=(mean, std), inputs=inputs
     )
@@ -630,6 +654,7 @@ def evaluate_transfer(
         "knn": res["summary"][f"knn_k{KNN_K}"],
         "metric": res["metric"],
         "splits": res["splits"],
+        "summary": res["summary"],  # every number, e.g. linear_test_biased on synthetic
     }
 
 
@@ -648,6 +673,7 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
         cfg.data.params = {"bias": s.bias, "style": {**s.style, "background": background}}
     else:
         cfg.data.root = s.data_root
+        cfg.data.download = s.download
         cfg.data.num_samples = None
         cfg.data.masks = s.masks
         cfg.data.params = dict(s.data_params)
@@ -751,7 +777,12 @@ def _floors(s: CompareSettings, sets: Any) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------------------- summary
 _KEYS = {
     "backgrounds": (
-        *METRICS, "bg_gap", "object_info", "bg_info", "object_info_neutral", "knn_original"
+        *METRICS,
+        "bg_gap",
+        "object_info",
+        "bg_info",
+        "object_info_neutral",
+        "knn_original",
     ),
     "transfer": TRANSFER_KEYS,
 }
@@ -965,9 +996,7 @@ def _protocol_lines(report: dict[str, Any]) -> list[str]:
                 f"{s['bias']}, objects {st.get('coverage')} of the image)"
             )
         else:
-            data = (
-                f"`{s['dataset']}` (train split, {s['image_size']} px, masks `{s['masks']}`)"
-            )
+            data = f"`{s['dataset']}` (train split, {s['image_size']} px, masks `{s['masks']}`)"
         splits = report["runs"][0]["splits"] if report["runs"] else {}
         return [
             f"**Protocol (transfer).** Pretraining on {data}: {train}",
@@ -1034,9 +1063,7 @@ def _results_lines(summary: dict[str, Any]) -> list[str]:
             gap = _pct(r.get("gap_closed")) if r["kind"] == "recipe" else ""
             extra = [obj, _pct(r["bg_info"]), gap]
         lines.append(
-            "| "
-            + " | ".join([label, *cells(r), *extra, fb, f"{r['images_per_s']:.0f}"])
-            + " |"
+            "| " + " | ".join([label, *cells(r), *extra, fb, f"{r['images_per_s']:.0f}"]) + " |"
         )
     if not transfer:
         lines += ["", "What each column means:", ""]
@@ -1085,8 +1112,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     first = "object_info" if protocol == "backgrounds" else "linear"
     lines += [
         "",
-        f"![{first}]({first}.png) ![paired differences](paired.png) "
-        "![study heat map](heatmap.png)",
+        f"![{first}]({first}.png) ![paired differences](paired.png) ![study heat map](heatmap.png)",
         "",
         f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
         f"({len(report['runs'])} pretraining runs).",
@@ -1262,8 +1288,15 @@ def compare_pipelines(
         if not (out / "settings.json").is_file():
             raise ValueError(f"resume: {out} is not a segaug-compare folder (no settings.json)")
         saved = json.loads((out / "settings.json").read_text())
-        if saved != json.loads(json.dumps(asdict(settings))):
-            raise ValueError(f"resume: {out} was run with other settings; start a new folder")
+        now = json.loads(json.dumps(asdict(settings)))
+        # settings added since the folder was made take their defaults
+        saved = {**json.loads(json.dumps(asdict(CompareSettings()))), **saved}
+        differ = sorted(k for k in now if saved.get(k) != now[k])
+        if differ:
+            raise ValueError(
+                f"resume: {out} was run with other settings ({', '.join(differ)}); "
+                "start a new folder"
+            )
     else:
         out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         out.mkdir(parents=True, exist_ok=False)
@@ -1375,9 +1408,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-root", default=None, help="root folder of a real dataset")
     p.add_argument(
-        "--masks", default=None, help="data.masks of real data: gt, files:DIR, cache dir, opencv"
+        "--masks", default=None, help="data.masks of real data: gt, files:DIR, cache dir, classical"
     )
-    p.add_argument("--protocol", default=None, choices=["auto", *PROTOCOLS])
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=["auto", *PROTOCOLS],
+        help="backgrounds (synthetic only: the challenge, anchors, object/bg info) or "
+        "transfer (linear probe + kNN on the dataset's splits); auto picks by dataset",
+    )
     p.add_argument("--device", default=None)
     p.add_argument("--out-dir", default=None)
     p.add_argument("--resume", default=None, help="a previous report folder to complete")

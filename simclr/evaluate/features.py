@@ -34,9 +34,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -435,8 +436,9 @@ class InputCache:
     resizing the images again for each of them can cost more than the forward pass.
     :meth:`extract` stores the preprocessed batches of a split under its key (the
     dataset, split, subset and preprocessing, never the encoder) while the total stays
-    within ``max_bytes``; a split that would exceed it is streamed as
-    :func:`extract_features` does and not kept. Features are the same either way: the
+    within ``max_bytes``; a split that would exceed it (estimated from its first batch)
+    is streamed as :func:`extract_features` does and not kept, so it is decoded again
+    for the next encoder. Features are the same either way: the
     same batches go through the encoder.
 
     Args:
@@ -479,38 +481,50 @@ class InputCache:
         """:func:`extract_features`, reading the split's inputs from memory when kept.
 
         Args:
-            parts: Identity of the inputs (dataset, split, subset, preprocessing).
+            parts: Identity of the inputs (dataset, split, subset); the preprocessing's
+                ``to_dict()`` and the dataset's length are added to it.
             Others: As :func:`extract_features`.
         """
-        key = cache_key(parts)
-        if key not in self._store:
-            loader = DataLoader(
-                TransformedDataset(dataset, preprocess),
-                batch_size=batch_size,
-                shuffle=False,
-                num_workers=num_workers,
-            )
-            it = tqdm(loader, desc=desc, disable=not progress, leave=False)
-            batches = [(x, y.long()) for x, y in it]
-            size = sum(x.numel() * x.element_size() for x, _ in batches)
-            if self.used_bytes + size > self.max_bytes:  # too big to keep: use once
-                return self._encode(encoder, batches, device)
-            self._store[key] = ([x for x, _ in batches], [y for _, y in batches])
-            self.used_bytes += size
-        else:
+        describe = getattr(preprocess, "to_dict", None)
+        key = cache_key(
+            {
+                **parts,
+                "_preprocess": describe() if describe is not None else repr(preprocess),
+                "_len": len(dataset),
+            }
+        )
+        if key in self._store:
             self.hits += 1
-        images, labels = self._store[key]
-        return self._encode(encoder, list(zip(images, labels, strict=True)), device)
+            images, labels = self._store[key]
+            return self._encode(encoder, zip(images, labels, strict=True), device)
+        loader = DataLoader(
+            TransformedDataset(dataset, preprocess),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+        )
+        it = iter(tqdm(loader, desc=desc, disable=not progress, leave=False))
+        first = next(it)
+        estimate = first[0].numel() * first[0].element_size() * len(loader)
+        if self.used_bytes + estimate > self.max_bytes:  # too big to keep: stream it
+            return self._encode(encoder, itertools.chain([first], it), device)
+        batches = [(x, y.long()) for x, y in itertools.chain([first], it)]
+        self._store[key] = ([x for x, _ in batches], [y for _, y in batches])
+        self.used_bytes += sum(x.numel() * x.element_size() for x, _ in batches)
+        return self._encode(encoder, batches, device)
 
     @staticmethod
     def _encode(
-        encoder: nn.Module, batches: list[tuple[Tensor, Tensor]], device: str | torch.device
+        encoder: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: str | torch.device
     ) -> tuple[Tensor, Tensor]:
         was_training = encoder.training
         encoder.eval()
-        feats = [encoder(x.to(device)).float().flatten(1).cpu() for x, _ in batches]
+        feats, labels = [], []
+        for x, y in batches:
+            feats.append(encoder(x.to(device)).float().flatten(1).cpu())
+            labels.append(y.long())
         encoder.train(was_training)
-        return torch.cat(feats), torch.cat([y for _, y in batches])
+        return torch.cat(feats), torch.cat(labels)
 
 
 @torch.no_grad()

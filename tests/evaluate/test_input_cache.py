@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from segaug.data import build_dataset
 from simclr.evaluate.features import InputCache, Preprocess, RawPixels, extract_features
 from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
-from segaug.data import build_dataset
 
 
 class _Counting(torch.utils.data.Dataset):
@@ -63,3 +63,25 @@ def test_evaluate_dataset_is_unchanged_by_the_input_cache():
     assert first["summary"] == plain["summary"]
     assert cache.hits == 4  # train, val, test and test_biased decoded once for both
     assert second["features"]["pretrained"]["dim"] == 12
+
+
+def test_other_preprocessing_or_subset_is_a_miss():
+    """The key holds the preprocessing (mean/std, size) and the subset, never the encoder."""
+    s = EvalSettings(
+        image_size=16, dataset_kwargs={"synthetic": {"num_samples": 60, "size": 16}},
+        protocols=("knn",), floors=(), plots=(), progress=False, device="cpu",
+    )  # fmt: skip
+    cache = InputCache()
+    evaluate_dataset("synthetic", RawPixels(4), "a", s, inputs=cache)
+    assert cache.hits == 0
+    evaluate_dataset(
+        "synthetic", RawPixels(4), "a", s, inputs=cache, mean_std=([0.1] * 3, [0.2] * 3)
+    )
+    assert cache.hits == 0  # other normalisation: decoded again
+    capped = EvalSettings(**{**s.__dict__, "max_train": 30})
+    evaluate_dataset("synthetic", RawPixels(4), "a", capped, inputs=cache)
+    assert cache.hits == 1  # (kNN only: train and test) test reused; capped train is new
+    ds, pre = _data(), Preprocess(16)
+    cache.extract(RawPixels(4), ds, pre, {"split": "x"}, progress=False)
+    cache.extract(RawPixels(4), ds, Preprocess(8), {"split": "x"}, progress=False)
+    assert ds.reads == 2 * len(ds)  # same parts, other preprocessing: not confused

@@ -140,7 +140,9 @@ def test_study_on_an_image_folder_with_mask_files(tmp_path):
     cfg = (out / "runs" / "thesis-seed0" / "config.yaml").read_text()
     assert "dataset: imagefolder" in cfg and "files:" in cfg
     for r in runs.values():
-        assert 0.0 <= r["linear"] <= 1.0 and r["images_per_s"] > 0
+        assert 0.0 <= r["linear"] <= 1.0
+        # 1 epoch of 48 images at batch 16: 3 steps of 16 images
+        assert r["images_per_s"] * r["train_seconds"] == pytest.approx(48)
 
     # resume reuses finished cells
     done = out / "runs" / "thesis-seed0" / "result.json"
@@ -152,21 +154,45 @@ def test_study_on_an_image_folder_with_mask_files(tmp_path):
 
 
 def test_real_dataset_errors_come_before_training(tmp_path, capsys):
+    root = _image_folder(tmp_path / "data", n_train=2, n_test=1)
     cases = (
         (["--dataset", "nope"], "nope"),
         (["--dataset", "cifar10", "--protocol", "backgrounds"], "which only 'synthetic' has"),
-        (["--dataset", "cifar10", "--data-root", str(tmp_path / "absent")], "cifar10"),
+        (["--dataset", "cifar10", "--data-root", str(tmp_path / "absent")], "was not found"),
         (["--dataset", "cifar10", "--set", "bias=0.5"], "bias: applies to 'synthetic' only"),
         (["--set", "protocol=fancy"], "protocol: expected 'auto'"),
+        (
+            ["--dataset", "imagefolder", "--data-root", str(root), "--masks", "nope"],
+            "expected 'gt'",
+        ),
+        (
+            ["--dataset", "imagefolder", "--data-root", str(root), "--masks", "files:"],
+            "empty folder after 'files:'",
+        ),
+        (
+            [
+                "--dataset",
+                "imagefolder",
+                "--data-root",
+                str(root),
+                "--masks",
+                f"files:{root / 'masks'}",
+            ],
+            "batch_size: 128 is more than the 4 training images",
+        ),
     )
     for argv, text in cases:
         assert main([*argv, "--out-dir", str(tmp_path / "o"), "--no-progress"]) == 2, argv
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(err) == 1 and err[0].startswith("segaug-compare: error:"), err
         assert text in err[0], (argv, err)
-    # the missing dataset was noticed before any run folder was filled
-    runs = list((tmp_path / "o").glob("*/runs/*"))
-    assert runs == []
+    # every error came before the report folder was made
+    assert not (tmp_path / "o").exists()
+    capsys.readouterr()
+    absent = ["--dataset", "cifar10", "--data-root", str(tmp_path / "absent")]
+    assert main([*absent, "--out-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "absent") in err and "--set download=true" in err
 
 
 def test_plan_and_presets_of_the_transfer_protocol():
@@ -178,7 +204,7 @@ def test_plan_and_presets_of_the_transfer_protocol():
     study.validate()
     assert study.resolved_protocol() == "transfer" and len(plan_runs(study)) == 24
     # the same preset on a real dataset only swaps the data
-    real = preset_settings("study", dataset="cifar10", data_root="/data", masks="opencv")
+    real = preset_settings("study", dataset="cifar10", data_root="/data", masks="classical")
     real.validate()
     es = transfer_settings(real)
     assert es.datasets == ["cifar10"] and es.protocols == ("linear", "knn")
