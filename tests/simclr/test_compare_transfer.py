@@ -212,12 +212,12 @@ def test_plan_and_presets_of_the_transfer_protocol():
 
 
 def test_the_documented_gpu_grid_is_valid():
-    """configs/study_cifar10_gpu.yaml (README) parses into valid transfer settings."""
+    """configs/compare/study_cifar10_gpu.yaml (README) parses into valid transfer settings."""
     from pathlib import Path
 
     from simclr.compare import _read_grid
 
-    grid = Path(__file__).parents[2] / "configs" / "study_cifar10_gpu.yaml"
+    grid = Path(__file__).parents[2] / "configs" / "compare" / "study_cifar10_gpu.yaml"
     s = preset_settings("default", **_read_grid(str(grid)))
     s.validate()
     assert s.resolved_protocol() == "transfer" and s.seeds == (0, 1, 2)
