@@ -6,6 +6,7 @@ import json
 
 import pytest
 from PIL import Image
+from simclr_testutils import tiny_compare
 
 from simclr.compare import (
     CompareSettings,
@@ -18,20 +19,7 @@ from simclr.compare import (
 
 
 def _tiny(tmp_path, **kw) -> CompareSettings:
-    base = dict(
-        recipes=("thesis",),
-        sweep=("background_fill.p=0.5",),
-        seeds=(0, 1),
-        num_samples=64,
-        epochs=1,
-        batch_size=32,
-        probe_train=60,
-        probe_val=30,
-        eval_images=60,
-        challenge_images=60,
-        out_dir=str(tmp_path),
-    )
-    return CompareSettings(**{**base, **kw})
+    return tiny_compare(tmp_path, **{"sweep": ("background_fill.p=0.5",), **kw})
 
 
 def test_compare_end_to_end_tiny_and_resume(tmp_path):

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from simclr_testutils import tiny_compare
 
 from segaug.data.synthetic import SyntheticShapes
 from simclr.compare import (
@@ -22,18 +23,6 @@ from simclr.compare import (
     plan_runs,
     preset_settings,
     transfer_settings,
-)
-
-TINY = dict(
-    recipes=("thesis",),
-    seeds=(0, 1),
-    num_samples=64,
-    epochs=1,
-    batch_size=32,
-    probe_train=60,
-    probe_val=30,
-    eval_images=60,
-    challenge_images=60,
 )
 
 
@@ -64,7 +53,7 @@ def _image_folder(root, n_train=24, n_test=8, size=32):
 
 
 def test_transfer_protocol_on_synthetic_matches_simclr_eval(tmp_path):
-    settings = CompareSettings(**TINY, protocol="transfer", out_dir=str(tmp_path))
+    settings = tiny_compare(tmp_path, protocol="transfer")
     out = compare_pipelines(settings, progress=False)
     report = json.loads((out / "report.json").read_text())
     summary = report["summary"]
