@@ -1136,7 +1136,7 @@ def _study_grid(summary: dict[str, Any]) -> tuple[list[str], list[tuple[str, int
 def study_table(summary: dict[str, Any]) -> list[str]:
     """Seed 004's layout: recipes x (method, batch size), each cell accuracy (time / memory).
 
-    A cell reads ``linear ± std / kNN (pretraining minutes / peak memory)``: linear probe
+    A cell reads ``linear ± std / kNN ± std (pretraining minutes / peak memory)``: linear probe
     and kNN (k=20, T=0.1) on the Original split (``backgrounds``) or the dataset's test
     split (``transfer``), mean over seeds.
     """
@@ -1151,7 +1151,7 @@ def study_table(summary: dict[str, Any]) -> list[str]:
         "",
         "## Study table (seed 004 layout)",
         "",
-        f"Each cell: linear probe ± std / kNN on {split} (pretraining minutes / "
+        f"Each cell: linear probe ± std / kNN ± std on {split} (pretraining minutes / "
         f"peak memory, {kind}).",
         "",
         "| recipe | " + " | ".join(head) + " |",
@@ -1166,7 +1166,7 @@ def study_table(summary: dict[str, Any]) -> list[str]:
                 continue
             lin, knn = r[lin_key], r[knn_key]
             row.append(
-                f"{lin['mean']:.3f} ± {lin['std']:.3f} / {knn['mean']:.3f} "
+                f"{lin['mean']:.3f} ± {lin['std']:.3f} / {knn['mean']:.3f} ± {knn['std']:.3f} "
                 f"({r['train_seconds'] / 60:.1f} min / {r['peak_memory_bytes'] / 2**30:.2f} GB)"
             )
         lines.append("| " + " | ".join(row) + " |")
