@@ -6,18 +6,40 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+MIN_GROUP_WIDTH = 8
+"""Fewest features a GroupNorm group of a head normalises over (see :func:`group_count`)."""
+
+
+def group_count(dim: int, max_groups: int = 32, min_width: int = MIN_GROUP_WIDTH) -> int:
+    """GroupNorm groups for ``dim`` features of a head: at most 32, each >= 8 wide.
+
+    On a ``(B, dim)`` tensor a group's statistics come from its features alone (there is
+    no spatial extent), so a group of one feature normalises it to exactly 0 and a group
+    of two to ±1. The count is the largest divisor of ``dim`` that is at most
+    ``max_groups`` and leaves ``min_width`` features per group; 1 (normalise over all
+    features, as LayerNorm) when ``dim < min_width``.
+
+    Example:
+        >>> [group_count(d) for d in (2048, 256, 128, 32, 8, 6)]
+        [32, 32, 16, 4, 1, 1]
+    """
+    for g in range(min(max_groups, dim // min_width), 1, -1):
+        if dim % g == 0:
+            return g
+    return 1
+
 
 def make_norm1d(norm: str, dim: int, affine: bool = True) -> nn.Module:
-    """``batch`` -> BatchNorm1d, ``group`` -> GroupNorm (batch-independent)."""
+    """``batch`` -> BatchNorm1d, ``group`` -> GroupNorm (batch-independent, groups from
+    :func:`group_count`)."""
     if norm == "batch":
         return nn.BatchNorm1d(dim, affine=affine)
     if norm == "group":
-        return nn.GroupNorm(math.gcd(32, dim), dim, affine=affine)
+        return nn.GroupNorm(group_count(dim), dim, affine=affine)
     raise ValueError(f"norm {norm!r}: expected 'batch' or 'group'")
 
 
