@@ -18,11 +18,14 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["machine_info", "machine_summary", "pyplot", "resolve_device"]
+__all__ = ["PeakRSS", "machine_info", "machine_summary", "pyplot", "resolve_device"]
 
 _LIBRARIES = ("torchvision", "kornia", "numpy", "cv2")
 
@@ -135,3 +138,57 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+class PeakRSS:
+    """The peak resident memory of this process while a block runs (CPU memory).
+
+    ``getrusage``'s ``ru_maxrss`` is a high-water mark for the whole life of the process,
+    so it cannot tell one run of a study from the next. On Linux this samples
+    ``/proc/self/statm`` from a background thread every ``interval`` seconds and keeps
+    the largest value seen (allocations shorter than ``interval`` can be missed); on
+    other systems it falls back to ``ru_maxrss`` and says so in :attr:`kind`.
+
+    Example:
+        >>> with PeakRSS() as rss:
+        ...     x = torch.ones(1 << 20)
+        >>> rss.peak_bytes > 0
+        True
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._statm = Path("/proc/self/statm")
+        self.kind = (
+            f"process RSS peak during the run (sampled every {interval * 1000:.0f} ms)"
+            if self._statm.is_file()
+            else "process peak RSS since start (ru_maxrss)"
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _current(self) -> int:
+        if self._statm.is_file():
+            return int(self._statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_bytes = max(self.peak_bytes, self._current())
+
+    def __enter__(self) -> PeakRSS:
+        self.peak_bytes = self._current()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._current())

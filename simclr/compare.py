@@ -134,6 +134,8 @@ class CompareSettings:
         optimizer: ``adamw``, ``lars`` or ``sgd``.
         lr: Base learning rate (scaled by batch/256).
         temperature: NT-Xent temperature (SimCLR-family methods).
+        method_params: Per-method keyword arguments, checked by each method's config
+            (e.g. ``{"byol": {"proj_hidden_dim": 512}}``); the paper defaults otherwise.
         probe_train: Biased training images for the challenge probe.
         probe_val: Biased validation images for choosing its L2 penalty.
         eval_images: Images of the random-background test split (object and background
@@ -185,6 +187,7 @@ class CompareSettings:
     optimizer: str = "adamw"
     lr: float = 0.008
     temperature: float = 0.2
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     probe_train: int = 2000
     probe_val: int = 1000
     eval_images: int = 8000
@@ -238,6 +241,17 @@ class CompareSettings:
             raise ValueError("methods: expected at least one method, got none")
         for m in self.methods:
             METHODS.get(m)  # raises listing every method
+        if not isinstance(self.method_params, dict) or not all(
+            isinstance(v, dict) for v in self.method_params.values()
+        ):
+            raise ValueError(
+                f"method_params: expected {{method: {{param: value}}}}, got {self.method_params!r}"
+            )
+        extra = sorted(set(self.method_params) - set(self.methods))
+        if extra:
+            raise ValueError(
+                f"method_params: {extra} are not among the methods {list(self.methods)}"
+            )
         for s in self.sweep:
             parse_sweep(s)
         if not self.seeds:
@@ -271,6 +285,13 @@ class CompareSettings:
                 raise ValueError(f"{name}: expected >= 40, got {v}")
         if transfer:  # the probes' own checks (the device is checked when a run starts)
             replace(transfer_settings(self), device="cpu").validate()
+        batch = (self.batch_sizes or (self.batch_size,))[0]
+        for m in self.methods:  # each method's training config, its params included
+            spec = RunSpec(BASELINE, "baseline", m, BASELINE, (), self.seeds[0], batch_size=batch)
+            try:
+                train_config(self, spec, Path(self.out_dir))
+            except ValueError as err:
+                raise ValueError(f"method {m!r}: {err}") from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -683,7 +704,8 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     cfg.model.backbone = s.backbone
     cfg.model.width = s.width
     cfg.method.name = spec.method
-    cfg.method.params = {"temperature": s.temperature} if spec.method == "simclr" else {}
+    base = {"temperature": s.temperature} if spec.method == "simclr" else {}
+    cfg.method.params = {**base, **s.method_params.get(spec.method, {})}
     cfg.optim.name = s.optimizer
     cfg.optim.lr = s.lr
     cfg.optim.warmup_epochs = min(1.0, s.epochs / 4)
@@ -704,13 +726,16 @@ def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: Any) -> dic
     from simclr.train import train
 
     cfg = train_config(s, spec, run_dir)
+    from segaug.env import PeakRSS
+
     cuda = torch.cuda.is_available() and s.device in ("auto", "cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    result = train(cfg)
+    with PeakRSS() as rss:
+        result = train(cfg)
     seconds = time.perf_counter() - t0
-    peak = _peak_memory(cuda)
+    peak = _peak_memory(cuda, rss)
     enc = load_encoder(run_dir)
     mean, std = enc.mean_std
     if s.resolved_protocol() == "transfer":
@@ -733,21 +758,19 @@ def _run_one(s: CompareSettings, spec: RunSpec, run_dir: Path, sets: Any) -> dic
     }
 
 
-def _peak_memory(cuda: bool) -> dict[str, Any]:
-    """Peak memory of the run: CUDA allocations, or the process's peak RSS on CPU.
+def _peak_memory(cuda: bool, rss: Any) -> dict[str, Any]:
+    """Peak memory of the run: CUDA allocations, or the process's RSS peak on CPU.
 
-    On CPU the figure is the whole process's high-water mark so far (``ru_maxrss``), so it
-    never decreases from one run to the next; the report labels it as such.
+    On CPU the figure is :class:`segaug.env.PeakRSS` of the pretraining: the whole
+    process (the evaluation sets it holds included), sampled while the run trains; the
+    report labels it as such.
     """
     if cuda:
         return {
             "peak_memory_bytes": torch.cuda.max_memory_allocated(),
             "peak_memory_kind": "torch.cuda.max_memory_allocated",
         }
-    import resource
-
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"peak_memory_bytes": kb * 1024, "peak_memory_kind": "process peak RSS (CPU)"}
+    return {"peak_memory_bytes": rss.peak_bytes, "peak_memory_kind": rss.kind}
 
 
 def _floors(s: CompareSettings, sets: Any) -> dict[str, dict[str, Any]]:

@@ -95,6 +95,17 @@ def test_transfer_protocol_on_synthetic_matches_simclr_eval(tmp_path):
     assert again["linear"] == direct["summary"]["linear"]
 
     md = (out / "report.md").read_text()
+    # the study cell: linear ± std / kNN ± std over the seeds (sample std), minutes, memory
+    runs = sorted((r for r in report["runs"] if r["row"] == "thesis"), key=lambda r: r["seed"])
+    lin = np.array([r["linear"] for r in runs])
+    knn = np.array([r["knn"] for r in runs])
+    minutes = np.mean([r["train_seconds"] for r in runs]) / 60
+    gb = max(r["peak_memory_bytes"] for r in runs) / 2**30
+    cell = (
+        f"| thesis | {lin.mean():.3f} ± {lin.std(ddof=1):.3f} / {knn.mean():.3f} ± "
+        f"{knn.std(ddof=1):.3f} ({minutes:.1f} min / {gb:.2f} GB) |"
+    )
+    assert cell in md, cell
     for text in ("Protocol (transfer)", "linear probe", "kNN (k=20)", "Study table", "Machine:"):
         assert text in md, text
     assert "Mixed-Rand" not in md and "objects alone" not in md
