@@ -1180,6 +1180,15 @@ def study_table(summary: dict[str, Any]) -> list[str]:
         "| recipe | " + " | ".join(head) + " |",
         "|---|" + "---|" * len(head),
     ]
+
+    def ms(x: dict[str, Any]) -> str:
+        return f"{x['mean']:.3f}" + (f" ± {x['std']:.3f}" if len(x["values"]) > 1 else "")
+
+    if summary["floors"]:  # the same for every column: stated once
+        text = "; ".join(
+            f"{name} {ms(f[lin_key])} / {ms(f[knn_key])}" for name, f in summary["floors"].items()
+        )
+        lines.append("| *floors* | " + " | ".join([text] + [""] * (len(head) - 1)) + " |")
     for label in labels:
         row = [label]
         for col in columns:

@@ -106,6 +106,8 @@ def test_transfer_protocol_on_synthetic_matches_simclr_eval(tmp_path):
         f"{knn.std(ddof=1):.3f} ({minutes:.1f} min / {gb:.2f} GB) |"
     )
     assert cell in md, cell
+    rand = summary["floors"]["random init"]["linear"]
+    assert f"| *floors* | random init {rand['mean']:.3f} ± {rand['std']:.3f} / " in md
     for text in ("Protocol (transfer)", "linear probe", "kNN (k=20)", "Study table", "Machine:"):
         assert text in md, text
     assert "Mixed-Rand" not in md and "objects alone" not in md
