@@ -158,6 +158,7 @@ class PeakRSS:
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
+        self.start_bytes = 0  # RSS when the block began
         self.peak_bytes = 0
         self._statm = Path("/proc/self/statm")
         self.kind = (
@@ -181,7 +182,7 @@ class PeakRSS:
             self.peak_bytes = max(self.peak_bytes, self._current())
 
     def __enter__(self) -> PeakRSS:
-        self.peak_bytes = self._current()
+        self.start_bytes = self.peak_bytes = self._current()
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()

@@ -19,13 +19,16 @@ def test_peak_rss_sees_a_transient_allocation_and_resets_per_block():
     with PeakRSS(interval=0.005) as first:
         x = torch.ones(300 * MB // 4)  # 300 MB, touched
         x.add_(1)
-        time.sleep(0.1)  # held for 20 sampling intervals
+        time.sleep(0.2)  # held for 40 sampling intervals
         del x
         gc.collect()
     with PeakRSS(interval=0.005) as second:
         torch.ones(1024).sum()
-    # the 300 MB buffer counted in the first block, and not in the next one
-    assert first.peak_bytes - second.peak_bytes > 200 * MB
+    # the 300 MB buffer counted in the first block, and not in the next one (each block
+    # is measured from its own start: whether freed pages went back to the system is
+    # the allocator's business)
+    grew = (first.peak_bytes - first.start_bytes, second.peak_bytes - second.start_bytes)
+    assert grew[0] > 250 * MB and grew[1] < 50 * MB, grew
     assert "sampled" in first.kind
 
 
