@@ -143,6 +143,7 @@ class CompareSettings:
             objects-alone anchor).
         challenge_images: Images of each backgrounds-challenge variant.
         threads: Torch CPU threads (0 = torch's default).
+        num_workers: DataLoader workers that decode real images (pretraining and probes).
         device: ``auto``, ``cpu`` or ``cuda``.
         out_dir: Parent of the ``compare-<timestamp>`` folder.
         preset: Name of the preset these settings came from (reported).
@@ -193,6 +194,7 @@ class CompareSettings:
     eval_images: int = 8000
     challenge_images: int = 4000
     threads: int = 0
+    num_workers: int = 0
     device: str = "auto"
     out_dir: str = "runs"
     preset: str = "default"
@@ -277,6 +279,10 @@ class CompareSettings:
                 raise ValueError(f"batch_size: expected ints >= 2 (negatives), got {b!r}")
             if self.dataset == "synthetic" and self.num_samples < b:
                 raise ValueError(f"num_samples: {self.num_samples} is fewer than one batch of {b}")
+        for name in ("threads", "num_workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name}: expected an int >= 0, got {v!r}")
         if not 0.0 <= self.bias <= 1.0:
             raise ValueError(f"bias: expected a probability in [0, 1], got {self.bias!r}")
         for name in ("eval_images", "challenge_images"):
@@ -597,6 +603,7 @@ def transfer_settings(s: CompareSettings, seed: int = 0) -> Any:
         datasets=[s.dataset],
         data_root=s.data_root,
         download=s.download,
+        num_workers=s.num_workers,
         dataset_kwargs={s.dataset: kwargs} if kwargs else {},
         image_size=s.image_size,
         protocols=("linear", "knn"),
@@ -695,6 +702,7 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     else:
         cfg.data.root = s.data_root
         cfg.data.download = s.download
+        cfg.data.num_workers = s.num_workers
         cfg.data.num_samples = None
         cfg.data.masks = s.masks
         cfg.data.params = dict(s.data_params)

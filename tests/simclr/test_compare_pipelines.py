@@ -125,6 +125,7 @@ def test_presets_and_bad_settings_fail_before_training(tmp_path, capsys):
         (["--sweep", "thesis.nope=1"], "has no parameter 'nope'"),
         (["--set", "bogus=1"], "expected KEY=VALUE with KEY one of"),
         (["--set", "epochs=0"], "epochs: expected a positive int"),
+        (["--set", "num_workers=-1"], "num_workers: expected an int >= 0"),
         (["--set", "method_params={simclr: {nope: 1}}"], "method 'simclr': config 'method.params'"),
         (["--set", "method_params={byol: {}}"], "['byol'] are not among the methods"),
     ):

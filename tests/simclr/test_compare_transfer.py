@@ -226,3 +226,4 @@ def test_the_documented_gpu_grid_is_valid():
     assert len(plan_runs(s)) == 3 * 6 * 2 * 7  # seeds x methods x batch sizes x rows
     es = transfer_settings(s)
     assert es.max_train is None and es.max_test is None and es.device == "cuda"
+    assert es.num_workers == 8 == s.num_workers
