@@ -62,10 +62,13 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from simclr.evaluate.transfer import EvalSettings
 
 __all__ = [
     "CompareSettings",
@@ -585,12 +588,13 @@ def evaluate_encoder(
     }
 
 
-def transfer_settings(s: CompareSettings, seed: int = 0) -> Any:
+def transfer_settings(s: CompareSettings) -> EvalSettings:
     """The ``simclr-eval`` settings of the ``transfer`` protocol: linear probe and kNN.
 
     The probe's L2 is chosen on the dataset's validation split (official, or 10% of each
     training class held out) from :data:`L2_GRID`, then refit on train + validation; kNN
-    uses k = :data:`KNN_K` and T = 0.1. Splits and subsets depend on ``seed`` only.
+    uses k = :data:`KNN_K` and T = 0.1. Held-out rows and subsets use seed 0 for every
+    encoder, so all rows are probed on the same images.
     """
     from simclr.evaluate.transfer import EvalSettings
 
@@ -615,7 +619,7 @@ def transfer_settings(s: CompareSettings, seed: int = 0) -> Any:
         max_train=s.probe_train,
         max_test=s.eval_images,
         device=s.device,
-        seed=seed,
+        seed=0,
         progress=False,
     )
 
