@@ -408,22 +408,38 @@ def extract_features(
     Shape:
         - Output: ``(N, D)`` and ``(N,)``
     """
+    loader = _loader(dataset, preprocess, batch_size, num_workers)
+    return _encode(encoder, tqdm(loader, desc=desc, disable=not progress, leave=False), device)
+
+
+def _loader(
+    dataset: Dataset,
+    preprocess: Callable[[Image.Image], Tensor],
+    batch_size: int,
+    num_workers: int,
+) -> DataLoader:
+    """Preprocessed ``(images, labels)`` batches of ``dataset`` in order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if len(dataset) == 0:
         raise ValueError("dataset is empty; expected at least one image")
-    was_training = encoder.training
-    encoder.eval()
-    loader = DataLoader(
+    return DataLoader(
         TransformedDataset(dataset, preprocess),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
     )
+
+
+def _encode(
+    encoder: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: str | torch.device
+) -> tuple[Tensor, Tensor]:
+    """``encoder`` (eval mode) over ``batches``: (features float32 on CPU, labels int64)."""
+    was_training = encoder.training
+    encoder.eval()
     feats, labels = [], []
-    for images, y in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        out = encoder(images.to(device, non_blocking=True))
-        feats.append(out.float().flatten(1).cpu())
+    for images, y in batches:
+        feats.append(encoder(images.to(device, non_blocking=True)).float().flatten(1).cpu())
         labels.append(y.long())
     encoder.train(was_training)
     return torch.cat(feats), torch.cat(labels)
@@ -496,35 +512,17 @@ class InputCache:
         if key in self._store:
             self.hits += 1
             images, labels = self._store[key]
-            return self._encode(encoder, zip(images, labels, strict=True), device)
-        loader = DataLoader(
-            TransformedDataset(dataset, preprocess),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=num_workers,
-        )
+            return _encode(encoder, zip(images, labels, strict=True), device)
+        loader = _loader(dataset, preprocess, batch_size, num_workers)
         it = iter(tqdm(loader, desc=desc, disable=not progress, leave=False))
         first = next(it)
         estimate = first[0].numel() * first[0].element_size() * len(loader)
         if self.used_bytes + estimate > self.max_bytes:  # too big to keep: stream it
-            return self._encode(encoder, itertools.chain([first], it), device)
+            return _encode(encoder, itertools.chain([first], it), device)
         batches = [(x, y.long()) for x, y in itertools.chain([first], it)]
         self._store[key] = ([x for x, _ in batches], [y for _, y in batches])
         self.used_bytes += sum(x.numel() * x.element_size() for x, _ in batches)
-        return self._encode(encoder, batches, device)
-
-    @staticmethod
-    def _encode(
-        encoder: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: str | torch.device
-    ) -> tuple[Tensor, Tensor]:
-        was_training = encoder.training
-        encoder.eval()
-        feats, labels = [], []
-        for x, y in batches:
-            feats.append(encoder(x.to(device)).float().flatten(1).cpu())
-            labels.append(y.long())
-        encoder.train(was_training)
-        return torch.cat(feats), torch.cat(labels)
+        return _encode(encoder, batches, device)
 
 
 @torch.no_grad()

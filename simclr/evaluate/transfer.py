@@ -449,29 +449,17 @@ def evaluate_dataset(
 
         def compute() -> tuple[Tensor, Tensor]:
             spec.module.to(device)
-            if inputs is not None:
-                key = {k: v for k, v in parts.items() if k != "encoder"}
-                return inputs.extract(
-                    spec.module,
-                    ds,
-                    pre,
-                    key,
-                    batch_size=settings.batch_size,
-                    device=device,
-                    num_workers=settings.num_workers,
-                    progress=settings.progress,
-                    desc=f"{name}/{split} {spec.name}",
-                )
-            return extract_features(
-                spec.module,
-                ds,
-                pre,
+            kw: dict[str, Any] = dict(
                 batch_size=settings.batch_size,
                 device=device,
                 num_workers=settings.num_workers,
                 progress=settings.progress,
                 desc=f"{name}/{split} {spec.name}",
             )
+            if inputs is not None:  # the inputs' identity: everything but the encoder
+                key = {k: v for k, v in parts.items() if k != "encoder"}
+                return inputs.extract(spec.module, ds, pre, key, **kw)
+            return extract_features(spec.module, ds, pre, **kw)
 
         return cache.get_or_compute(parts, compute)
 
