@@ -3,7 +3,7 @@
 Prints a table, writes JSON and states the machine. Data come from the offline
 synthetic dataset through ``MaskedDataset`` (decode + resize in the loader), the views
 from a segaug recipe on the training device, and the step from
-:func:`simclr.engine.forward_backward` + LARS, exactly as in ``simclr-train``.
+:func:`simclr.gradcache.forward_backward` + LARS, exactly as in ``simclr-train``.
 
 ``--compare-default`` instead times whole ``simclr-train`` epochs of ``segaug-compare``'s
 pretraining configuration, before (ResNet-18 at width 0.25, LARS, items decoded and resized
@@ -34,7 +34,7 @@ from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
 from segaug.data.masked import MaskedDataset
 from segaug.data.synthetic import SyntheticShapes
 from segaug.env import machine_info
-from simclr.engine import TrainModule, forward_backward
+from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import build_method
 from simclr.models import build_backbone
 from simclr.optim import LARS, param_groups

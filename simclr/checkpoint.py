@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m simclr.checkpoint --upgrade PATH...``: convert trusted old checkpoints."""
     import argparse
 
-    from segaug.cli.errors import USER_ERRORS, report_error
+    from segaug.errors import USER_ERRORS, report_error
 
     parser = argparse.ArgumentParser(
         prog="python -m simclr.checkpoint",

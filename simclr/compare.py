@@ -31,7 +31,7 @@ object info. Results land in ``runs/compare-<timestamp>/`` (``report.md``,
 The same runner is the **study runner** (methods x recipes x batch sizes, seed 004's
 table with wall time and peak memory per cell). On a real dataset, which has no exact
 backgrounds, it runs the ``transfer`` protocol: floors, the baseline row, linear probe
-and kNN on the dataset's own labelled splits through :mod:`simclr.evaluate.transfer`
+and kNN on the dataset's own labelled splits through :mod:`simclr.evaluate.suite`
 (the code path of ``simclr-eval``), with the same paired statistics.
 
 Usage::
@@ -68,7 +68,7 @@ import torch
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from simclr.evaluate.transfer import EvalSettings
+    from simclr.evaluate.suite import EvalSettings
 
 __all__ = [
     "CompareSettings",
@@ -596,7 +596,7 @@ def transfer_settings(s: CompareSettings) -> EvalSettings:
     uses k = :data:`KNN_K` and T = 0.1. Held-out rows and subsets use seed 0 for every
     encoder, so all rows are probed on the same images.
     """
-    from simclr.evaluate.transfer import EvalSettings
+    from simclr.evaluate.suite import EvalSettings
 
     if s.dataset == "synthetic":
         n = max(v for v in (s.probe_train, s.probe_val, s.eval_images) if v is not None)
@@ -631,7 +631,7 @@ def check_transfer_data(s: CompareSettings) -> None:
         ValueError: The dataset is missing or incomplete under ``data_root``.
     """
     from segaug.data import DatasetNotFoundError
-    from simclr.evaluate.transfer import load_split
+    from simclr.evaluate.suite import load_split
 
     es = transfer_settings(s)
     for split in ("train", "test"):
@@ -675,7 +675,7 @@ def evaluate_transfer(
         accuracy where that is the convention), the split sizes used, and
         ``evaluate_dataset``'s whole summary (extra test splits included).
     """
-    from simclr.evaluate.transfer import evaluate_dataset
+    from simclr.evaluate.suite import evaluate_dataset
 
     # no feature cache here (cache_dir None), so the encoder identity is only a label
     res = evaluate_dataset(

@@ -17,7 +17,7 @@ parameter groups, before/after the optimiser step, and its extra checkpoint stat
 One step: a per-process batch of ``(uint8 image, uint8 mask, label)`` is moved to the
 device, augmented there once by :class:`segaug.RegionAugment` (``aug.pair``; one view
 for MAE), normalised with the dataset statistics, and passed through
-:func:`simclr.engine.forward_backward` (GradCache when ``train.accumulate > 1`` and the
+:func:`simclr.gradcache.forward_backward` (GradCache when ``train.accumulate > 1`` and the
 loss couples samples). A non-finite loss stops the run before the optimiser step, so
 the last checkpoint stays the last good one.
 
@@ -53,7 +53,7 @@ from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
 from simclr.config import Config, apply_overrides, compatible_for_resume, load_config, save_config
 from simclr.data import build_loader, build_pretrain_dataset, normalization_stats, num_classes_of
-from simclr.engine import StepResult, TrainModule, forward_backward
+from simclr.gradcache import StepResult, TrainModule, forward_backward
 from simclr.methods import build_method
 from simclr.methods.base import Progress, ViewSpec
 from simclr.models import build_backbone
@@ -794,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint), printed as one ``simclr-train: error: ...`` line; 1 when the loss
         became non-finite.
     """
-    from segaug.cli.errors import report_error, user_errors
+    from segaug.errors import report_error, user_errors
 
     args, overrides = parse_args(argv)
     result = None

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from segaug.cli.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, report_error
 from segaug.masks.base import SEGMENTERS
 from segaug.masks.sources import MASK_SOURCES
 

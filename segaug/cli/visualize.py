@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from segaug import recipes
-from segaug.cli.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, report_error
 from segaug.viz import save_pair_grid
 
 __all__ = ["visualize", "main"]

@@ -42,7 +42,7 @@ from simclr.evaluate.metrics import (
     topk_accuracy,
 )
 from simclr.evaluate.report import compare_reports, compare_runs, load_report, write_report
-from simclr.evaluate.transfer import (
+from simclr.evaluate.suite import (
     TABLE4_DATASETS,
     TRANSFER_DATASETS,
     EvalSettings,

@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from segaug.cli.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, report_error
 from simclr.evaluate.linear import DEFAULT_L2_GRID
-from simclr.evaluate.protocol import (
+from simclr.evaluate.names import (
     CLASSIFIER_FEATURES,
     CLASSIFIER_PROBES,
     FLOORS,
@@ -35,7 +35,7 @@ from simclr.evaluate.protocol import (
     TABLE4_DATASETS,
     TRANSFER_DATASETS,
 )
-from simclr.evaluate.transfer import EvalSettings, evaluate_checkpoint
+from simclr.evaluate.suite import EvalSettings, evaluate_checkpoint
 
 GROUPS = {"table4": TABLE4_DATASETS, "transfer": TRANSFER_DATASETS}
 

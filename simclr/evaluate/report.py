@@ -34,7 +34,7 @@ import numpy as np
 
 from segaug.io import atomic_write
 from simclr.evaluate.classifiers import ClassifierSettings
-from simclr.evaluate.protocol import TABLE4_DATASETS
+from simclr.evaluate.names import TABLE4_DATASETS
 from simclr.evaluate.stats import mean_std
 
 REPORT_JSON = "report.json"

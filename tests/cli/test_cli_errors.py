@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segaug.cli.errors import one_line
+from segaug.errors import one_line
 from segaug.cli.precompute_masks import main as precompute_main
 from segaug.cli.visualize import main as visualize_main
 from simclr.evaluate.cli import main as eval_main

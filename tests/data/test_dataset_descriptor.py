@@ -52,7 +52,7 @@ def test_no_dataset_name_branches_outside_the_descriptors() -> None:
 
 
 def test_descriptors_hold_what_other_modules_used_to_know() -> None:
-    from simclr.evaluate.transfer import EXTRA_TEST_SPLITS, OFFICIAL_VAL
+    from simclr.evaluate.suite import EXTRA_TEST_SPLITS, OFFICIAL_VAL
 
     assert OFFICIAL_VAL == {"flowers102", "dtd", "synthetic"}
     assert EXTRA_TEST_SPLITS == {"synthetic": ("test_biased",)}
@@ -124,7 +124,7 @@ def toy_dataset() -> Iterator[str]:
 def test_one_entry_adds_a_dataset_everywhere(toy_dataset, tmp_path) -> None:
     """Registry, normalisation, pretraining data and the evaluation suite all read it."""
     from simclr.evaluate.features import RawPixels
-    from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+    from simclr.evaluate.suite import EvalSettings, evaluate_dataset
 
     assert len(build_dataset(toy_dataset, split="test", num_samples=12)) == 12
     cfg = DataConfig(dataset=toy_dataset, image_size=16, num_samples=12, root="/nope")

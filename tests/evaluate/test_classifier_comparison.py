@@ -247,7 +247,7 @@ def test_held_out_validation_rows_where_there_is_no_official_val(tmp_path) -> No
     from PIL import Image
 
     from simclr.evaluate.features import RawPixels
-    from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+    from simclr.evaluate.suite import EvalSettings, evaluate_dataset
 
     rng = np.random.default_rng(0)
     for split, n in (("train", 10), ("test", 4)):

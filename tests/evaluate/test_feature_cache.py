@@ -11,7 +11,7 @@ from simclr.evaluate.features import (
     file_hash,
     load_encoder,
 )
-from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+from simclr.evaluate.suite import EvalSettings, evaluate_dataset
 
 
 def test_second_call_is_a_hit_without_forward_calls(tmp_path):

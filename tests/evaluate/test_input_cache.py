@@ -7,7 +7,7 @@ from torch import nn
 
 from segaug.data import build_dataset
 from simclr.evaluate.features import InputCache, Preprocess, RawPixels, extract_features
-from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+from simclr.evaluate.suite import EvalSettings, evaluate_dataset
 
 
 class _Counting(torch.utils.data.Dataset):

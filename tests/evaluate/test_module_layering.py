@@ -1,4 +1,4 @@
-"""``simclr.evaluate.report`` and ``transfer`` do not import each other (issue 12 item 4)."""
+"""``simclr.evaluate.report`` and ``suite`` do not import each other."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ def _imported_modules(path: Path) -> set[str]:
     return found
 
 
-def test_report_does_not_import_transfer() -> None:
-    assert "simclr.evaluate.transfer" not in _imported_modules(EVALUATE / "report.py")
-    protocol = _imported_modules(EVALUATE / "protocol.py")
-    assert not {m for m in protocol if m.startswith("simclr")}
+def test_report_does_not_import_suite() -> None:
+    assert "simclr.evaluate.suite" not in _imported_modules(EVALUATE / "report.py")
+    names = _imported_modules(EVALUATE / "names.py")
+    assert not {m for m in names if m.startswith("simclr")}
 
 
 def test_the_dataset_groups_are_shared() -> None:
-    from simclr.evaluate import TABLE4_DATASETS, protocol, report, transfer
+    from simclr.evaluate import TABLE4_DATASETS, names, report, suite
 
-    assert report.TABLE4_DATASETS is transfer.TABLE4_DATASETS is protocol.TABLE4_DATASETS
-    assert TABLE4_DATASETS is protocol.TABLE4_DATASETS
+    assert report.TABLE4_DATASETS is suite.TABLE4_DATASETS is names.TABLE4_DATASETS
+    assert TABLE4_DATASETS is names.TABLE4_DATASETS

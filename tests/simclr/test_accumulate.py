@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from simclr.engine import TrainModule, forward_backward
+from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import build_method
 from simclr.models import build_backbone
 

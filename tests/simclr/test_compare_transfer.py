@@ -83,7 +83,7 @@ def test_transfer_protocol_on_synthetic_matches_simclr_eval(tmp_path):
 
     # one code path: the runner's numbers are simclr-eval's on the same checkpoint
     from simclr.evaluate.features import load_encoder
-    from simclr.evaluate.transfer import evaluate_dataset
+    from simclr.evaluate.suite import evaluate_dataset
 
     enc = load_encoder(out / "runs" / "thesis-seed1")
     mean, std = enc.mean_std

@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from numerics import assert_close
 
-from simclr.engine import TrainModule, forward_backward
+from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import Progress, build_method
 from simclr.models import build_backbone
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from simclr_testutils import tiny_config, tiny_mae_config
 
-from simclr.engine import TrainModule, forward_backward
+from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import METHODS, build_method
 from simclr.models import build_backbone
 from simclr.train import train

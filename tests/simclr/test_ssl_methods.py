@@ -11,7 +11,7 @@ from numerics import assert_close
 from simclr_testutils import TINY_PARAMS, tiny_config, tiny_method_config
 
 from simclr.config import apply_overrides
-from simclr.engine import TrainModule, forward_backward
+from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import METHODS, Progress, ViewSpec, build_method
 from simclr.methods.byol import cosine_momentum
 from simclr.models import build_backbone

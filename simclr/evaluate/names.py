@@ -1,6 +1,6 @@
 """Names shared by the evaluation modules: dataset groups, protocols, floors, plots.
 
-Both :mod:`simclr.evaluate.transfer` (which runs the suite) and
+Both :mod:`simclr.evaluate.suite` (which runs the suite) and
 :mod:`simclr.evaluate.report` (which renders and compares reports) read these; keeping
 them here means neither imports the other for a constant.
 

@@ -26,7 +26,7 @@ References:
 
 Example:
     >>> from simclr.evaluate.features import RawPixels
-    >>> from simclr.evaluate.transfer import EvalSettings, evaluate_dataset
+    >>> from simclr.evaluate.suite import EvalSettings, evaluate_dataset
     >>> s = EvalSettings(image_size=16, dataset_kwargs={"synthetic": {"num_samples": 60}},
     ...                  protocols=("linear",), floors=(), plots=(), l2_grid=(1e-3,),
     ...                  progress=False, max_iter=20, device="cpu")
@@ -75,7 +75,7 @@ from simclr.evaluate.linear import (
 )
 from simclr.evaluate.metrics import classification_summary
 from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
-from simclr.evaluate.protocol import (
+from simclr.evaluate.names import (
     CLASSIFIER_FEATURES,
     CLASSIFIER_PROBES,
     FLOORS,
