@@ -16,10 +16,9 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -27,6 +26,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from segaug.constants import IMAGENET_STATS
 from segaug.data import DATASET_INFO, build_dataset, get_dataset_info
 from simclr.config import DataConfig
+
+if TYPE_CHECKING:
+    from segaug.masks.resolve import ResolvedMasks
 
 
 class _DescriptorStats(Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]]):
@@ -72,46 +74,26 @@ def normalization_stats(cfg: DataConfig) -> tuple[list[float], list[float]]:
     return list(cfg.mean or mean), list(cfg.std or std)
 
 
-def _mask_source(spec: str) -> Any:
-    """What ``data.masks`` names: a mask source, a ``MaskCache`` or a segmenter.
+def _mask_source(spec: str) -> ResolvedMasks:
+    """What ``data.masks`` names, resolved (:func:`segaug.masks.resolve.resolve_masks`).
 
-    A source found by dataset index (``gt``) stays the spec string: MaskedDataset binds
-    it to the dataset. One found by path (``files:DIR?...``) is built here, so a bad
-    folder is reported against ``data.masks``. An existing directory becomes a
-    ``MaskCache``; anything else must be a segmenter name.
+    A source found by dataset index (``gt``) is built once the dataset is; everything
+    else (``files:DIR?...``, a cache directory, a segmenter name) is built here, so a bad
+    folder or option is reported against ``data.masks`` before the dataset is loaded.
     """
-    from segaug.masks.sources import (
-        MASK_SOURCES,
-        is_source_spec,
-        mask_source_from_spec,
-        parse_source_spec,
-    )
+    from segaug.masks.resolve import resolve_masks
 
-    if is_source_spec(spec):
-        try:
-            name, _ = parse_source_spec(spec)
-            return mask_source_from_spec(spec) if MASK_SOURCES.get(name).by_path else spec
-        except ValueError as err:
-            raise ValueError(f"config 'data.masks' = {spec!r}: {err}") from None
-    if os.path.sep in spec or Path(spec).exists():
-        from segaug.masks import MaskCache
-
-        if not Path(spec).is_dir():
-            raise ValueError(f"config 'data.masks' = {spec!r}: mask cache directory not found")
-        return MaskCache(spec)
-    from segaug.masks import SEGMENTERS, create_segmenter
-
-    if spec not in SEGMENTERS:
-        raise ValueError(
-            f"config 'data.masks' = {spec!r}: expected 'gt', 'files:MASK_DIR', a mask-cache "
-            f"directory or one of the segmenters {SEGMENTERS.names()}"
-        )
-    return create_segmenter(spec)
+    resolved = resolve_masks(spec, argument="config 'data.masks'", build=False)
+    return resolved if resolved.needs_dataset else resolved.build()
 
 
-def _in_memory_ok(base: Any, source: Any, size: int) -> bool:
+def _in_memory_ok(base: Any, source: ResolvedMasks, size: int) -> bool:
     """Ground-truth masks from a dataset that offers its whole split as arrays of side ``size``."""
-    if source != "gt" or not all(hasattr(base, a) for a in ("images", "masks", "targets")):
+    from segaug.masks import GroundTruthMasks
+
+    if not isinstance(source.masks, GroundTruthMasks):
+        return False
+    if not all(hasattr(base, a) for a in ("images", "masks", "targets")):
         return False
     return getattr(base, "size", None) == size
 
@@ -132,7 +114,7 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
-    if getattr(source, "by_path", False) and not info.masks_by_path:
+    if source.by_path and not info.masks_by_path:
         by_path = " or ".join(n for n, i in DATASET_INFO.items() if i.masks_by_path)
         raise ValueError(
             f"config 'data.masks' = {cfg.masks!r}: mask files are found by image path, "
@@ -148,6 +130,7 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
             return MaskedImageFolder(folder, masks=source, size=cfg.image_size)
         kwargs.update(cfg.params)
         base = build_dataset(cfg.dataset, root, split=cfg.split, download=cfg.download, **kwargs)
+        source = source.build(base)
         if _in_memory_ok(base, source, cfg.image_size):
             # Whole-split arrays at the training size: batched indexing, no per-item
             # decode or resize (the offline data; measured in benchmarks/train_step.py).

@@ -33,8 +33,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from segaug.errors import USER_ERRORS, report_error
-from segaug.masks.base import SEGMENTERS
-from segaug.masks.sources import MASK_SOURCES
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -100,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     from segaug.masks.cache import MaskCache
-    from segaug.masks.precompute import cache_report, precompute_masks
+    from segaug.masks.precompute import PRECOMPUTE_KINDS, cache_report, precompute_masks
+    from segaug.masks.resolve import resolve_masks
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -116,13 +115,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("SRC and --out are required (or use --stats CACHE)")
         if args.source is not None and args.segmenter is not None:
             parser.error("give --segmenter NAME or --source SPEC, not both")
-        name = args.source or args.segmenter or "classical"
-        if args.source is None and name not in SEGMENTERS and name not in MASK_SOURCES:
-            parser.error(f"--segmenter must be one of {SEGMENTERS.names()}, got {name!r}")
+        flag = "--source" if args.source is not None else "--segmenter"
+        # parsed before SRC is read, so a bad spec fails at once and names its flag
+        masks = resolve_masks(
+            args.source or args.segmenter or "classical",
+            argument=flag,
+            kinds=PRECOMPUTE_KINDS,
+            build=False,
+        )
         summary = precompute_masks(
             args.src,
             args.out,
-            name,
+            masks,
             checkpoint=args.checkpoint,
             device=args.device,
             batch_size=args.batch_size,

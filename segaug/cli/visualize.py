@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -26,6 +26,9 @@ from PIL import Image
 from segaug import recipes
 from segaug.errors import USER_ERRORS, report_error
 from segaug.viz import save_pair_grid
+
+if TYPE_CHECKING:
+    from segaug.masks.resolve import ResolvedMasks
 
 __all__ = ["visualize", "main"]
 
@@ -48,17 +51,18 @@ class _ImageList(torch.utils.data.Dataset):
 
 def _mask_source(
     masks: str | None, segmenter: str | None, checkpoint: str | None, device: str
-) -> Any:
-    from segaug.masks import create_segmenter
+) -> ResolvedMasks:
+    """``segmenter`` (built, with its checkpoint and device) or else ``masks`` (parsed)."""
+    from segaug.masks.resolve import resolve_masks
 
     if segmenter is not None:
-        kwargs: dict[str, Any] = {"device": device} if segmenter != "classical" else {}
-        if checkpoint is not None:
-            kwargs["checkpoint"] = checkpoint
-        return create_segmenter(segmenter, **kwargs)
+        return resolve_masks(
+            segmenter, argument="segmenter", kinds=("segmenter",), checkpoint=checkpoint,
+            device=device,
+        )  # fmt: skip
     if masks is None:
         raise ValueError("give --masks (gt, files:DIR or a cache directory) or --segmenter NAME")
-    return masks
+    return resolve_masks(masks, argument="masks", build=False)  # the dataset binds gt
 
 
 def visualize(
@@ -86,8 +90,9 @@ def visualize(
         root: Dataset root.
         split: Dataset split.
         images: A folder of images (flat, or class sub-folders) instead of a dataset.
-        masks: ``gt``, ``files:MASK_DIR[?...]`` (annotation files, with ``images``)
-            or a mask-cache directory.
+        masks: ``gt``, ``files:MASK_DIR[?...]`` (annotation files, with ``images``),
+            a mask-cache directory or a segmenter name (read by
+            :func:`segaug.masks.resolve.resolve_masks`).
         segmenter: A segmenter name run on the fly (``classical``, ``deeplabv3``, ``sam``).
         checkpoint: Weights for the segmenter.
         recipe: Name in ``segaug.recipes``.
@@ -122,8 +127,7 @@ def visualize(
             paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not paths:
                 raise ValueError(f"images folder {str(folder)!r} has no image files")
-            by_path = isinstance(source, str) and source.lower().startswith("files:")
-            keys = [p.name for p in paths] if by_path else None  # files: keyed by name
+            keys = [p.name for p in paths] if source.by_path else None  # files: keyed by name
             ds = MaskedDataset(_ImageList(paths), masks=source, size=size, keys=keys)
     else:
         base = build_dataset(dataset, root=root, split=split, download=download)

@@ -18,8 +18,10 @@ Masks come from one of:
   e.g. :class:`MaskedImageFolder`). A missing or size-mismatched mask file is reported
   (:class:`~segaug.masks.sources.MaskFileWarning`, naming the path) and the item gets
   an empty mask, so it falls back to global augmentation; the run goes on;
-* a :class:`~segaug.masks.base.Segmenter`, run on the fly in the worker process on
-  CPU (fine for ``classical``; precompute for the neural segmenters).
+* a :class:`~segaug.masks.base.Segmenter` or its name, run on the fly in the worker
+  process on CPU (fine for ``classical``; precompute for the neural segmenters).
+
+Spec strings are read by :func:`segaug.masks.resolve.resolve_masks`.
 
 Example:
     >>> from segaug.data.synthetic import SyntheticShapes
@@ -47,13 +49,8 @@ from torchvision.transforms import InterpolationMode
 from segaug.masks.base import Segmenter
 from segaug.masks.cache import MaskCache, index_key
 from segaug.masks.gt import GroundTruthMasks
-from segaug.masks.sources import (
-    MaskFileError,
-    MaskFileWarning,
-    MaskSource,
-    is_source_spec,
-    mask_source_from_spec,
-)
+from segaug.masks.resolve import ResolvedMasks, mask_spec_error, resolve_masks
+from segaug.masks.sources import MaskFileError, MaskFileWarning, MaskSource
 
 __all__ = [
     "InMemoryMaskedDataset",
@@ -132,7 +129,9 @@ class MaskedDataset(Dataset):
             uint8 HWC array or CHW tensor.
         masks: A :class:`MaskCache` or its directory; a mask source or its spec
             (``"gt"``: ``base.get_mask``; ``"files:DIR?foreground=1,3"``: annotation
-            files, keys must be image paths); or a :class:`Segmenter` run on the fly.
+            files, keys must be image paths); a :class:`Segmenter` or its name
+            (``"classical"``) run on the fly; or what
+            :func:`~segaug.masks.resolve.resolve_masks` made of one of these.
         size: Output side in pixels (>= 8).
         keys: Cache key of every item; default :func:`index_key` of the index (what
             ``segaug-precompute-masks DATASET_NAME`` writes).
@@ -154,7 +153,7 @@ class MaskedDataset(Dataset):
     def __init__(
         self,
         base: Any,
-        masks: MaskCache | str | os.PathLike[str] | Segmenter,
+        masks: MaskCache | str | os.PathLike[str] | Segmenter | MaskSource | ResolvedMasks,
         size: int = 96,
         keys: Sequence[str] | None = None,
     ) -> None:
@@ -172,15 +171,7 @@ class MaskedDataset(Dataset):
         self.segmenter: Segmenter | None = None
         self._positions: np.ndarray | None = None
         self._unusable: dict[str, str] = {}
-        if is_source_spec(masks):
-            masks = mask_source_from_spec(str(masks), dataset=base)
-        elif isinstance(masks, (str, os.PathLike)):
-            if not Path(masks).is_dir():
-                raise ValueError(
-                    f"masks must be 'gt', 'files:DIR', a MaskCache, a cache directory or a "
-                    f"Segmenter; got {str(masks)!r}, which is not a directory"
-                )
-            masks = MaskCache(masks)
+        masks = resolve_masks(masks, argument="masks", dataset=base).masks
         if isinstance(masks, MaskSource):
             if masks.by_path and keys is None:
                 raise ValueError(
@@ -203,13 +194,8 @@ class MaskedDataset(Dataset):
             self.cache = masks
             self._positions = masks.positions(self.keys)  # fails early, listing missing keys
             masks.preload()  # forked workers share the payload instead of each reading it
-        elif isinstance(masks, Segmenter):
+        else:  # resolve_masks builds one of the three kinds
             self.segmenter = masks
-        else:
-            raise ValueError(
-                "masks must be 'gt', 'files:DIR', a mask source, a MaskCache, a cache "
-                f"directory or a Segmenter, got {type(masks).__name__}"
-            )
 
     @property
     def gt(self) -> GroundTruthMasks | None:
@@ -338,8 +324,8 @@ class MaskedImageFolder(MaskedDataset):
 
     Args:
         root: The image folder, one sub-folder per class (torchvision ``ImageFolder``).
-        masks: A :class:`MaskCache` or its directory, a :class:`Segmenter`, or the
-            ``files`` mask source (a :class:`~segaug.masks.files.FileMasks` or a spec
+        masks: A :class:`MaskCache` or its directory, a :class:`Segmenter` or its
+            name, or the ``files`` mask source (a :class:`~segaug.masks.files.FileMasks` or a spec
             ``"files:MASK_DIR?foreground=1,3"``) reading ``MASK_DIR/<class>/<name>.png``
             for ``root/<class>/<name>.<ext>``.
         size: Output side in pixels (>= 8).
@@ -365,23 +351,22 @@ class MaskedImageFolder(MaskedDataset):
     def __init__(
         self,
         root: str | os.PathLike[str],
-        masks: MaskCache | str | os.PathLike[str] | Segmenter,
+        masks: MaskCache | str | os.PathLike[str] | Segmenter | MaskSource | ResolvedMasks,
         size: int = 96,
     ) -> None:
         from torchvision.datasets import ImageFolder
 
         if not isinstance(root, (str, os.PathLike)) or not Path(root).is_dir():
             raise ValueError(f"root must be an existing folder, got {root!r}")
-        if is_source_spec(masks):
-            from segaug.masks.sources import MASK_SOURCES, parse_source_spec
-
-            name, _ = parse_source_spec(str(masks))
-            if not MASK_SOURCES.get(name).by_path:
-                raise ValueError(
-                    f"masks={masks!r} looks masks up by dataset index (annotations); an "
-                    "image folder has none: use 'files:MASK_DIR', a cache or a segmenter"
-                )
+        resolved = resolve_masks(masks, argument="masks", build=False)
+        if resolved.needs_dataset:
+            raise mask_spec_error(
+                resolved.argument, resolved.spec,
+                f"the {resolved.name!r} source looks masks up by dataset index "
+                "(annotations), which an image folder has none",
+                "'files:MASK_DIR', a mask-cache directory or a segmenter",
+            )  # fmt: skip
         folder = ImageFolder(os.fspath(root))
         self.classes = folder.classes
         keys = [Path(path).relative_to(root).as_posix() for path, _ in folder.samples]
-        super().__init__(folder, masks, size=size, keys=keys)
+        super().__init__(folder, resolved, size=size, keys=keys)

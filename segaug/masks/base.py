@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from abc import ABC, abstractmethod
 from typing import Any
@@ -35,6 +34,7 @@ import torch
 
 from segaug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - re-exported
 from segaug.env import resolve_device  # noqa: F401 - re-exported
+from segaug.masks.ids import make_config_id
 from segaug.registry import Registry
 
 SEGMENTERS: Registry = Registry("segmenter")
@@ -56,6 +56,9 @@ class Segmenter(ABC):
     """
 
     name: str = "segmenter"
+    #: True for model-backed segmenters, which take ``checkpoint=`` and ``device=``
+    #: (``deeplabv3``, ``sam``); weight-free ones (``classical``) take neither.
+    loads_weights: bool = False
 
     @property
     def config_id(self) -> str:
@@ -140,16 +143,6 @@ def validate_images(images: object, name: str = "images") -> torch.Tensor:
     return images
 
 
-def make_config_id(name: str, params: dict[str, Any]) -> str:
-    """Build a config id: ``name`` followed by the sorted, compact JSON of ``params``.
-
-    Example:
-        >>> make_config_id("classical", {"margin": 0.1, "method": "grabcut"})
-        'classical{"margin":0.1,"method":"grabcut"}'
-    """
-    return name + json.dumps(params, sort_keys=True, separators=(",", ":"))
-
-
 def file_sha256(path: str | os.PathLike[str], length: int = 16) -> str:
     """The first ``length`` hex digits of the SHA-256 of a file (weights identity).
 
@@ -206,34 +199,3 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"checkpoint {path!r} does not contain a state dict of tensors")
     return obj
-
-
-def create_segmenter(name: str, **kwargs: Any) -> Any:
-    """Build a registered segmenter by name.
-
-    ``gt`` (and ``files``) are mask sources, not segmenters; for compatibility
-    ``create_segmenter("gt", dataset=ds)`` still returns the ``gt`` source, as
-    :func:`segaug.masks.sources.create_mask_source` does.
-
-    Args:
-        name: One of ``classical`` (default choice, weight-free), ``deeplabv3``,
-            ``sam``; or a mask source name (``gt``, ``files``).
-        **kwargs: Passed to the segmenter's constructor.
-
-    Returns:
-        The segmenter (or the mask source).
-
-    Raises:
-        ValueError: If ``name`` is unknown (the message lists the known names) or a
-            keyword argument is invalid.
-
-    Example:
-        >>> from segaug.masks import create_segmenter
-        >>> create_segmenter("classical").name
-        'classical'
-    """
-    from segaug.masks.sources import MASK_SOURCES, create_mask_source
-
-    if isinstance(name, str) and name.lower() in MASK_SOURCES and name.lower() not in SEGMENTERS:
-        return create_mask_source(name.lower(), **kwargs)
-    return SEGMENTERS.create(name, **kwargs)

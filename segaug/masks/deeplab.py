@@ -82,6 +82,7 @@ class DeepLabV3Segmenter(Segmenter):
     """
 
     name = "deeplabv3"
+    loads_weights = True
 
     def __init__(
         self,

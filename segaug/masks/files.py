@@ -90,6 +90,8 @@ class FileMasks(MaskSource):
 
     name = "files"
     by_path = True
+    spec_form = "files:MASK_DIR[?foreground=1,3|background=0,255]"
+    int_list_options = ("foreground", "background")
 
     def __init__(
         self,

@@ -3,8 +3,9 @@
 Ground truth is not a function of the image but of the dataset index, so
 :class:`GroundTruthMasks` is a :class:`~segaug.masks.sources.MaskSource`: it answers
 ``mask(index)`` (and ``lookup(index, key)``) instead of segmenting a batch.
-``create_segmenter("gt", dataset=ds)`` still returns it, for compatibility; new code
-uses ``create_mask_source("gt", dataset=ds)``. Supported datasets:
+``create_mask_source("gt", dataset=ds)`` builds it (``create_segmenter("gt",
+dataset=ds)`` too: both go through :func:`segaug.masks.resolve.resolve_masks`).
+Supported datasets:
 
 * anything with ``get_mask(index) -> np.ndarray`` uint8 ``(H, W)`` in ``{0, 1}`` (for
   example :class:`segaug.data.synthetic.SyntheticShapes`);
@@ -13,7 +14,7 @@ uses ``create_mask_source("gt", dataset=ds)``. Supported datasets:
 
 Example:
     >>> from segaug.data.synthetic import SyntheticShapes
-    >>> from segaug.masks.sources import create_mask_source
+    >>> from segaug.masks import create_mask_source
     >>> ds = SyntheticShapes("test", size=32, num_samples=2)
     >>> gt = create_mask_source("gt", dataset=ds)
     >>> gt.mask(0).shape
@@ -55,6 +56,7 @@ class GroundTruthMasks(MaskSource):
     """
 
     name = "gt"
+    spec_form = "gt"
 
     def __init__(self, dataset: Any) -> None:
         if dataset is None:

@@ -39,20 +39,17 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from segaug.masks.base import Segmenter, create_segmenter
+from segaug.masks.base import Segmenter
 from segaug.masks.cache import MaskCache, content_hash, index_key
 from segaug.masks.files import FileMasks, check_size
-from segaug.masks.sources import (
-    MASK_SOURCES,
-    MaskFileError,
-    MaskSource,
-    create_mask_source,
-    is_source_spec,
-    parse_source_spec,
-)
+from segaug.masks.resolve import MaskKind, ResolvedMasks, mask_spec_error, resolve_masks
+from segaug.masks.sources import MaskFileError, MaskSource
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """Extensions treated as images in a source folder (torchvision's ``IMG_EXTENSIONS``)."""
+
+PRECOMPUTE_KINDS: tuple[MaskKind, ...] = ("segmenter", "source")
+"""What can fill a cache: a segmenter (from pixels) or a mask source (looked up)."""
 
 FALLBACK_LOW = 0.05
 FALLBACK_HIGH = 0.90
@@ -370,7 +367,7 @@ def _local_device(device: str | None) -> str | None:
 
 
 def build_segmenter(
-    name: str,
+    name: str | Segmenter | MaskSource | ResolvedMasks,
     checkpoint: str | os.PathLike[str] | None = None,
     device: str | None = None,
     dataset: Any = None,
@@ -378,48 +375,39 @@ def build_segmenter(
 ) -> Segmenter | MaskSource:
     """Build a segmenter, or a mask source, from CLI-style arguments.
 
+    The spec is read by :func:`segaug.masks.resolve.resolve_masks`.
+
     Args:
         name: A segmenter name (``classical``, ``deeplabv3``, ``sam``), or a mask
-            source name or spec (``gt``, ``files:MASK_DIR?foreground=1,3``).
+            source name or spec (``gt``, ``files:MASK_DIR?foreground=1,3``); or a
+            built one, or a :class:`~segaug.masks.resolve.ResolvedMasks`.
         checkpoint: Weights file (``deeplabv3``, ``sam`` only).
-        device: Device (``deeplabv3``, ``sam`` only).
+        device: Device (``deeplabv3``, ``sam`` only; default CUDA when available, under
+            torchrun this process's GPU).
         dataset: The dataset a ``gt`` source reads.
-        **options: Extra constructor arguments (for a source: its spec options).
+        **options: Extra constructor arguments (for a source: added to its spec options).
 
     Raises:
         ValueError: On an unknown name or an argument the segmenter does not take.
     """
-    kwargs = dict(options)
-    if is_source_spec(name):
-        if checkpoint is not None:
-            raise ValueError(f"checkpoint: mask source {name!r} takes no checkpoint")
-        source_name, spec_kwargs = parse_source_spec(name)
-        spec_kwargs.update(kwargs)  # --option KEY=VALUE adds to the spec's options
-        if not MASK_SOURCES.get(source_name).by_path:  # looked up by dataset index
-            if dataset is None:
-                raise ValueError(
-                    f"source {source_name!r} reads dataset annotations: SRC must be a "
-                    "dataset name (e.g. synthetic, oxford_iiit_pet), not a folder"
-                )
-            spec_kwargs["dataset"] = dataset
-        return create_mask_source(source_name, **spec_kwargs)
-    if name in ("deeplabv3", "sam"):
-        if checkpoint is not None:
-            kwargs["checkpoint"] = checkpoint
-        kwargs.setdefault("device", _local_device(device))
-    elif checkpoint is not None:
-        raise ValueError(f"checkpoint: segmenter {name!r} takes no checkpoint, got {checkpoint!r}")
-    try:
-        return create_segmenter(name, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"bad option for segmenter {name!r}: {err}") from err
+    resolved = resolve_masks(
+        name, argument="segmenter", kinds=PRECOMPUTE_KINDS, options=options,
+        checkpoint=checkpoint, device=_local_device(device) or "auto", build=False,
+    )  # fmt: skip
+    if resolved.needs_dataset and dataset is None:
+        raise mask_spec_error(
+            resolved.argument, resolved.spec,
+            f"source {resolved.name!r} reads dataset annotations, which a folder has none",
+            "a dataset name as SRC (e.g. synthetic, oxford_iiit_pet), not a folder",
+        )  # fmt: skip
+    return resolved.build(dataset).masks  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------- the run
 def precompute_masks(
     source: str | os.PathLike[str] | Dataset,
     out: str | os.PathLike[str],
-    segmenter: str | Segmenter = "classical",
+    segmenter: str | Segmenter | MaskSource | ResolvedMasks = "classical",
     *,
     checkpoint: str | os.PathLike[str] | None = None,
     device: str | None = None,
@@ -444,7 +432,8 @@ def precompute_masks(
         segmenter: A segmenter name or a built :class:`Segmenter`; or a mask source:
             a :class:`MaskSource`, or its name or spec (``"gt"`` for a dataset's
             annotations, ``"files:MASK_DIR?foreground=1,3"`` for annotation files
-            mirroring a source folder).
+            mirroring a source folder); or what
+            :func:`~segaug.masks.resolve.resolve_masks` made of one.
         checkpoint: Weights file for ``deeplabv3`` / ``sam``.
         device: Device for ``deeplabv3`` / ``sam`` (default: CUDA when available).
         batch_size: Images per segmenter call (>= 1).
@@ -478,17 +467,9 @@ def precompute_masks(
     start = time.perf_counter()
 
     dataset, root, keys, ignored = _resolve_source(source, split, data_root, download)
-    seg: Segmenter | MaskSource
-    if isinstance(segmenter, (Segmenter, MaskSource)):
-        seg = segmenter
-    elif isinstance(segmenter, str):
-        seg = build_segmenter(
-            segmenter, checkpoint, device, dataset=dataset, **(segmenter_options or {})
-        )
-    else:
-        raise ValueError(
-            f"segmenter must be a name, a Segmenter or a MaskSource, got {type(segmenter).__name__}"
-        )
+    seg = build_segmenter(
+        segmenter, checkpoint, device, dataset=dataset, **(segmenter_options or {})
+    )
     source = seg if isinstance(seg, MaskSource) else None
     if source is not None and not source.by_path and dataset is None:
         raise ValueError(f"source {source.name!r} needs a dataset source, got a folder")

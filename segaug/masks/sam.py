@@ -74,6 +74,7 @@ class SamSegmenter(Segmenter):
     """
 
     name = "sam"
+    loads_weights = True
 
     def __init__(
         self,

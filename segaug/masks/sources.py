@@ -8,8 +8,11 @@ relative to the image folder, or :func:`~segaug.masks.cache.index_key` of the in
 and, when known, the image size; the consumers (:class:`~segaug.data.masked.MaskedDataset`,
 ``segaug-precompute-masks``, the trainer's ``data.masks``) treat every source alike.
 
-A source is named by a spec string wherever a string is accepted (``data.masks``,
-``--masks``, ``--source``)::
+A source registers itself in :data:`MASK_SOURCES` (the one extension point; the
+modules :mod:`segaug.masks.files` and :mod:`segaug.masks.gt` register ``files`` and
+``gt`` when :mod:`segaug.masks` is imported). A spec string names a source wherever a
+string is accepted (``data.masks``, ``--masks``, ``--source``); the one parser of
+those strings is :func:`segaug.masks.resolve.resolve_masks`::
 
     gt
     files:/data/masks                                  # binary PNGs: non-zero = foreground
@@ -17,12 +20,11 @@ A source is named by a spec string wherever a string is accepted (``data.masks``
     files:/data/VOC2012/SegmentationClass?background=0,255 # VOC: classes 1..20
 
 Example:
-    >>> parse_source_spec("files:/data/pets/trimaps?foreground=1,3&suffix=.png")
-    ('files', {'root': '/data/pets/trimaps', 'foreground': (1, 3), 'suffix': '.png'})
-    >>> parse_source_spec("gt")
-    ('gt', {})
-    >>> is_source_spec("files:masks/"), is_source_spec("classical")
-    (True, False)
+    >>> import segaug.masks
+    >>> MASK_SOURCES.names()
+    ['files', 'gt']
+    >>> MASK_SOURCES.get("files").spec_form
+    'files:MASK_DIR[?foreground=1,3|background=0,255]'
 """
 
 from __future__ import annotations
@@ -33,24 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from segaug.masks.base import make_config_id
+from segaug.masks.ids import make_config_id
 from segaug.registry import Registry
 
-__all__ = [
-    "MASK_SOURCES",
-    "MaskFileError",
-    "MaskFileWarning",
-    "MaskSource",
-    "create_mask_source",
-    "is_source_spec",
-    "mask_source_from_spec",
-    "parse_source_spec",
-]
+__all__ = ["MASK_SOURCES", "MaskFileError", "MaskFileWarning", "MaskSource"]
 
 MASK_SOURCES: Registry = Registry("mask source")
 """Registry of mask sources: ``gt`` (by dataset index) and ``files`` (by image path)."""
-
-_INT_LIST_KEYS = ("foreground", "background")
 
 
 class MaskFileError(LookupError):
@@ -72,8 +63,13 @@ class MaskSource(ABC):
     """
 
     name: str = "source"
-    #: True when masks are found by image path (the key), False when by dataset index.
+    #: True when masks are found by image path (the key), False when by dataset index
+    #: (then the source is built with ``dataset=``).
     by_path: bool = False
+    #: How a spec string names the source (listed in the resolver's error messages).
+    spec_form: str = "source"
+    #: Spec options whose value is a comma-separated list of integers (``1,3``).
+    int_list_options: tuple[str, ...] = ()
 
     @property
     def config_id(self) -> str:
@@ -112,80 +108,3 @@ class MaskSource(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config_id})"
-
-
-def _parse_value(key: str, raw: str) -> Any:
-    if key in _INT_LIST_KEYS:
-        parts = [p.strip() for p in raw.split(",") if p.strip()]
-        if not parts or not all(p.lstrip("-").isdigit() for p in parts):
-            raise ValueError(f"mask source option {key!r} must be integers like 1,3, got {raw!r}")
-        return tuple(int(p) for p in parts)
-    return raw
-
-
-def is_source_spec(spec: object) -> bool:
-    """True if ``spec`` is a string naming a mask source (``gt``, ``files:...``)."""
-    if not isinstance(spec, str):
-        return False
-    name = spec.split(":", 1)[0].split("?", 1)[0].lower()
-    return name in MASK_SOURCES and (name != "files" or spec.lower().startswith("files:"))
-
-
-def parse_source_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``NAME[:ROOT][?key=value&...]`` -> ``(name, kwargs)``.
-
-    Raises:
-        ValueError: If ``spec`` is malformed or names no mask source.
-    """
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(f"mask source spec must be a non-empty string, got {spec!r}")
-    head, _, query = spec.partition("?")
-    name, colon, root = head.partition(":")
-    name = name.lower()
-    if name not in MASK_SOURCES:
-        raise ValueError(
-            f"mask source spec {spec!r}: unknown source {name!r}, expected one of "
-            f"{MASK_SOURCES.names()} (e.g. 'gt' or 'files:/path/to/masks?foreground=1,3')"
-        )
-    kwargs: dict[str, Any] = {}
-    if colon:
-        if not root:
-            raise ValueError(f"mask source spec {spec!r}: empty folder after '{name}:'")
-        kwargs["root"] = root
-    for item in filter(None, query.split("&")):
-        key, eq, raw = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"mask source spec {spec!r}: expected key=value, got {item!r}")
-        kwargs[key] = _parse_value(key, raw)
-    return name, kwargs
-
-
-def create_mask_source(name: str, **kwargs: Any) -> MaskSource:
-    """Build a registered mask source by name (``gt``: ``dataset=``; ``files``: ``root=``).
-
-    Raises:
-        ValueError: If ``name`` is unknown (the message lists the names) or an argument
-            is invalid.
-    """
-    import segaug.masks.files  # noqa: F401 - registers "files"
-    import segaug.masks.gt  # noqa: F401 - registers "gt"
-
-    try:
-        return MASK_SOURCES.create(name, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"bad option for mask source {name!r}: {err}") from err
-
-
-def mask_source_from_spec(spec: str, dataset: Any = None) -> MaskSource:
-    """Build the source a spec string names (``gt`` needs ``dataset``).
-
-    Example:
-        >>> import tempfile
-        >>> src = mask_source_from_spec(f"files:{tempfile.mkdtemp()}?foreground=1,3")
-        >>> src.name, src.foreground
-        ('files', (1, 3))
-    """
-    name, kwargs = parse_source_spec(spec)
-    if not MASK_SOURCES.get(name).by_path:  # looked up by dataset index
-        kwargs["dataset"] = dataset
-    return create_mask_source(name, **kwargs)

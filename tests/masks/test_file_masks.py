@@ -32,7 +32,7 @@ from segaug.masks import (
 )
 from segaug.masks.files import FileMasks
 from segaug.masks.precompute import ABORT_ENV, precompute_masks
-from segaug.masks.sources import parse_source_spec
+from segaug.masks.resolve import parse_source_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
