@@ -11,8 +11,8 @@ constructor options, and, once built, the object itself. A spec is read in this 
 1. ``NAME:ROOT?key=value&...``, ``NAME?key=value&...`` or a bare ``NAME`` of a
    registered mask source (:data:`~segaug.masks.sources.MASK_SOURCES`, any case):
    that source. ``foreground=1,3`` / ``background=0,255`` are integer lists. A bare
-   ``files`` (no folder) is a path where a cache directory is accepted, and the
-   ``files`` source (folder from the ``root=`` option) where none is;
+   ``files`` (no folder: it comes from the ``root=`` option) is the ``files`` source,
+   except where a cache directory is accepted and ``files`` names an existing path;
 2. where a cache is accepted, a string that contains a path separator or names an
    existing path, or any :class:`os.PathLike`: a mask-cache directory (it must exist);
 3. a registered segmenter name (:data:`~segaug.masks.base.SEGMENTERS`, any case);
@@ -245,7 +245,7 @@ def parse_source_spec(spec: str, argument: str = "spec") -> tuple[str, dict[str,
             argument, spec, f"unknown source {name!r}", expected_forms(("source",))
         )
     source = MASK_SOURCES.get(name)
-    form = source.spec_form
+    form = repr(source.spec_form)
     kwargs: dict[str, Any] = {}
     if colon:
         if not root:
@@ -274,7 +274,8 @@ def _classify(
     name = spec.partition("?")[0].partition(":")[0].lower()
     if name in MASK_SOURCES:
         bare = spec.lower() == name
-        if not (bare and MASK_SOURCES.get(name).by_path and "cache" in kinds):
+        a_cache = bare and MASK_SOURCES.get(name).by_path and "cache" in kinds
+        if not (a_cache and Path(spec).exists()):
             return ("source", *parse_source_spec(spec, argument))
     if "cache" in kinds and spec and _names_a_path(spec):
         if not Path(spec).is_dir():
@@ -391,8 +392,8 @@ def resolve_masks(
     else:
         raise mask_spec_error(
             argument, spec,
-            f"a {type(spec).__name__} is not a spec string, a path, a MaskSource, a "
-            "MaskCache or a Segmenter", expected_forms(kinds),
+            f"not a spec string, a path, a MaskSource, a MaskCache or a Segmenter (got "
+            f"{type(spec).__name__})", expected_forms(kinds),
         )  # fmt: skip
     if resolved.kind not in kinds:
         raise mask_spec_error(
