@@ -1,4 +1,7 @@
-"""Redraw the pair grids of the seed-004 transform sets in ``docs/images/``.
+"""Redraw the pair grids of the transform sets in ``docs/images/``.
+
+The transform sets are those of the methods × transform-sets study (``lightly_baseline``,
+``orthogonality``, ``lorot``, ``dcl`` in :mod:`segaug.augment.recipes`).
 
 Run: ``python docs/make_transform_set_pictures.py`` (CPU, a few seconds). Three
 scikit-image photos at 128 px with a centred elliptic mask; views at 128 px (shown at
