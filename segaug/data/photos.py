@@ -328,12 +328,14 @@ def _prepare(objects: Path, file: str, size: int | None) -> tuple[str | None, _C
     if reason is not None or size is None:
         return reason, None
     rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-    crop = rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
-    crop[..., :3] *= crop[..., 3:] / 255.0  # premultiplied: edges keep the object's colour
+    crop = np.ascontiguousarray(rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    weights = cv2.cvtColor(crop[..., 3], cv2.COLOR_GRAY2RGBA)
+    weights[..., 3] = 255
+    crop = cv2.multiply(crop, weights, scale=1 / 255)  # premultiplied: no fringes at edges
     scale = size / max(crop.shape[:2])
     width = min(size, max(1, round(crop.shape[1] * scale)))
     height = min(size, max(1, round(crop.shape[0] * scale)))
-    stored = np.round(_resize(crop, width, height)).clip(0, 255).astype(np.uint8)
+    stored = _resize(crop, width, height)
     stored.flags.writeable = False
     fill = float((stored[..., 3] >= ALPHA_THRESHOLD).mean())
     if fill == 0.0:  # nothing left at this size
@@ -643,7 +645,7 @@ class ObjectsOnPhotos(Dataset):
         return self._draw(self._check_index(index))[0]
 
     def _draw(self, i: int) -> tuple[Placement, np.ndarray, np.ndarray]:
-        """(placement, background crop (S, S, 3), cutout resized and flipped (h, w, 4))."""
+        """(placement, background crop (S, S, 3), premultiplied cutout at its box (h, w, 4))."""
         rng = _sample_rng(self.seed, self.split, i)
         label = i % len(self.classes)
         family = _draw_family(rng, label, self.split, self.bias, len(self.families))
@@ -657,7 +659,7 @@ class ObjectsOnPhotos(Dataset):
         crop_flipped = bool(rng.random() < 0.5)
         crop = _resize(region[y : y + side, x : x + side], s, s)
         if crop_flipped:
-            crop = crop[:, ::-1]
+            crop = cv2.flip(crop, 1)
         crop_box = (
             photo.offsets[self.side] + x / photo.scale,
             y / photo.scale,
@@ -676,8 +678,9 @@ class ObjectsOnPhotos(Dataset):
         h = min(s, max(1, round(height * grow)))
         ox = int(rng.integers(s - w + 1))
         oy = int(rng.integers(s - h + 1))
-        rgba = cutout.rgba[:, ::-1] if object_flipped else cutout.rgba
-        small = _resize(np.ascontiguousarray(rgba), w, h)
+        small = _resize(cutout.rgba, w, h)
+        if object_flipped:
+            small = cv2.flip(small, 1)
         placement = Placement(
             label, family, cutout.file, (ox, oy, w, h), object_flipped, crop_box, crop_flipped
         )
@@ -695,12 +698,14 @@ class ObjectsOnPhotos(Dataset):
             background = np.full((s, s, 3), NEUTRAL_GRAY, dtype=np.uint8)
         else:
             background = np.array(crop)  # a copy: never a view of the cached photo
-        alpha = small[..., 3]
-        solid = alpha >= ALPHA_THRESHOLD
-        colour = small[..., :3].astype(np.float32) * (255.0 / np.maximum(alpha, 1))[..., None]
+        solid = (small[..., 3] >= ALPHA_THRESHOLD).view(np.uint8)
+        alpha = cv2.cvtColor(np.ascontiguousarray(small[..., 3]), cv2.COLOR_GRAY2RGB)
+        colour = cv2.divide(cv2.cvtColor(small, cv2.COLOR_RGBA2RGB), alpha, scale=255)
         ox, oy, w, h = placement.object_box
         image = background.copy()
-        image[oy : oy + h, ox : ox + w][solid] = np.round(colour[solid]).clip(0, 255)
+        box = image[oy : oy + h, ox : ox + w].copy()  # contiguous, for OpenCV to write into
+        cv2.copyTo(colour, solid, box)
+        image[oy : oy + h, ox : ox + w] = box
         mask = np.zeros((s, s), dtype=np.uint8)
         mask[oy : oy + h, ox : ox + w] = solid
         out = (image, mask, background)
