@@ -31,7 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mask_throughput import iou_of  # noqa: E402  (the sibling benchmark's IoU)
+from mask_throughput import iou_of  # noqa: E402  (IoU per image)
+from synthetic_speed import _rate  # noqa: E402  (best-of-repeats items per second)
 
 from segaug.data.photos import (  # noqa: E402
     DEFAULT_OBJECTS,
@@ -41,16 +42,6 @@ from segaug.data.photos import (  # noqa: E402
 )
 from segaug.env import machine_info, machine_summary  # noqa: E402
 from segaug.masks import create_segmenter  # noqa: E402
-
-
-def _best_rate(fn, count: int, repeats: int) -> float:
-    """Best-of-``repeats`` items per second."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return count / best
 
 
 def _counts(args) -> dict:
@@ -97,9 +88,9 @@ def _render(args, size: int) -> tuple[dict, ObjectsOnPhotos]:
     )
     build = time.perf_counter() - start
     idx = np.arange(n)
-    batch = _best_rate(lambda: ds.get_batch(idx), n, args.repeats)
-    single = _best_rate(lambda: [ds[i] for i in range(n)], n, args.repeats)
-    backgrounds = _best_rate(lambda: ds.get_backgrounds(idx), n, args.repeats)
+    batch = _rate(lambda: ds.get_batch(idx), n, args.repeats)
+    single = _rate(lambda: [ds[i] for i in range(n)], n, args.repeats)
+    backgrounds = _rate(lambda: ds.get_backgrounds(idx), n, args.repeats)
     cover = ds.get_batch(idx)[1].reshape(n, -1).mean(1)
     row = {
         "size": size,
