@@ -1,4 +1,4 @@
-"""segaug.data: the dataset registry and the offline synthetic dataset.
+"""segaug.data: the dataset registry, the offline synthetic dataset and the objects on photos.
 
 Example:
     >>> from segaug.data import build_dataset
@@ -7,6 +7,7 @@ Example:
     (4, dtype('uint8'))
 """
 
+from segaug.data.photos import ObjectsOnPhotos
 from segaug.data.registry import (
     DATASET_INFO,
     DATASETS,
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "LabeledImageDataset",
+    "ObjectsOnPhotos",
     "OxfordPetDataset",
     "SHAPE_CLASSES",
     "SyntheticShapes",

@@ -54,8 +54,11 @@ def test_no_dataset_name_branches_outside_the_descriptors() -> None:
 def test_descriptors_hold_what_other_modules_used_to_know() -> None:
     from simclr.evaluate.suite import EXTRA_TEST_SPLITS, OFFICIAL_VAL
 
-    assert OFFICIAL_VAL == {"flowers102", "dtd", "synthetic"}
-    assert EXTRA_TEST_SPLITS == {"synthetic": ("test_biased",)}
+    assert OFFICIAL_VAL == {"flowers102", "dtd", "synthetic", "objects_on_photos"}
+    assert EXTRA_TEST_SPLITS == {
+        "synthetic": ("test_biased",),
+        "objects_on_photos": ("test_biased",),
+    }
     assert set(DATASET_STATS) == {"cifar10", "cifar100", "stl10"}
     assert DATASET_STATS["cifar10"] == ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
     assert get_dataset_info("flowers102").normalization == IMAGENET_STATS

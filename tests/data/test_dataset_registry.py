@@ -35,6 +35,7 @@ EXPECTED_NAMES = {
     "imagenette",
     "imagefolder",
     "synthetic",
+    "objects_on_photos",
 }
 
 
@@ -62,6 +63,7 @@ def test_metric_conventions() -> None:
     assert {n for n in EXPECTED_NAMES if get_dataset_info(n).has_masks} == {
         "oxford_iiit_pet",
         "synthetic",
+        "objects_on_photos",
     }
 
 
@@ -105,7 +107,7 @@ def test_synthetic_through_registry_with_cache(tmp_path) -> None:
 
 
 # ------------------------------------------------------------------- missing data
-@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES - {"synthetic"}))
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES - {"synthetic", "objects_on_photos"}))
 def test_missing_dataset_gives_clear_error(tmp_path, name: str) -> None:
     with pytest.raises(DatasetNotFoundError) as excinfo:
         build_dataset(name, tmp_path, split="train", download=False)
