@@ -23,11 +23,11 @@ from segaug.augment.geometry.base import (
     GeoParams,
     Size,
     _eye,
-    _prob,
     _range,
     _size,
     _uniform,
 )
+from segaug.augment.ops import check_probability
 
 __all__ = [
     "RandomResizedCropFlip",
@@ -40,6 +40,9 @@ __all__ = [
 
 class RandomResizedCropFlip(GeometricOp):
     """Random resized crop to ``output_size`` and a random horizontal flip.
+
+    The crop fires on every row, so it draws no coin (its ``p`` is 1) and overrides
+    :meth:`~GeometricOp.draw`; the flip is one of its parameters, drawn with ``flip_p``.
 
     Args:
         output_size: Output side, or (height, width).
@@ -83,7 +86,7 @@ class RandomResizedCropFlip(GeometricOp):
         self.output_size = output_size
         self.scale = (float(scale[0]), float(scale[1]))
         self.ratio = (float(ratio[0]), float(ratio[1]))
-        self.flip_p = _prob(flip_p, "flip_p")
+        self.flip_p = check_probability(flip_p, "flip_p")
         self.object_centered = bool(object_centered)
 
     def out_size(self, size: Size) -> Size:
@@ -160,23 +163,21 @@ class RandomResizedCropFlip(GeometricOp):
 
 
 class _Flip(GeometricOp):
+    """A mirror along one axis; the coin is its only parameter, recorded as ``flip``."""
+
     axis = 0  # 0: x (horizontal flip), 1: y (vertical flip)
     stays_inside = True
+    fire_key = "flip"
 
     def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        self.p = _prob(p)
-
-    def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
-        return {"flip": torch.rand(n) < self.p}
+        super().__init__(p)
 
     def matrix(self, params: GeoParams, size: Size) -> Tensor:
-        flip = params["flip"].to(torch.bool)
-        m = _eye(flip.shape[0])
+        m = _eye(params["flip"].shape[0])
         a = self.axis
         extent = size[1] if a == 0 else size[0]
-        m[:, a, a] = torch.where(flip, -1.0, 1.0).to(torch.float64)
-        m[:, a, 2] = torch.where(flip, float(extent - 1), 0.0).to(torch.float64)
+        m[:, a, a] = -1.0
+        m[:, a, 2] = float(extent - 1)
         return m
 
     def extra_repr(self) -> str:
@@ -269,7 +270,7 @@ class RandomRotation(GeometricOp):
         turns: Sequence[int] | None = None,
         p: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(p)
         if (degrees is None) == (turns is None):
             raise ValueError(
                 f"give exactly one of degrees and turns, got degrees={degrees!r}, turns={turns!r}"
@@ -284,17 +285,13 @@ class RandomRotation(GeometricOp):
                 raise ValueError(f"turns must be a non-empty sequence of ints, got {turns!r}")
             turns = tuple(int(k) % 4 for k in turns)
         self.turns = turns
-        self.p = _prob(p)
 
-    def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
-        """``angle`` (n,) float64 degrees (0 where it does not fire) and ``fire`` (n,) bool."""
+    def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
+        """``angle`` (n,) float64 degrees."""
         if self.turns is not None:
             k = torch.tensor(self.turns)[torch.randint(len(self.turns), (n,))]
-            angle = k.to(torch.float64) * 90.0
-        else:
-            angle = _uniform(n, *self.degrees)
-        fire = torch.rand(n) < self.p
-        return {"angle": torch.where(fire, angle, 0.0), "fire": fire}
+            return {"angle": k.to(torch.float64) * 90.0}
+        return {"angle": _uniform(n, *self.degrees)}
 
     def matrix(self, params: GeoParams, size: Size) -> Tensor:
         angle = params["angle"].to(torch.float64)
@@ -347,7 +344,7 @@ class RandomAffine(GeometricOp):
         shear: float | Sequence[float] | None = None,
         p: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(p)
         self.degrees = _range(degrees, "degrees")
         if translate is not None and not (
             isinstance(translate, (tuple, list))
@@ -367,11 +364,10 @@ class RandomAffine(GeometricOp):
             self.shear = (_range(shear[:2], "shear"), _range(shear[2:], "shear"))
         else:
             self.shear = (_range(shear, "shear"), (0.0, 0.0))
-        self.p = _prob(p)
 
-    def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
+    def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
         """``angle`` (n,), ``translate`` (n, 2) pixels, ``scale`` (n,), ``shear`` (n, 2)
-        degrees, float64, identity values where ``fire`` (n,) is False."""
+        degrees, float64."""
         h, w = size
         angle = _uniform(n, *self.degrees)
         tx, ty = self.translate if self.translate is not None else (0.0, 0.0)
@@ -382,15 +378,7 @@ class RandomAffine(GeometricOp):
             else torch.ones(n, dtype=torch.float64)
         )
         shear = torch.stack([_uniform(n, *self.shear[0]), _uniform(n, *self.shear[1])], 1)
-        fire = torch.rand(n) < self.p
-        f1 = fire[:, None]
-        return {
-            "angle": torch.where(fire, angle, 0.0),
-            "translate": torch.where(f1, shift, 0.0),
-            "scale": torch.where(fire, zoom, 1.0),
-            "shear": torch.where(f1, shear, 0.0),
-            "fire": fire,
-        }
+        return {"angle": angle, "translate": shift, "scale": zoom, "shear": shear}
 
     def matrix(self, params: GeoParams, size: Size) -> Tensor:
         rad = torch.deg2rad(params["angle"].to(torch.float64))

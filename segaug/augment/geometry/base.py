@@ -15,17 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segaug.augment.ops import check_probability, draw_fire
+
 __all__ = ["GeometricOp", "foreground_boxes", "sampling_grid", "resample"]
 
 Size = tuple[int, int]
 GeoParams = dict[str, Tensor]
 Stage = tuple["GeometricOp", GeoParams, Size]
-
-
-def _prob(p: float, name: str = "p") -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
 
 
 def _size(size: int | Sequence[int], name: str) -> Size:
@@ -132,17 +128,36 @@ def foreground_boxes(masks: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------- the protocol
 class GeometricOp(nn.Module):
-    """A geometric op: per-sample parameters and, per sample, a matrix or a point map.
+    """Base class of a random geometric op: per-sample parameters, a matrix or a point map.
 
-    Subclasses implement :meth:`draw` and either :meth:`matrix` (a 3x3 map from input
-    to output pixel coordinates; most ops) or :meth:`backward` (a map from output points
-    to input points, for ops that are no global matrix), and :meth:`out_size` when they
-    change the size. Everything else comes from here: :meth:`apply` resamples image and
-    mask once, and :class:`GeometrySequence` composes several ops into one resampling.
+    The base class draws the op's probability coin: :meth:`draw` calls the subclass's
+    :meth:`sample` and records ``fire`` (n,) bool, True for the rows where the op fires
+    (probability ``p``, :func:`~segaug.augment.ops.draw_fire`). The engine applies the
+    op only on those rows; the others pass through unchanged, so a subclass never looks
+    at the coin. A subclass implements
+
+    - :meth:`sample`: its per-row parameters, on the CPU;
+    - :meth:`matrix`: per row, the 3x3 map from input to output pixel coordinates (most
+      ops); or, for an op that is no global matrix (a point map), :meth:`backward` (from
+      output points to input points) and :meth:`changes`;
+    - :meth:`out_size`, when it changes the size.
+
+    Everything else comes from here: :meth:`apply` resamples image and mask once, and
+    :class:`~segaug.augment.geometry.GeometrySequence` composes several ops into one
+    resampling. This is :class:`~segaug.augment.ops.IntensityOp`'s pattern (the same
+    ``p``, ``draw``, ``sample`` and ``fire``) with one difference: the coin is drawn
+    *after* the parameters, where the geometric ops have always drawn it, so seeded runs
+    keep their numbers; the parameters are drawn for every row for the same reason.
+    Ops with no coin of their own override :meth:`draw` instead (the crop fires on every
+    row, kornia's adapter keeps kornia's coin, a sequence its ops' coins); parameters
+    without a coin fire on every row.
 
     Parameters are drawn on the CPU with the global torch generator, so
     ``torch.manual_seed`` fixes them, and are a flat ``dict[str, Tensor]`` with one row
     per sample, so they can be inspected and passed back to replay a call.
+
+    Args:
+        p: Probability that the op fires on a sample.
 
     Shape:
         - images: :math:`(B, C, H, W)` float.
@@ -150,57 +165,127 @@ class GeometricOp(nn.Module):
         - Output: :math:`(B, C, h, w)` and :math:`(B, 1, h, w)` with ``(h, w) = out_size((H, W))``.
 
     Example:
-        >>> class Shift(GeometricOp):  # a whole op: move every sample right by 1-3 px
-        ...     def draw(self, n, size, fg_boxes=None):
+        A whole op, run by :class:`~segaug.RegionAugment`: move a sample right by 1-3 px.
+
+        >>> from segaug import RegionAugment
+        >>> class Shift(GeometricOp):
+        ...     def sample(self, n, size, fg_boxes=None):
         ...         return {"dx": torch.randint(1, 4, (n,))}
         ...     def matrix(self, params, size):
         ...         m = torch.eye(3, dtype=torch.float64).repeat(len(params["dx"]), 1, 1)
         ...         m[:, 0, 2] = params["dx"].double()
         ...         return m
-        >>> op = Shift()
-        >>> x, m = op.apply(torch.rand(2, 3, 8, 8), torch.ones(2, 1, 8, 8), op.draw(2, (8, 8)))
-        >>> x.shape, bool((m[:, :, :, 0] == 0).all())  # the first column came from outside
-        (torch.Size([2, 3, 8, 8]), True)
+        >>> aug = RegionAugment(foreground=[], background=[], fallback=[], geometric=Shift(p=0.5))
+        >>> x, m = torch.rand(4, 3, 8, 8), torch.ones(4, 1, 8, 8)
+        >>> _ = torch.manual_seed(0)
+        >>> out = aug(x, m)
+        >>> fire = out.params.geometry["fire"]
+        >>> fire.tolist()
+        [True, False, True, False]
+        >>> bool((out.masks[fire, :, :, 0] == 0).all())  # the first column came from outside
+        True
+        >>> torch.equal(out.images[~fire], x[~fire])  # the other rows are left as they were
+        True
     """
 
     object_centered: bool = False
     #: True when every output point of the op comes from inside its input (crops, flips,
     #: pixel permutations); the engine then skips the outside-the-image test.
     stays_inside: bool = False
+    #: The parameter that records the coin; the flips call it ``"flip"``.
+    fire_key: str = "fire"
+
+    def __init__(self, p: float = 1.0) -> None:
+        super().__init__()
+        self.p = check_probability(p)
 
     def out_size(self, size: Size) -> Size:
         """Output (H, W) for input ``size``; the input size unless overridden."""
         return (int(size[0]), int(size[1]))
 
     def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
-        """Per-sample parameters for ``n`` samples of input ``size`` (H, W), on the CPU.
+        """Draw the op's own per-row parameters, then ``fire`` (n,) bool, on the CPU.
 
-        ``fg_boxes`` (n, 4) foreground boxes, for object-centred ops; others ignore it.
+        Args:
+            n: Number of rows.
+            size: Input (H, W).
+            fg_boxes: Optional (n, 4) foreground boxes ``(x0, y0, x1, y1)``, for
+                object-centred ops; others ignore them.
         """
-        raise NotImplementedError
+        params = self.sample(n, size, fg_boxes)
+        params[self.fire_key] = draw_fire(n, self.p)
+        return params
+
+    def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
+        """Per-row parameters for ``n`` rows of input ``size`` (H, W), on the CPU.
+
+        Every returned tensor must have first dimension ``n``. They are drawn for every
+        row; the rows where the op does not fire ignore them. ``fg_boxes`` as in
+        :meth:`draw`.
+        """
+        return {}
+
+    def fires(self, params: GeoParams) -> Tensor:
+        """(n,) bool (CPU), the rows where the op fired; every row without a coin."""
+        fire = params.get(self.fire_key)
+        if fire is None:
+            return torch.ones(_rows(params), dtype=torch.bool)
+        return fire.to(device="cpu", dtype=torch.bool)
 
     def matrix(self, params: GeoParams, size: Size) -> Tensor | None:
-        """(n, 3, 3) float64 input-to-output pixel maps, or None for point-map ops."""
+        """(n, 3, 3) float64 input-to-output pixel maps of every row as if it fired.
+
+        None for point-map ops.
+        """
         return None
 
     def backward(self, params: GeoParams, points: Tensor, size: Size) -> Tensor:
         """Map output points (n, h, w, 2) ``(x, y)`` to input points of input ``size``.
 
-        The default inverts :meth:`matrix`; point-map ops override it.
+        Every row as if it fired. The default inverts :meth:`matrix`; point-map ops
+        override it.
         """
         m = self.matrix(params, size)
         if m is None:
             raise NotImplementedError(f"{type(self).__name__} defines neither matrix nor backward")
         return _transform_points(torch.linalg.inv(m), points)
 
-    def moves(self, params: GeoParams, size: Size) -> Tensor:
-        """(n,) bool, the samples this op changes (others may be left bit-identical)."""
+    def changes(self, params: GeoParams, size: Size) -> Tensor:
+        """(n,) bool, the rows the op would change if it fired.
+
+        The default compares :meth:`matrix` with the identity; point-map ops override it.
+        """
         m = self.matrix(params, size)
         if m is None:
-            raise NotImplementedError(f"{type(self).__name__} must define moves()")
-        if self.out_size(size) != tuple(size):
-            return torch.ones(m.shape[0], dtype=torch.bool)
+            raise NotImplementedError(f"{type(self).__name__} must define changes()")
         return (m != torch.eye(3, dtype=m.dtype)).flatten(1).any(dim=1)
+
+    def moves(self, params: GeoParams, size: Size) -> Tensor:
+        """(n,) bool, the rows this op changes (others may be left bit-identical).
+
+        The rows that fired and that it changes; every row when it changes the size.
+        """
+        if self.out_size(size) != tuple(size):
+            return torch.ones(_rows(params), dtype=torch.bool)
+        return self.fires(params) & self.changes(params, size).cpu()
+
+    def fired_matrix(self, params: GeoParams, size: Size) -> Tensor | None:
+        """:meth:`matrix` on the rows that fired, the identity on the others (float64).
+
+        What the engine composes; None for point-map ops.
+        """
+        m = self.matrix(params, size)
+        if m is None:
+            return None
+        return torch.where(self.fires(params)[:, None, None], m.to(torch.float64), _eye(len(m)))
+
+    def fired_backward(self, params: GeoParams, points: Tensor, size: Size) -> Tensor:
+        """:meth:`backward` on the rows that fired; the other rows' points stay put.
+
+        What the engine evaluates for point-map ops.
+        """
+        fire = self.fires(params).to(points.device)[:, None, None, None]
+        return torch.where(fire, self.backward(params, points, size), points)
 
     def stages(self, params: GeoParams, size: Size) -> list[Stage]:
         """``(op, params, input size)`` for each elementary op, in order of application."""
@@ -217,10 +302,17 @@ class GeometricOp(nn.Module):
         return resample(images, masks, self.stages(params, (images.shape[-2], images.shape[-1])))
 
 
+def _rows(params: GeoParams) -> int:
+    """The batch size of one op's parameters: the first dimension of any of them."""
+    for v in params.values():
+        return int(v.shape[0])
+    raise ValueError("params hold no tensor, so the batch size is unknown")
+
+
 def _batch(stages: Sequence[Stage]) -> int:
     for _, p, _ in stages:
-        for v in p.values():
-            return int(v.shape[0])
+        if p:
+            return _rows(p)
     raise ValueError("stages: the parameters hold no tensor, so the batch size is unknown")
 
 
@@ -248,13 +340,13 @@ def sampling_grid(
     pending = _eye(n)  # output-to-input map not yet applied to points
     points: Tensor | None = None
     for op, p, s in reversed(stages):
-        m = op.matrix(p, s)
+        m = op.fired_matrix(p, s)
         if m is not None:
-            pending = torch.linalg.inv(m.to(torch.float64)) @ pending
+            pending = torch.linalg.inv(m) @ pending
             continue
         if points is None:
             points = _pixel_grid(n, out, device, cdtype)
-        points = op.backward(p, _transform_points(pending, points), s)
+        points = op.fired_backward(p, _transform_points(pending, points), s)
         pending = _eye(n)
     nrm = _normaliser(in_size)
     if points is not None:

@@ -19,8 +19,11 @@ class KorniaGeometric(GeometricOp):
 
     Parameters come from the module's own sampler (``forward_parameters``, on the global
     torch generator), and its per-sample ``transform_matrix`` (``compute_transformation``)
-    joins the engine's single resampling; rows where kornia's probability did not fire get
-    the identity. The recorded parameters are the matrices, so a replay is exact.
+    joins the engine's single resampling. kornia draws the coin too (inside
+    ``forward_parameters``), so the adapter overrides :meth:`~GeometricOp.draw` and records
+    kornia's coin as ``fire``; rows where it did not fire get the identity, and ``p`` is
+    the module's probability. The recorded parameters are the matrices, so a replay is
+    exact.
     Resampling is the engine's (bilinear image, nearest mask, zeros outside the image),
     not the module's ``resample``/``padding_mode`` flags.
 
@@ -41,7 +44,6 @@ class KorniaGeometric(GeometricOp):
     """
 
     def __init__(self, module: nn.Module, output_size: int | tuple[int, int] | None = None) -> None:
-        super().__init__()
         import kornia
 
         if not isinstance(module, kornia.augmentation.GeometricAugmentationBase2D):
@@ -49,6 +51,7 @@ class KorniaGeometric(GeometricOp):
                 "module must be a kornia geometric augmentation (GeometricAugmentationBase2D), "
                 f"got {type(module).__name__}"
             )
+        super().__init__(float(module.p))
         self.module = module
         size = getattr(module, "flags", {}).get("size", getattr(module, "size", None))
         if output_size is None and isinstance(size, (tuple, list)):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from segaug.augment.geometry.base import GeometricOp, GeoParams, Size, _prob
+from segaug.augment.geometry.base import GeometricOp, GeoParams, Size
 
 __all__ = ["LocalRotation", "RegionShuffle"]
 
@@ -62,7 +62,7 @@ class LocalRotation(GeometricOp):
         turns: Sequence[int] = (1, 2, 3),
         p: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(p)
         if not (isinstance(size, (tuple, list)) and len(size) == 2 and 0 < size[0] <= size[1] <= 1):
             raise ValueError(
                 f"size must be (min, max) fractions with 0 < min <= max <= 1, got {size!r}"
@@ -75,10 +75,9 @@ class LocalRotation(GeometricOp):
             raise ValueError(f"turns must be a non-empty sequence of ints, got {turns!r}")
         self.size = (float(size[0]), float(size[1]))
         self.turns = tuple(int(k) % 4 for k in turns)
-        self.p = _prob(p)
 
-    def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
-        """``box`` (n, 3) long ``(x0, y0, side)``, ``k`` (n,) long, ``fire`` (n,) bool."""
+    def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
+        """``box`` (n, 3) long ``(x0, y0, side)`` and ``k`` (n,) long quarter turns."""
         h, w = size
         short = min(h, w)
         lo = max(1, math.ceil(self.size[0] * short))
@@ -87,18 +86,17 @@ class LocalRotation(GeometricOp):
         x0 = (torch.rand(n) * (w - side + 1)).floor().long()
         y0 = (torch.rand(n) * (h - side + 1)).floor().long()
         k = torch.tensor(self.turns)[torch.randint(len(self.turns), (n,))]
-        fire = torch.rand(n) < self.p
-        return {"box": torch.stack([x0, y0, side], dim=1), "k": k, "fire": fire}
+        return {"box": torch.stack([x0, y0, side], dim=1), "k": k}
 
-    def moves(self, params: GeoParams, size: Size) -> Tensor:
-        return params["fire"].to(torch.bool) & (params["k"] % 4 != 0) & (params["box"][:, 2] > 1)
+    def changes(self, params: GeoParams, size: Size) -> Tensor:
+        return (params["k"] % 4 != 0) & (params["box"][:, 2] > 1)
 
     def backward(self, params: GeoParams, points: Tensor, size: Size) -> Tensor:
         dev, dt = points.device, points.dtype
         box = params["box"].to(device=dev, dtype=dt)
         x0, y0, s = (box[:, i, None, None] for i in range(3))
         k = (params["k"] % 4).to(dev)[:, None, None]
-        on = self.moves(params, size).to(dev)[:, None, None]
+        on = self.changes(params, size).to(dev)[:, None, None]
         u, v = points[..., 0] - x0, points[..., 1] - y0
         e = s - 1
         inside = on & (u >= -0.5) & (u < s - 0.5) & (v >= -0.5) & (v < s - 0.5)
@@ -147,14 +145,13 @@ class RegionShuffle(GeometricOp):
     stays_inside = True
 
     def __init__(self, grid: int = 7, k: int = 2, p: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(p)
         if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
             raise ValueError(f"grid must be a positive int, got {grid!r}")
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be a non-negative int, got {k!r}")
         self.grid = grid
         self.k = k
-        self.p = _prob(p)
 
     def identity_cells(self, n: int) -> Tensor:
         """(n, N, N, 2) long: every cell its own source."""
@@ -162,8 +159,8 @@ class RegionShuffle(GeometricOp):
         rc = torch.stack(torch.meshgrid(ar, ar, indexing="ij"), dim=-1)
         return rc.expand(n, self.grid, self.grid, 2).clone()
 
-    def draw(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
-        """``src`` (n, N, N, 2) long source cell (row, col) of each output cell; ``fire``."""
+    def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
+        """``src`` (n, N, N, 2) long, the source cell (row, col) of each output cell."""
         g = self.grid
         if size[0] < g or size[1] < g:
             raise ValueError(f"images of size {tuple(size)} are smaller than grid={g} cells")
@@ -173,12 +170,9 @@ class RegionShuffle(GeometricOp):
         by_row = torch.argsort(row_keys, dim=2, stable=True)  # [b, r, c] -> source col
         by_col = torch.argsort(col_keys, dim=1, stable=True)  # [b, r, c] -> source row
         src_col = torch.gather(by_row, 1, by_col)  # the source row's column shuffle
-        src = torch.stack([by_col, src_col], dim=-1)
-        fire = torch.rand(n) < self.p
-        src = torch.where(fire[:, None, None, None], src, self.identity_cells(n))
-        return {"src": src, "fire": fire}
+        return {"src": torch.stack([by_col, src_col], dim=-1)}
 
-    def moves(self, params: GeoParams, size: Size) -> Tensor:
+    def changes(self, params: GeoParams, size: Size) -> Tensor:
         n = params["src"].shape[0]
         return (params["src"] != self.identity_cells(n)).flatten(1).any(dim=1)
 

@@ -21,7 +21,8 @@ class GeometrySequence(GeometricOp):
     (:meth:`split` gives them back per op). An object-centred crop must come first, since
     foreground boxes are measured on the input. The crop's settings (``output_size``,
     ``scale``, ``ratio``, ``flip_p``) read through, so code that inspects a recipe's crop
-    works with a sequence too.
+    works with a sequence too. Each op draws its own coin, so the sequence itself fires on
+    every row (its ``p`` is 1) and overrides :meth:`~GeometricOp.draw`.
 
     Args:
         ops: Geometric ops (kornia geometric augmentations are wrapped), in order.
