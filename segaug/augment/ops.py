@@ -27,7 +27,8 @@ References:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import kornia
 import torch
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 OpParams = dict[str, Tensor]
+OpT = TypeVar("OpT", bound=nn.Module)
 
 # torchvision's rgb_to_grayscale weights (kornia's default is 0.299 for red).
 _LUMA = (0.2989, 0.587, 0.114)
@@ -529,14 +531,44 @@ def as_op(op: IntensityOp | nn.Module, where: str) -> IntensityOp:
     Raises:
         ValueError: If ``op`` is neither; ``where`` names the argument in the message.
     """
-    if isinstance(op, IntensityOp):
+    return wrap_kornia(
+        op,
+        IntensityOp,
+        KorniaOp,
+        where,
+        "must contain segaug IntensityOp or kornia intensity augmentation instances",
+    )
+
+
+def wrap_kornia(
+    op: object, kind: type[OpT], adapter: Callable[[nn.Module], OpT], where: str, expected: str
+) -> OpT:
+    """``op`` itself if it is a ``kind``, a kornia module wrapped in ``adapter``, else an error.
+
+    The one place that turns an op argument into a segaug op: :func:`as_op` for the
+    photometric ops, :func:`~segaug.augment.geometry.as_geometric` for the geometric ones.
+
+    Args:
+        op: What the caller was given.
+        kind: The segaug base class (:class:`IntensityOp`, ``GeometricOp``).
+        adapter: Wraps a kornia module; its ValueError is re-raised prefixed by ``where``.
+        where: The argument's name, for the messages.
+        expected: What ``where`` must be, for the message when ``op`` is neither.
+
+    Raises:
+        ValueError: ``"{where} {expected}, got {type}"``, or the adapter's error.
+
+    Example:
+        >>> wrap_kornia("blur", IntensityOp, KorniaOp, "ops[0]", "must be an op")
+        Traceback (most recent call last):
+        ...
+        ValueError: ops[0] must be an op, got str
+    """
+    if isinstance(op, kind):
         return op
     if isinstance(op, nn.Module) and op.__class__.__module__.startswith("kornia."):
         try:
-            return KorniaOp(op)
+            return adapter(op)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
-    raise ValueError(
-        f"{where} must contain segaug IntensityOp or kornia intensity augmentation "
-        f"instances, got {type(op).__name__}"
-    )
+    raise ValueError(f"{where} {expected}, got {type(op).__name__}")

@@ -22,9 +22,11 @@ from segaug.augment.geometry.base import (
     GeometricOp,
     GeoParams,
     Size,
+    _draw_turns,
     _eye,
     _range,
     _size,
+    _turns,
     _uniform,
 )
 from segaug.augment.ops import check_probability
@@ -276,21 +278,12 @@ class RandomRotation(GeometricOp):
                 f"give exactly one of degrees and turns, got degrees={degrees!r}, turns={turns!r}"
             )
         self.degrees = None if degrees is None else _range(degrees, "degrees")
-        if turns is not None:
-            if not (
-                isinstance(turns, Sequence)
-                and len(turns) > 0
-                and all(isinstance(k, int) and not isinstance(k, bool) for k in turns)
-            ):
-                raise ValueError(f"turns must be a non-empty sequence of ints, got {turns!r}")
-            turns = tuple(int(k) % 4 for k in turns)
-        self.turns = turns
+        self.turns = None if turns is None else _turns(turns)
 
     def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
         """``angle`` (n,) float64 degrees."""
         if self.turns is not None:
-            k = torch.tensor(self.turns)[torch.randint(len(self.turns), (n,))]
-            return {"angle": k.to(torch.float64) * 90.0}
+            return {"angle": _draw_turns(self.turns, n).to(torch.float64) * 90.0}
         return {"angle": _uniform(n, *self.degrees)}
 
     def matrix(self, params: GeoParams, size: Size) -> Tensor:

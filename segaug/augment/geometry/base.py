@@ -53,6 +53,22 @@ def _range(v: float | Sequence[float], name: str, symmetric: bool = True) -> tup
     )
 
 
+def _turns(turns: object) -> tuple[int, ...]:
+    """``turns`` as quarter turns in 0-3, validated: a non-empty sequence of ints."""
+    if not (
+        isinstance(turns, Sequence)
+        and len(turns) > 0
+        and all(isinstance(k, int) and not isinstance(k, bool) for k in turns)
+    ):
+        raise ValueError(f"turns must be a non-empty sequence of ints, got {turns!r}")
+    return tuple(int(k) % 4 for k in turns)
+
+
+def _draw_turns(turns: tuple[int, ...], n: int) -> Tensor:
+    """(n,) long, quarter turns drawn uniformly from ``turns``."""
+    return torch.tensor(turns)[torch.randint(len(turns), (n,))]
+
+
 def _uniform(n: int, lo: float, hi: float) -> Tensor:
     return torch.rand(n, dtype=torch.float64) * (hi - lo) + lo
 

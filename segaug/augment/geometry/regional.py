@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from segaug.augment.geometry.base import GeometricOp, GeoParams, Size
+from segaug.augment.geometry.base import GeometricOp, GeoParams, Size, _draw_turns, _turns
 
 __all__ = ["LocalRotation", "RegionShuffle"]
 
@@ -67,14 +67,8 @@ class LocalRotation(GeometricOp):
             raise ValueError(
                 f"size must be (min, max) fractions with 0 < min <= max <= 1, got {size!r}"
             )
-        if not (
-            isinstance(turns, Sequence)
-            and len(turns) > 0
-            and all(isinstance(k, int) and not isinstance(k, bool) for k in turns)
-        ):
-            raise ValueError(f"turns must be a non-empty sequence of ints, got {turns!r}")
         self.size = (float(size[0]), float(size[1]))
-        self.turns = tuple(int(k) % 4 for k in turns)
+        self.turns = _turns(turns)
 
     def sample(self, n: int, size: Size, fg_boxes: Tensor | None = None) -> GeoParams:
         """``box`` (n, 3) long ``(x0, y0, side)`` and ``k`` (n,) long quarter turns."""
@@ -85,7 +79,7 @@ class LocalRotation(GeometricOp):
         side = lo + (torch.rand(n) * (hi - lo + 1)).floor().long()
         x0 = (torch.rand(n) * (w - side + 1)).floor().long()
         y0 = (torch.rand(n) * (h - side + 1)).floor().long()
-        k = torch.tensor(self.turns)[torch.randint(len(self.turns), (n,))]
+        k = _draw_turns(self.turns, n)
         return {"box": torch.stack([x0, y0, side], dim=1), "k": k}
 
     def changes(self, params: GeoParams, size: Size) -> Tensor:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from segaug.augment.geometry.affine import RandomResizedCropFlip
 from segaug.augment.geometry.base import GeometricOp, GeoParams, Size, Stage, sampling_grid
 from segaug.augment.geometry.kornia import KorniaGeometric
+from segaug.augment.ops import wrap_kornia
 
 __all__ = ["GeometrySequence", "as_geometric"]
 
@@ -123,14 +124,10 @@ def as_geometric(op: object, where: str = "geometric") -> GeometricOp:
     Raises:
         ValueError: If ``op`` is neither; ``where`` names the argument in the message.
     """
-    if isinstance(op, GeometricOp):
-        return op
-    if isinstance(op, nn.Module) and op.__class__.__module__.startswith("kornia."):
-        try:
-            return KorniaGeometric(op)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-    raise ValueError(
-        f"{where} must be a segaug GeometricOp or a kornia geometric augmentation, "
-        f"got {type(op).__name__}"
+    return wrap_kornia(
+        op,
+        GeometricOp,
+        KorniaGeometric,
+        where,
+        "must be a segaug GeometricOp or a kornia geometric augmentation",
     )
