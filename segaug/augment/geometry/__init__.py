@@ -9,6 +9,15 @@ multiplied and the point maps evaluated on the output pixel grid, so a whole cha
 **one** ``grid_sample`` for the image (bilinear) and one for the mask (nearest), whatever
 its length.
 
+Example:
+    >>> import torch
+    >>> from segaug.augment.geometry import GeometrySequence, RandomResizedCropFlip, RandomRotation
+    >>> seq = GeometrySequence([RandomResizedCropFlip(16), RandomRotation(turns=(1,), p=0.5)])
+    >>> params = seq.draw(2, (32, 32))
+    >>> x, m = seq.apply(torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32), params)
+    >>> x.shape, sorted(params)
+    (torch.Size([2, 3, 16, 16]), ['0.boxes', '0.flip', '1.angle', '1.fire'])
+
 Modules:
     - :mod:`~segaug.augment.geometry.base`: the :class:`GeometricOp` protocol and the
       engine (:func:`sampling_grid`, :func:`resample`).

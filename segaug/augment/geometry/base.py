@@ -5,6 +5,12 @@ convention): the image covers ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``. A matrix ma
 points to output points, as kornia's ``transform_matrix`` does. Output points whose
 source lies outside the image get 0 in the image and the mask (background); within the
 image, sampling clamps to the border pixels, as the crop always did.
+
+**Extension point.** Subclass :class:`GeometricOp` and implement ``sample`` and
+``matrix`` (``backward`` and ``changes`` for a point map); the base draws the
+probability coin ``p`` and the engine leaves the rows where it did not fire unchanged.
+Its docstring has a complete example. The op modules next to this one share its
+validation and drawing helpers.
 """
 
 from __future__ import annotations
