@@ -13,7 +13,8 @@ a call on CUDA draws exactly the same parameters as the same call on CPU.
 
 The pixel arithmetic comes from kornia's functional API (``kornia.enhance``,
 ``kornia.filters``, ``kornia.color``). :class:`ColorJitter` uses torchvision's formulas
-(Pillow-compatible: kornia's ``ColorJitter``, not ``ColorJiggle``; see kornia #691).
+(Pillow-compatible, as kornia's ``ColorJitter``; not kornia's ``ColorJiggle``, which
+keeps kornia's earlier formulas).
 
 **Extension point.** Subclass :class:`IntensityOp`, implement ``sample`` and
 ``apply``; or wrap any kornia intensity augmentation with :class:`KorniaOp`

@@ -115,7 +115,8 @@ class RegionShuffle(GeometricOp):
     ``W % grid`` columns (none when the side divides) stay in place, so the op is an
     exact permutation of whole cells. It is a point map (a translation per cell), joins
     the engine's single resampling, and the mask moves with the pixels. The cell
-    permutation is recorded per sample in ``src``.
+    permutation is recorded per sample in ``src`` (drawn for every sample; those where
+    ``fire`` is False stay in place).
 
     Args:
         grid: N, cells per side (DCL: 7).
