@@ -13,7 +13,8 @@ a call on CUDA draws exactly the same parameters as the same call on CPU.
 
 The pixel arithmetic comes from kornia's functional API (``kornia.enhance``,
 ``kornia.filters``, ``kornia.color``). :class:`ColorJitter` uses torchvision's formulas
-(Pillow-compatible: kornia's ``ColorJitter``, not ``ColorJiggle``; see kornia #691).
+(Pillow-compatible, as kornia's ``ColorJitter``; not kornia's ``ColorJiggle``, which
+keeps kornia's earlier formulas).
 
 **Extension point.** Subclass :class:`IntensityOp`, implement ``sample`` and
 ``apply``; or wrap any kornia intensity augmentation with :class:`KorniaOp`
@@ -27,7 +28,8 @@ References:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import kornia
 import torch
@@ -44,15 +46,36 @@ __all__ = [
 ]
 
 OpParams = dict[str, Tensor]
+OpT = TypeVar("OpT", bound=nn.Module)
 
 # torchvision's rgb_to_grayscale weights (kornia's default is 0.299 for red).
 _LUMA = (0.2989, 0.587, 0.114)
 
 
-def _check_probability(p: float, name: str = "p") -> float:
+def check_probability(p: float, name: str = "p") -> float:
+    """``p`` as a float; a ValueError naming ``name`` unless it is a probability in [0, 1].
+
+    Example:
+        >>> check_probability(0.5)
+        0.5
+    """
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     return float(p)
+
+
+def draw_fire(n: int, p: float) -> Tensor:
+    """The coin of an op with probability ``p``: (n,) bool, True for the rows it fires on.
+
+    One ``torch.rand(n)`` on the CPU from the global torch generator, so
+    ``torch.manual_seed`` fixes it. :class:`IntensityOp` and
+    :class:`~segaug.augment.geometry.GeometricOp` both draw their coin with it.
+
+    Example:
+        >>> draw_fire(3, 1.0).tolist(), draw_fire(3, 0.0).tolist()
+        ([True, True, True], [False, False, False])
+    """
+    return torch.rand(n) < p
 
 
 def _check_range(
@@ -137,28 +160,35 @@ def _uniform(n: int, lo: float, hi: float) -> Tensor:
 class IntensityOp(nn.Module):
     """Base class of a random photometric op with per-sample parameters.
 
-    Subclasses implement :meth:`sample` (draw parameters for ``n`` rows, on the CPU)
-    and :meth:`apply` (transform a float batch in ``[0, 1]`` given the parameters of
-    exactly those rows). The base class draws whether the op fires for each row.
+    The base class draws the op's probability coin: :meth:`draw` records ``fire`` (n,)
+    bool, True for the rows where the op fires (probability ``p``, :func:`draw_fire`),
+    and calls the subclass's :meth:`sample`. The engine applies the op only on those
+    rows, so a subclass never looks at the coin. A subclass implements :meth:`sample`
+    (its per-row parameters, on the CPU) and :meth:`apply` (transform a float batch in
+    ``[0, 1]`` given the parameters of exactly those rows).
+    :class:`~segaug.augment.geometry.GeometricOp` is the geometric counterpart, with the
+    same ``p``, ``draw``, ``sample`` and ``fire``; it draws its coin after the parameters,
+    this one before them.
 
     Args:
-        p: Probability that the op is applied to a sample.
+        p: Probability that the op fires on a sample.
     """
 
     def __init__(self, p: float = 1.0) -> None:
         super().__init__()
-        self.p = _check_probability(p)
+        self.p = check_probability(p)
 
     def draw(self, n: int, size: tuple[int, int]) -> OpParams:
-        """Draw ``fire`` (n,) bool plus the op's own per-row parameters, on the CPU."""
-        params = {"fire": torch.rand(n) < self.p}
+        """Draw ``fire`` (n,) bool, then the op's own per-row parameters, on the CPU."""
+        params = {"fire": draw_fire(n, self.p)}
         params.update(self.sample(n, size))
         return params
 
     def sample(self, n: int, size: tuple[int, int]) -> OpParams:
-        """Per-row parameters for ``n`` rows of spatial ``size`` (H, W).
+        """Per-row parameters for ``n`` rows of spatial ``size`` (H, W), on the CPU.
 
-        Every returned tensor must have first dimension ``n``.
+        Every returned tensor must have first dimension ``n``. They are drawn for every
+        row; the rows where the op does not fire ignore them.
         """
         return {}
 
@@ -502,14 +532,44 @@ def as_op(op: IntensityOp | nn.Module, where: str) -> IntensityOp:
     Raises:
         ValueError: If ``op`` is neither; ``where`` names the argument in the message.
     """
-    if isinstance(op, IntensityOp):
+    return wrap_kornia(
+        op,
+        IntensityOp,
+        KorniaOp,
+        where,
+        "must contain segaug IntensityOp or kornia intensity augmentation instances",
+    )
+
+
+def wrap_kornia(
+    op: object, kind: type[OpT], adapter: Callable[[nn.Module], OpT], where: str, expected: str
+) -> OpT:
+    """``op`` itself if it is a ``kind``, a kornia module wrapped in ``adapter``, else an error.
+
+    The one place that turns an op argument into a segaug op: :func:`as_op` for the
+    photometric ops, :func:`~segaug.augment.geometry.as_geometric` for the geometric ones.
+
+    Args:
+        op: What the caller was given.
+        kind: The segaug base class (:class:`IntensityOp`, ``GeometricOp``).
+        adapter: Wraps a kornia module; its ValueError is re-raised prefixed by ``where``.
+        where: The argument's name, for the messages.
+        expected: What ``where`` must be, for the message when ``op`` is neither.
+
+    Raises:
+        ValueError: ``"{where} {expected}, got {type}"``, or the adapter's error.
+
+    Example:
+        >>> wrap_kornia("blur", IntensityOp, KorniaOp, "ops[0]", "must be an op")
+        Traceback (most recent call last):
+        ...
+        ValueError: ops[0] must be an op, got str
+    """
+    if isinstance(op, kind):
         return op
     if isinstance(op, nn.Module) and op.__class__.__module__.startswith("kornia."):
         try:
-            return KorniaOp(op)
+            return adapter(op)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
-    raise ValueError(
-        f"{where} must contain segaug IntensityOp or kornia intensity augmentation "
-        f"instances, got {type(op).__name__}"
-    )
+    raise ValueError(f"{where} {expected}, got {type(op).__name__}")
