@@ -12,12 +12,7 @@ from torch import Tensor, nn
 
 from simclr.losses import BarlowTwinsLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, check_param
-from simclr.models.heads import MLP
-
-
-def default_projector_dim(num_features: int) -> int:
-    """8192 for ResNet-50-sized features (paper), 2048 for ResNet-18-sized ones."""
-    return 8192 if num_features >= 2048 else 2048
+from simclr.models.heads import MLP, default_projector_dim
 
 
 @dataclass

@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from segaug.registry import Registry
-from simclr.optim import param_groups
+from simclr.param_groups import param_groups
 
 METHODS: Registry = Registry("method")
 
@@ -220,7 +220,7 @@ class Method(nn.Module):
         return ViewSpec(global_views=self.num_views)
 
     def param_groups(self, weight_decay: float, exclude_bn_bias: bool) -> list[dict[str, Any]]:
-        """Optimiser parameter groups (default: :func:`simclr.optim.param_groups`).
+        """Optimiser parameter groups (default: :func:`simclr.param_groups.param_groups`).
 
         Parameters with ``requires_grad=False`` (momentum teachers) must be left out. A
         group may carry ``fixed_lr: True`` to keep the peak lr (no warm-up or decay).

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from torch import Tensor, nn
 
 from simclr.losses import VICRegLLoss
-from simclr.methods.barlow_twins import default_projector_dim
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, ViewSpec, check_param
-from simclr.models.heads import MLP
+from simclr.models.heads import MLP, default_projector_dim
 
 
 @dataclass
