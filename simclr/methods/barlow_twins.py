@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from simclr.losses import BarlowTwinsLoss
+from simclr.losses.barlow_twins import BarlowTwinsLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, check_param
 from simclr.models.heads import MLP, default_projector_dim
 
@@ -66,6 +66,7 @@ class BarlowTwins(Method):
     config_class = BarlowTwinsParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {"proj_dim": 32}
 
     def __init__(self, backbone: nn.Module, params: BarlowTwinsParams, norm: str = "batch") -> None:
         super().__init__(backbone)
