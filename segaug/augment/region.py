@@ -359,9 +359,7 @@ class RegionAugment(nn.Module):
             op.compile_kernels(**kwargs)
         return self
 
-    def with_crop(
-        self, size: int | tuple[int, int], scale: tuple[float, float]
-    ) -> RegionAugment:
+    def with_crop(self, size: int | tuple[int, int], scale: tuple[float, float]) -> RegionAugment:
         """A copy whose random resized crop goes to ``size`` from ``scale`` of the area.
 
         Everything else is kept: the foreground, background and fallback ops, the
