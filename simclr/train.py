@@ -31,6 +31,7 @@ from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
 from simclr.build import build_local_augment, build_train_module
 from simclr.config import Config, apply_overrides, load_config
+from simclr.methods import METHODS
 from simclr.trainer import NonFiniteLossError, Trainer, TrainResult, train
 
 __all__ = [
@@ -49,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     """Parse known flags; ``--section.key value`` / ``--section.key=value`` become overrides."""
     p = argparse.ArgumentParser(
         prog="simclr-train",
-        description="Self-supervised pretraining (any method of simclr.methods.METHODS) with "
-        "segaug augmentations.",
+        description=f"Self-supervised pretraining ({', '.join(METHODS.names())}) with segaug "
+        "augmentations.",
         epilog="Any config field can be set with --set section.key=value or --section.key value.",
     )
     p.add_argument("--config", help="YAML or TOML config file (default: the CPU smoke run)")

@@ -118,7 +118,12 @@ def _new_meters() -> dict[str, float]:
 
 
 class Trainer:
-    """The pretraining loop, in small steps: setup, restore, step, epoch end, save, logs.
+    """The pretraining loop, in small steps: setup, restore, step, epoch end, save.
+
+    :meth:`setup` runs :meth:`setup_data`, :meth:`setup_model`,
+    :meth:`setup_optimizers`, :meth:`restore` (on resume) and :meth:`wrap_model`; the
+    loop is :meth:`fit` over :meth:`run_epoch`, which calls :meth:`make_views`,
+    :meth:`train_step`, :meth:`save` and :meth:`end_epoch`.
 
     :func:`train` is ``Trainer(cfg, resume, augment).fit()``. The method's hooks
     (:class:`~simclr.methods.Method`: ``views``, ``param_groups``,
@@ -126,7 +131,8 @@ class Trainer:
     here and nowhere else.
 
     Args:
-        cfg: The run configuration (validated in :meth:`setup`).
+        cfg: The run configuration (checked by :func:`simclr.build.check_config` in
+            :meth:`setup`).
         resume: A checkpoint file or run directory to continue from.
         augment: Replace the configured segaug recipe (tests).
 
