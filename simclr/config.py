@@ -1,15 +1,19 @@
-"""Typed configuration for ``simclr-train``, loaded from YAML/TOML and validated once.
+"""Typed configuration for ``simclr-train``: the schema, loaded from YAML/TOML.
 
 A run is described by one :class:`Config` made of small dataclasses. Files are read
 with :func:`load_config`, command-line overrides (``optim.lr=0.5``) are applied with
-:func:`apply_overrides`, and :meth:`Config.validate` checks every field once, at the
-boundary, raising ``ValueError`` that names the field, the value and what was expected.
-The dataclass defaults are a CPU smoke test on the offline synthetic dataset that runs
-in about a minute.
+:func:`apply_overrides`, and :meth:`Config.validate` checks every field's type and range
+and the relations between fields, raising ``ValueError`` that names the field, the
+value and what was expected. The dataclass defaults are a CPU smoke test on the
+offline synthetic dataset that runs in about a minute.
+
+This module is the schema only: it imports no registry. The names a config refers to
+(method, backbone, dataset) and the method's own ``method.params`` are checked against
+their registries by :func:`simclr.build.check_config`, which the trainer calls.
 
 Method-specific hyper-parameters live in ``method.params`` (a plain mapping) and are
 checked by the method's own config dataclass (see :mod:`simclr.methods`), so a new
-method is one file and does not touch this module.
+method does not touch this module.
 
 Example:
     >>> from simclr.config import Config, apply_overrides
@@ -98,8 +102,8 @@ class ModelConfig:
     """Backbone choice.
 
     Attributes:
-        backbone: ``resnet18|resnet34|resnet50``, ``convnet`` (small, for CPUs at 32 px)
-            or ``vit_tiny|vit_small|vit_base``.
+        backbone: Name in :data:`simclr.models.BACKBONES` (ResNets, a small convnet for
+            CPUs at 32 px, ViTs; names starting with ``vit`` are ViTs).
         width: ResNet width multiplier (SimCLR 1x/2x/4x; the smoke default is 0.25).
         stem: ``auto`` (CIFAR stem for inputs <= 64 px), ``cifar`` or ``imagenet``.
         norm: ``batch`` (default) or ``group`` (GroupNorm, batch-independent).
@@ -124,8 +128,8 @@ class MethodConfig:
     """Self-supervised method and its own hyper-parameters.
 
     Attributes:
-        name: Name in :data:`simclr.methods.METHODS` (``simclr``, ``mae``, ``byol``,
-            ``simsiam``, ``barlow_twins``, ``vicreg``, ``vicregl``, ``nnclr``, ``swav``).
+        name: Name in :data:`simclr.methods.METHODS` (``simclr``, ``mae``, ...; the
+            registry lists them all).
         params: Keyword arguments checked by the method's config dataclass,
             e.g. ``{temperature: 0.5, proj_output_dim: 128}`` for SimCLR.
     """
@@ -233,7 +237,10 @@ class Config:
         return _build(cls, data, prefix="")
 
     def validate(self, world_size: int = 1) -> None:
-        """Check every field; raise ``ValueError`` naming field, value and expectation.
+        """Check every field's type and range; raise ``ValueError`` naming the field.
+
+        Names are not looked up here: :func:`simclr.build.check_config` runs this and
+        then checks them against the registries.
 
         Args:
             world_size: Number of processes the global batch is split across.
@@ -391,10 +398,6 @@ def _check(cond: bool, name: str, value: Any, expected: str) -> None:
 
 
 def _validate(cfg: Config, world_size: int) -> None:
-    from segaug.registry import Registry  # noqa: F401  (import check: segaug present)
-    from simclr.methods import METHODS
-    from simclr.models import BACKBONES
-
     d, a, m, o, t = cfg.data, cfg.augment, cfg.model, cfg.optim, cfg.train
     _check(bool(d.dataset), "data.dataset", d.dataset, "a dataset name")
     _check(d.image_size >= 8, "data.image_size", d.image_size, "an integer >= 8")
@@ -421,7 +424,7 @@ def _validate(cfg: Config, world_size: int) -> None:
     _check(a.output_size >= 8, "augment.output_size", a.output_size, "an integer >= 8")
     _check(bool(a.recipe), "augment.recipe", a.recipe, "a recipe name")
 
-    BACKBONES.get(m.backbone)  # ValueError listing names
+    _check(bool(m.backbone), "model.backbone", m.backbone, "a backbone name")
     _check(m.width > 0, "model.width", m.width, "a positive number")
     _check(m.stem in STEMS, "model.stem", m.stem, f"one of {STEMS}")
     _check(m.norm in NORMS, "model.norm", m.norm, f"one of {NORMS}")
@@ -437,9 +440,7 @@ def _validate(cfg: Config, world_size: int) -> None:
     else:
         _check(m.depth is None, "model.depth", m.depth, "None (depth is for ViT backbones)")
 
-    method_cls = METHODS.get(cfg.method.name)
-    method_cls.config_class.from_params(cfg.method.params)  # raises naming the param
-    method_cls.check_backbone(m.backbone)
+    _check(bool(cfg.method.name), "method.name", cfg.method.name, "a method name")
 
     _check(o.name in OPTIMIZERS, "optim.name", o.name, f"one of {OPTIMIZERS}")
     _check(o.lr > 0, "optim.lr", o.lr, "a positive number")
@@ -476,26 +477,6 @@ def _validate(cfg: Config, world_size: int) -> None:
         d.batch_size,
         f"a multiple of world_size x train.accumulate = {world_size} x {t.accumulate}",
     )
-    if method_cls.batch_coupled:
-        _check(
-            d.batch_size // parts >= 1,
-            "data.batch_size",
-            d.batch_size,
-            "at least one sample per micro-batch",
-        )
-    from segaug.data import DATASET_INFO
-
-    info = DATASET_INFO.get(d.dataset.lower())
-    takes_num_samples = info is not None and "num_samples" in info.pretrain_options(
-        d.image_size, d.num_samples
-    )
-    if d.num_samples is not None and takes_num_samples:
-        _check(
-            d.num_samples >= d.batch_size,
-            "data.num_samples",
-            d.num_samples,
-            f">= data.batch_size={d.batch_size} (one full batch per epoch at least)",
-        )
 
 
 def compatible_for_resume(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

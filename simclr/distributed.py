@@ -73,8 +73,9 @@ def all_gather_with_grad(x: Tensor) -> Tensor:
 
     The backward pass sums the incoming gradients across processes and returns each
     process its slice (``torch.distributed.nn.functional.all_gather``), so a loss that
-    uses remote negatives sends gradients back to the process that produced them
-    (lightly #59, solo-learn #229). Identity without a process group.
+    uses remote negatives sends gradients back to the process that produced them (the
+    fix lightly and solo-learn made to their gathers without gradients). Identity without
+    a process group.
 
     Shape:
         - Input: ``(n, ...)`` (the same ``n`` on every process)

@@ -17,6 +17,17 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from simclr.config import OptimConfig
+from simclr.param_groups import is_excluded, param_groups
+
+__all__ = [
+    "LARS",
+    "WarmupCosine",
+    "build_optimizer",
+    "build_scheduler",
+    "is_excluded",
+    "param_groups",
+    "scaled_lr",
+]
 
 
 class LARS(torch.optim.Optimizer):
@@ -108,24 +119,6 @@ class LARS(torch.optim.Optimizer):
                     g = state["momentum_buffer"]
                 p.add_(g, alpha=-group["lr"])
         return loss
-
-
-def is_excluded(name: str, param: Tensor) -> bool:
-    """True for biases and normalisation parameters (1-D tensors), as in SimCLR."""
-    return param.ndim <= 1 or name.endswith(".bias")
-
-
-def param_groups(model: nn.Module, weight_decay: float, exclude_bn_bias: bool) -> list[dict]:
-    """Split parameters into a decayed/adapted group and an excluded (BN, bias) group."""
-    regular, excluded = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (excluded if exclude_bn_bias and is_excluded(name, p) else regular).append(p)
-    groups = [{"params": regular, "weight_decay": weight_decay, "lars": True}]
-    if excluded:
-        groups.append({"params": excluded, "weight_decay": 0.0, "lars": False})
-    return groups
 
 
 def scaled_lr(cfg: OptimConfig, global_batch: int) -> float:

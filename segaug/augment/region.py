@@ -31,6 +31,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,6 +358,49 @@ class RegionAugment(nn.Module):
         for op in (*self.foreground, *self.background, *self.fallback):
             op.compile_kernels(**kwargs)
         return self
+
+    def with_crop(self, size: int | tuple[int, int], scale: tuple[float, float]) -> RegionAugment:
+        """A copy whose random resized crop goes to ``size`` from ``scale`` of the area.
+
+        Everything else is kept: the foreground, background and fallback ops, the
+        coverage, feather, background swap and region settings, and the crop's
+        ``ratio``, ``flip_p`` and ``object_centered``. In a
+        :class:`~segaug.augment.geometry.GeometrySequence` the other geometric ops stay
+        where they are. Without a crop (no geometry, or geometric ops that are not a
+        :class:`RandomResizedCropFlip`) the new crop, with its default ratio and flip,
+        comes first. Multi-crop methods build their small local views this way.
+
+        Args:
+            size: Output side of the new crop, or (height, width).
+            scale: Range of the new crop's area as a fraction of the image area.
+
+        Returns:
+            A new module; ``self`` is unchanged.
+
+        Example:
+            >>> aug = RegionAugment(geometric=RandomResizedCropFlip(32, flip_p=0.3))
+            >>> local = aug.with_crop(8, scale=(0.05, 0.14))
+            >>> local.geometric.output_size, local.geometric.scale, local.geometric.flip_p
+            ((8, 8), (0.05, 0.14), 0.3)
+            >>> aug.geometric.output_size
+            (32, 32)
+        """
+        copy_ = deepcopy(self)
+        geo = copy_.geometric
+        old = geo.crop if isinstance(geo, GeometrySequence) else geo
+        kept = (
+            {"ratio": old.ratio, "flip_p": old.flip_p, "object_centered": old.object_centered}
+            if isinstance(old, RandomResizedCropFlip)
+            else {}
+        )
+        crop = RandomResizedCropFlip(size, scale=scale, **kept)
+        if isinstance(geo, GeometrySequence):
+            copy_.geometric = geo.with_crop(crop)
+        elif geo is None or isinstance(geo, RandomResizedCropFlip):
+            copy_.geometric = crop
+        else:
+            copy_.geometric = GeometrySequence([crop, geo])
+        return copy_
 
     # ----------------------------------------------------------------- parameters
     def draw(

@@ -1,7 +1,7 @@
-"""Losses, one file each; the public names are re-exported here.
+"""Losses, one module each; the losses of the built-in methods are re-exported here.
 
 ========================  =========================================  ==================
-loss                      file                                       method
+loss                      module                                     method
 ========================  =========================================  ==================
 :class:`NTXentLoss`       ``simclr/losses/nt_xent.py``               SimCLR
 :class:`BYOLLoss`         ``simclr/losses/byol.py``                  BYOL
@@ -12,6 +12,11 @@ loss                      file                                       method
 :class:`NNCLRLoss`        ``simclr/losses/nnclr.py``                 NNCLR
 :class:`SwAVLoss`         ``simclr/losses/swav.py``                  SwAV
 ========================  =========================================  ==================
+
+A method imports its loss from the loss's own module (``from simclr.losses.nt_xent
+import NTXentLoss``), so a new method and its loss are two new files and this one
+needs no edit. The re-exports stay explicit, so that type checkers and editors see
+them; a new loss may be added to them but nothing depends on it.
 
 Example:
     >>> import torch

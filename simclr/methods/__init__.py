@@ -1,17 +1,26 @@
-"""Self-supervised methods, one file each, in one registry (:data:`METHODS`)."""
+"""Self-supervised methods, one module each, in one registry (:data:`METHODS`).
 
-from simclr.methods import (  # noqa: F401  (registration)
-    barlow_twins,
-    byol,
-    mae,
-    nnclr,
-    simclr,
-    simsiam,
-    swav,
-    vicreg,
-    vicregl,
-)
+Every module of this package except ``base`` is imported below, in name order, so its
+``@METHODS.register(...)`` runs: a new method is one new file here (plus its loss in
+:mod:`simclr.losses`), and neither this file nor any name list needs editing. The
+registry lists the methods (``METHODS.names()``) for error messages, the docs and the
+tests.
+
+Example:
+    >>> from simclr.methods import METHODS
+    >>> {"simclr", "mae", "byol", "swav"} <= set(METHODS.names())
+    True
+"""
+
+import importlib
+import pkgutil
+
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, Progress, ViewSpec
+
+# Register every method: import each module of this package (the interface excepted).
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "METHODS",
@@ -28,8 +37,7 @@ def build_method(name: str, backbone, params: dict | None = None, norm: str = "b
     """Build a registered method around ``backbone``.
 
     Args:
-        name: Registered method name (``simclr``, ``mae``, ``byol``, ``simsiam``,
-            ``barlow_twins``, ``vicreg``, ``vicregl``, ``nnclr``, ``swav``).
+        name: Registered method name (one of ``METHODS.names()``).
         backbone: Backbone module with ``num_features``.
         params: ``method.params`` mapping, checked by the method's config class.
         norm: Head normalisation (``batch`` or ``group``).

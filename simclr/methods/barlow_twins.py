@@ -10,14 +10,9 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from simclr.losses import BarlowTwinsLoss
+from simclr.losses.barlow_twins import BarlowTwinsLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, check_param
-from simclr.models.heads import MLP
-
-
-def default_projector_dim(num_features: int) -> int:
-    """8192 for ResNet-50-sized features (paper), 2048 for ResNet-18-sized ones."""
-    return 8192 if num_features >= 2048 else 2048
+from simclr.models.heads import MLP, default_projector_dim
 
 
 @dataclass
@@ -71,6 +66,7 @@ class BarlowTwins(Method):
     config_class = BarlowTwinsParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {"proj_dim": 32}
 
     def __init__(self, backbone: nn.Module, params: BarlowTwinsParams, norm: str = "batch") -> None:
         super().__init__(backbone)

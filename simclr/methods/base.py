@@ -7,7 +7,7 @@ samples of a batch (``batch_coupled = True``, e.g. NT-Xent, Barlow Twins, VICReg
 computes every micro-batch's embeddings, the loss on all of them together, and then
 back-propagates the embedding gradients micro-batch by micro-batch (GradCache).
 
-The :class:`~simclr.train.Trainer` calls a few hooks that do nothing by default, so
+The :class:`~simclr.trainer.Trainer` calls a few hooks that do nothing by default, so
 a method with a momentum teacher, a queue, prototypes or extra views is still one file:
 
 * :meth:`Method.views` -- how many global views, and local views at their own size
@@ -23,7 +23,8 @@ a method with a momentum teacher, a queue, prototypes or extra views is still on
   with ``torch.load(weights_only=True)``. Teachers and prototypes are ordinary
   submodules/parameters and travel in the model's ``state_dict``.
 
-Adding a method (see ``simclr/methods/byol.py`` for one with a teacher) is one file::
+Adding a method (see ``simclr/methods/byol.py`` for one with a teacher) is two files:
+its loss in ``simclr/losses/`` and this, in ``simclr/methods/``::
 
     @dataclass
     class MyParams(MethodParams):
@@ -34,6 +35,7 @@ Adding a method (see ``simclr/methods/byol.py`` for one with a teacher) is one f
         config_class = MyParams
         batch_coupled = True
         num_views = 2
+        smoke_params = {"proj_dim": 16}
 
         def __init__(self, backbone, params, norm="batch"):
             super().__init__(backbone)
@@ -45,19 +47,22 @@ Adding a method (see ``simclr/methods/byol.py`` for one with a teacher) is one f
         def loss(self, embeddings):
             return ...
 
-and an import line in ``simclr/methods/__init__.py``.
+``simclr/methods/__init__.py`` imports every module of the package, and the config
+docs, the checks and the tests take the method list from :data:`METHODS`; the tests
+train every registered method with its ``smoke_params`` and fail for one without them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from segaug.registry import Registry
-from simclr.optim import param_groups
+from simclr.param_groups import param_groups
 
 METHODS: Registry = Registry("method")
 
@@ -181,13 +186,20 @@ class Method(nn.Module):
     Class attributes:
         config_class: The :class:`MethodParams` subclass for ``method.params``.
         batch_coupled: True when the loss of one sample depends on other samples of
-            the batch (contrastive); the trainer then uses GradCache for accumulation.
+            the batch (contrastive, or statistics over the batch); the trainer then uses
+            GradCache for accumulation, and the tests check that accumulation and
+            several processes give the gradients of one large batch.
         num_views: 2 for two-view methods, 1 for single-view ones (MAE).
+        smoke_params: Small ``method.params`` (narrow heads, short queues, multi-crop at
+            8 px) with which the tests train the method in about a second on a CPU, at
+            16 px on a 1/8-width ResNet-18, or a 1-block ViT-Tiny when
+            :meth:`check_backbone` rejects ResNets. Every registered method sets it.
     """
 
     config_class: ClassVar[type[MethodParams]] = MethodParams
     batch_coupled: ClassVar[bool] = False
     num_views: ClassVar[int] = 2
+    smoke_params: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -220,7 +232,7 @@ class Method(nn.Module):
         return ViewSpec(global_views=self.num_views)
 
     def param_groups(self, weight_decay: float, exclude_bn_bias: bool) -> list[dict[str, Any]]:
-        """Optimiser parameter groups (default: :func:`simclr.optim.param_groups`).
+        """Optimiser parameter groups (default: :func:`simclr.param_groups.param_groups`).
 
         Parameters with ``requires_grad=False`` (momentum teachers) must be left out. A
         group may carry ``fixed_lr: True`` to keep the peak lr (no warm-up or decay).

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from simclr.losses import BYOLLoss
+from simclr.losses.byol import BYOLLoss
 from simclr.methods.base import (
     METHODS,
     Method,
@@ -114,6 +114,7 @@ class BYOL(Method):
     config_class = BYOLParams
     batch_coupled = False
     num_views = 2
+    smoke_params = {"proj_hidden_dim": 32, "proj_output_dim": 16, "pred_hidden_dim": 32}
 
     def __init__(self, backbone: nn.Module, params: BYOLParams, norm: str = "batch") -> None:
         super().__init__(backbone)

@@ -132,6 +132,7 @@ class MAE(Method):
     config_class = MAEParams
     batch_coupled = False
     num_views = 1
+    smoke_params = {"decoder_depth": 1, "decoder_dim": 32, "decoder_heads": 2}
 
     def __init__(self, backbone: nn.Module, params: MAEParams, norm: str = "batch") -> None:
         super().__init__(backbone)

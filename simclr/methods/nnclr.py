@@ -13,8 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from simclr import distributed
-from simclr.losses import NNCLRLoss
-from simclr.losses.nnclr import nearest_neighbours
+from simclr.losses.nnclr import NNCLRLoss, nearest_neighbours
 from simclr.methods.base import (
     METHODS,
     Method,
@@ -89,6 +88,12 @@ class NNCLR(Method):
     config_class = NNCLRParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {
+        "queue_size": 12,
+        "proj_hidden_dim": 32,
+        "proj_output_dim": 16,
+        "pred_hidden_dim": 32,
+    }
 
     def __init__(self, backbone: nn.Module, params: NNCLRParams, norm: str = "batch") -> None:
         super().__init__(backbone)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from simclr.losses import NTXentLoss
+from simclr.losses.nt_xent import NTXentLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams
 from simclr.models.heads import ProjectionHead
 
@@ -75,6 +75,7 @@ class SimCLR(Method):
     config_class = SimCLRParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {"proj_hidden_dim": 32, "proj_output_dim": 16}
 
     def __init__(self, backbone: nn.Module, params: SimCLRParams, norm: str = "batch") -> None:
         super().__init__(backbone)

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from simclr.losses import SimSiamLoss
+from simclr.losses.simsiam import SimSiamLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, check_param
 from simclr.models.heads import MLP
 
@@ -67,6 +67,7 @@ class SimSiam(Method):
     config_class = SimSiamParams
     batch_coupled = False
     num_views = 2
+    smoke_params = {"proj_hidden_dim": 32, "proj_output_dim": 32, "pred_hidden_dim": 8}
 
     def __init__(self, backbone: nn.Module, params: SimSiamParams, norm: str = "batch") -> None:
         super().__init__(backbone)

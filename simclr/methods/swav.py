@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from simclr.losses import SwAVLoss
+from simclr.losses.swav import SwAVLoss
 from simclr.methods.base import (
     METHODS,
     Method,
@@ -110,6 +110,14 @@ class SwAV(Method):
     config_class = SwAVParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {
+        "num_prototypes": 8,
+        "proj_hidden_dim": 32,
+        "proj_output_dim": 16,
+        "local_views": 2,
+        "local_size": 8,
+        "queue_length": 8,
+    }
 
     def __init__(self, backbone: nn.Module, params: SwAVParams, norm: str = "batch") -> None:
         super().__init__(backbone)

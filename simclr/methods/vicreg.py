@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from simclr.losses import VICRegLoss
-from simclr.methods.barlow_twins import default_projector_dim
+from simclr.losses.vicreg import VICRegLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, check_param
-from simclr.models.heads import MLP
+from simclr.models.heads import MLP, default_projector_dim
 
 
 @dataclass
@@ -71,6 +70,7 @@ class VICReg(Method):
     config_class = VICRegParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {"proj_dim": 32}
 
     def __init__(self, backbone: nn.Module, params: VICRegParams, norm: str = "batch") -> None:
         super().__init__(backbone)

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
-from simclr.losses import VICRegLLoss
-from simclr.methods.barlow_twins import default_projector_dim
+from simclr.losses.vicregl import VICRegLLoss
 from simclr.methods.base import METHODS, Method, MethodOutput, MethodParams, ViewSpec, check_param
-from simclr.models.heads import MLP
+from simclr.models.heads import MLP, default_projector_dim
 
 
 @dataclass
@@ -97,6 +96,13 @@ class VICRegL(Method):
     config_class = VICRegLParams
     batch_coupled = True
     num_views = 2
+    smoke_params = {
+        "proj_dim": 32,
+        "local_proj_dim": 16,
+        "local_views": 2,
+        "local_size": 8,
+        "num_matches": 2,
+    }
 
     def __init__(self, backbone: nn.Module, params: VICRegLParams, norm: str = "batch") -> None:
         super().__init__(backbone)

@@ -356,7 +356,7 @@ def build_backbone(name: str, image_size: int, **kwargs) -> nn.Module:
     """Build a registered backbone for inputs of side ``image_size``.
 
     Args:
-        name: ``resnet18|resnet34|resnet50|convnet|vit_tiny|vit_small|vit_base``.
+        name: Registered backbone name (one of ``BACKBONES.names()``).
         image_size: Input side length (chooses the CIFAR stem for <= 64 px with ``stem=auto``).
         **kwargs: ``width``, ``stem``, ``norm``, ``zero_init_residual`` (ResNet);
             ``patch_size``, ``depth`` (ViT).

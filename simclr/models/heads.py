@@ -1,4 +1,4 @@
-"""Projection heads.
+"""Projection heads and the helpers the methods share to size and normalise them.
 
 References:
     - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709
@@ -31,6 +31,18 @@ def group_count(dim: int, max_groups: int = 32, min_width: int = MIN_GROUP_WIDTH
         if dim % g == 0:
             return g
     return 1
+
+
+def default_projector_dim(num_features: int) -> int:
+    """Width of the 3-layer projectors of Barlow Twins, VICReg and VICRegL when unset.
+
+    8192 for ResNet-50-sized features (the papers), 2048 for ResNet-18-sized ones.
+
+    Example:
+        >>> default_projector_dim(2048), default_projector_dim(512)
+        (8192, 2048)
+    """
+    return 8192 if num_features >= 2048 else 2048
 
 
 def make_norm1d(norm: str, dim: int, affine: bool = True) -> nn.Module:

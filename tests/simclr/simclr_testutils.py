@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from torch import nn
+
 from simclr.config import Config, apply_overrides
+from simclr.methods import METHODS
+from simclr.models import build_backbone
 
 
 def tiny_config(out: Path, *overrides: str) -> Config:
@@ -27,44 +32,48 @@ def tiny_config(out: Path, *overrides: str) -> Config:
     return apply_overrides(Config(), base + list(overrides))
 
 
+# Every registered method, with the small heads it declares (``Method.smoke_params``).
+METHOD_NAMES = METHODS.names()
+TINY_PARAMS = {name: METHODS.get(name).smoke_params for name in METHOD_NAMES}
+# Methods whose loss couples the samples of a batch (GradCache must be exact for them).
+COUPLED = [name for name in METHOD_NAMES if METHODS.get(name).batch_coupled]
+TINY_VIT = ["model.backbone=vit_tiny", "model.patch_size=4", "model.depth=1", "model.width=1.0"]
+
+
+def takes_resnet(name: str) -> bool:
+    """Whether method ``name`` accepts a ResNet (else the smoke runs use a tiny ViT)."""
+    try:
+        METHODS.get(name).check_backbone("resnet18")
+    except ValueError:
+        return False
+    return True
+
+
+def smoke_backbone(name: str, norm: str = "batch") -> nn.Module:
+    """The backbone of the smoke runs of method ``name``: as :func:`tiny_method_config`."""
+    if takes_resnet(name):
+        return build_backbone("resnet18", 16, width=0.125, norm=norm)
+    return build_backbone("vit_tiny", 16, patch_size=4, depth=1)
+
+
+def tiny_method_config(out: Path, name: str, *overrides: str) -> Config:
+    """``tiny_config`` with method ``name`` and its ``smoke_params`` (a ViT if it needs one)."""
+    backbone = [] if takes_resnet(name) else TINY_VIT
+    params = json.dumps(TINY_PARAMS[name])
+    return tiny_config(out, f"method.name={name}", f"method.params={params}", *backbone, *overrides)
+
+
 def tiny_mae_config(out: Path, *overrides: str) -> Config:
-    """MAE on a 1-block ViT-Tiny, 16 px, patch 4."""
-    return tiny_config(
+    """MAE on a 1-block ViT-Tiny, 16 px, patch 4, with AdamW."""
+    return tiny_method_config(
         out,
-        "method.name=mae",
-        "method.params={decoder_depth: 1, decoder_dim: 32, decoder_heads: 2}",
-        "model.backbone=vit_tiny",
-        "model.patch_size=4",
-        "model.depth=1",
-        "model.width=1.0",
+        "mae",
         "optim.name=adamw",
         "optim.lr=1e-3",
         "optim.lr_scaling=none",
         "optim.weight_decay=0.05",
         *overrides,
     )
-
-
-# Small heads (and multi-crop at 8 px) so every method trains in about a second.
-TINY_PARAMS = {
-    "byol": "{proj_hidden_dim: 32, proj_output_dim: 16, pred_hidden_dim: 32}",
-    "simsiam": "{proj_hidden_dim: 32, proj_output_dim: 32, pred_hidden_dim: 8}",
-    "barlow_twins": "{proj_dim: 32}",
-    "vicreg": "{proj_dim: 32}",
-    "vicregl": (
-        "{proj_dim: 32, local_proj_dim: 16, local_views: 2, local_size: 8, num_matches: 2}"
-    ),
-    "nnclr": "{queue_size: 12, proj_hidden_dim: 32, proj_output_dim: 16, pred_hidden_dim: 32}",
-    "swav": (
-        "{num_prototypes: 8, proj_hidden_dim: 32, proj_output_dim: 16, local_views: 2, "
-        "local_size: 8, queue_length: 8}"
-    ),
-}
-
-
-def tiny_method_config(out: Path, name: str, *overrides: str) -> Config:
-    """``tiny_config`` with method ``name`` and its small heads from ``TINY_PARAMS``."""
-    return tiny_config(out, f"method.name={name}", f"method.params={TINY_PARAMS[name]}", *overrides)
 
 
 def tiny_compare(tmp_path, **kw):
