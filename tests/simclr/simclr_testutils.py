@@ -65,22 +65,3 @@ TINY_PARAMS = {
 def tiny_method_config(out: Path, name: str, *overrides: str) -> Config:
     """``tiny_config`` with method ``name`` and its small heads from ``TINY_PARAMS``."""
     return tiny_config(out, f"method.name={name}", f"method.params={TINY_PARAMS[name]}", *overrides)
-
-
-def tiny_compare(tmp_path, **kw):
-    """``CompareSettings`` of a seconds-long segaug-compare: 64 images, 1 epoch, 2 seeds."""
-    from simclr.compare import CompareSettings
-
-    base = dict(
-        recipes=("thesis",),
-        seeds=(0, 1),
-        num_samples=64,
-        epochs=1,
-        batch_size=32,
-        probe_train=60,
-        probe_val=30,
-        eval_images=60,
-        challenge_images=60,
-        out_dir=str(tmp_path),
-    )
-    return CompareSettings(**{**base, **kw})
