@@ -54,23 +54,61 @@ Example:
 
 from __future__ import annotations
 
+from simclr.compare.backgrounds import BackgroundsProtocol, build_eval_sets
 from simclr.compare.cli import main
-from simclr.compare.plan import RunSpec, plan_runs
+from simclr.compare.plan import ANCHOR, BASELINE, RunSpec, plan_runs, train_config
+from simclr.compare.plots import write_plots
 from simclr.compare.protocols import PROTOCOLS, Protocol, get_protocol, register_protocol
+from simclr.compare.report import render_markdown, study_table
 from simclr.compare.runner import run_study
-from simclr.compare.settings import PRESETS, CompareSettings, parse_sweep, preset_settings
+from simclr.compare.settings import (
+    KNN_K,
+    KNN_TEMPERATURE,
+    L2_GRID,
+    PRESETS,
+    PROBE_FIT,
+    CompareSettings,
+    parse_sweep,
+    preset_settings,
+)
+from simclr.compare.summary import calibration, findings, summarise
+from simclr.compare.transfer import (
+    TransferProtocol,
+    check_transfer_data,
+    evaluate_transfer,
+    transfer_settings,
+)
 
 __all__ = [
+    "ANCHOR",
+    "BASELINE",
+    "BackgroundsProtocol",
     "CompareSettings",
+    "KNN_K",
+    "KNN_TEMPERATURE",
+    "L2_GRID",
     "PRESETS",
+    "PROBE_FIT",
     "PROTOCOLS",
     "Protocol",
     "RunSpec",
+    "TransferProtocol",
+    "build_eval_sets",
+    "calibration",
+    "check_transfer_data",
+    "evaluate_transfer",
+    "findings",
     "get_protocol",
     "main",
     "parse_sweep",
     "plan_runs",
     "preset_settings",
     "register_protocol",
+    "render_markdown",
     "run_study",
+    "study_table",
+    "summarise",
+    "train_config",
+    "transfer_settings",
+    "write_plots",
 ]
