@@ -99,6 +99,11 @@ class DatasetInfo:
         pretrain_kwargs: ``(image_size, num_samples) -> factory keyword arguments``
             used by pretraining (synthetic renders at the training size and honours
             ``data.num_samples``); ``None``: no such options.
+        exact_backgrounds: The dataset renders each image from an object with an exact
+            mask and a background: it can give every image's background alone
+            (``get_backgrounds``) and its objects on flat gray, and takes a ``bias``
+            (how often the background family follows the class). ``segaug-compare``'s
+            backgrounds protocol needs it.
 
     Example:
         >>> info = get_dataset_info("cifar10")
@@ -123,6 +128,7 @@ class DatasetInfo:
     pretrain_kwargs: Callable[[int, int | None], dict[str, Any]] | None = field(
         default=None, compare=False, repr=False
     )
+    exact_backgrounds: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in ("top1", "mean_per_class"):
@@ -744,6 +750,7 @@ def _imagefolder(
         needs_root=False,
         downloadable=False,
         pretrain_kwargs=_synthetic_pretrain_kwargs,
+        exact_backgrounds=True,
     )
 )
 def _synthetic(

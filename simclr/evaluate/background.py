@@ -43,11 +43,12 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "CHALLENGE_SPLITS",
@@ -55,6 +56,8 @@ __all__ = [
     "composite",
     "bg_gap",
     "half_split_probe",
+    "l2_selected_fit",
+    "background_metrics",
 ]
 
 CHALLENGE_SPLITS: tuple[str, ...] = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand")
@@ -178,3 +181,142 @@ def half_split_probe(
     k = int(targets.max()) + 1
     predict = fit(features[:half], targets[:half], k)
     return float((predict(features[half:]) == targets[half:]).float().mean())
+
+
+def l2_selected_fit(
+    l2_grid: Sequence[float], **fit_options: Any
+) -> Callable[[Tensor, Tensor, int], Callable[[Tensor], Tensor]]:
+    """A ``fit`` for :func:`half_split_probe` that chooses its own L2 penalty.
+
+    The returned ``fit(x, y, num_classes)`` fits a logistic regression on the first
+    four fifths of its rows for each penalty of ``l2_grid``, keeps the one that scores
+    best on the last fifth, refits on all rows and returns ``predict(x) -> labels``. So
+    a probe is never judged with a penalty chosen for another task.
+
+    Args:
+        l2_grid: Candidate penalties.
+        **fit_options: Options of :func:`~simclr.evaluate.linear.fit_logistic_regression`
+            (``max_iter``, ``tol``, ...).
+
+    Shape:
+        - x: :math:`(N, D)`; y: :math:`(N,)` int; ``predict``'s output: :math:`(M,)`.
+
+    Example:
+        >>> y = torch.arange(20) % 2
+        >>> x = y[:, None].float().repeat(1, 2)
+        >>> predict = l2_selected_fit((1e-3, 1e-2), max_iter=50)(x, y, 2)
+        >>> predict(torch.tensor([[0.0, 0.0], [1.0, 1.0]])).tolist()
+        [0, 1]
+    """
+    from simclr.evaluate.linear import fit_logistic_regression, linear_probe
+
+    def fit(x: Tensor, y: Tensor, num_classes: int) -> Callable[[Tensor], Tensor]:
+        cut = int(0.8 * x.shape[0])
+        probe = linear_probe(
+            (x[:cut], y[:cut]),
+            (x[cut:], y[cut:]),
+            (x[cut:], y[cut:]),
+            num_classes,
+            l2_grid=tuple(l2_grid),
+            **fit_options,
+            progress=False,
+        )
+        clf = fit_logistic_regression(x, y, num_classes, probe.best_l2, **fit_options)
+        return lambda f: clf.predict(f).argmax(dim=1)
+
+    return fit
+
+
+def background_metrics(
+    encoder: nn.Module,
+    sets: dict[str, tuple[Tensor, Tensor]],
+    mean: Sequence[float],
+    std: Sequence[float],
+    num_classes: int,
+    l2_grid: Sequence[float],
+    fit_options: dict[str, Any],
+    knn_k: int,
+    knn_temperature: float,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Every background-reliance number of one frozen encoder.
+
+    The challenge probe is a logistic regression fitted on ``train``, its L2 chosen on
+    ``val`` from ``l2_grid`` and refitted on both; it scores the five
+    :data:`CHALLENGE_SPLITS`. A weighted kNN on the same memory bank scores
+    ``original``. Object info, background info and object info on gray are
+    :func:`half_split_probe` with :func:`l2_selected_fit`.
+
+    Args:
+        encoder: The frozen encoder (any module mapping images to features).
+        sets: ``{name: (uint8 images, labels)}`` at the evaluation size: ``train`` and
+            ``val`` (biased), the five :data:`CHALLENGE_SPLITS`, ``random`` (random
+            backgrounds) with ``random_families`` (the same images, labelled by
+            background family) and ``neutral`` (the same objects on gray).
+        mean: Normalisation mean of the encoder's training views.
+        std: Normalisation standard deviation.
+        num_classes: Classes of the labels.
+        l2_grid: Candidate L2 penalties of every probe.
+        fit_options: :func:`~simclr.evaluate.linear.fit_logistic_regression` options of
+            every probe (``max_iter``, ``tol``).
+        knn_k: kNN neighbours.
+        knn_temperature: kNN temperature.
+        device: Where features are extracted.
+
+    Returns:
+        ``{"challenge": {split: top1}, "knn_original", "bg_gap", "object_info",
+        "bg_info", "object_info_neutral", "best_l2"}``; accuracies in [0, 1].
+
+    Shape:
+        - every image tensor: :math:`(N, 3, S, S)` uint8; labels: :math:`(N,)` int.
+
+    Example:
+        >>> from simclr.evaluate.features import RawPixels
+        >>> g = torch.Generator().manual_seed(0)
+        >>> def split(n=20):
+        ...     return (torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8),
+        ...             torch.arange(n) % 2)
+        >>> names = ("train", "val", *CHALLENGE_SPLITS, "random", "random_families", "neutral")
+        >>> sets = {name: split() for name in names}
+        >>> out = background_metrics(RawPixels(2), sets, [0.5] * 3, [0.5] * 3, 2,
+        ...                          (1e-3,), {"max_iter": 20}, knn_k=5, knn_temperature=0.1)
+        >>> sorted(out["challenge"]) == sorted(CHALLENGE_SPLITS), 0 <= out["object_info"] <= 1
+        (True, True)
+    """
+    from simclr.evaluate.features import extract_tensor_features
+    from simclr.evaluate.knn import knn_scores
+    from simclr.evaluate.linear import fit_logistic_regression, linear_probe
+
+    feats = {
+        k: (extract_tensor_features(encoder, im, mean, std, device=device), y)
+        for k, (im, y) in sets.items()
+        if k != "random_families"
+    }
+    probe = linear_probe(
+        feats["train"],
+        feats["val"],
+        feats["original"],
+        num_classes,
+        l2_grid=tuple(l2_grid),
+        progress=False,
+        **fit_options,
+    )
+    xtv = torch.cat([feats["train"][0], feats["val"][0]])
+    ytv = torch.cat([feats["train"][1], feats["val"][1]])
+    clf = fit_logistic_regression(xtv, ytv, num_classes, probe.best_l2, **fit_options)
+    challenge = {
+        k: float((clf.predict(feats[k][0]).argmax(1) == feats[k][1]).float().mean())
+        for k in CHALLENGE_SPLITS
+    }
+    fit = l2_selected_fit(l2_grid, **fit_options)
+    x_rand = feats["random"][0]
+    knn = knn_scores(xtv, ytv, feats["original"][0], num_classes, knn_k, knn_temperature)
+    return {
+        "challenge": challenge,
+        "knn_original": float((knn.argmax(dim=1) == feats["original"][1]).float().mean()),
+        "bg_gap": bg_gap(challenge),
+        "object_info": half_split_probe(x_rand, feats["random"][1], fit),
+        "bg_info": half_split_probe(x_rand, sets["random_families"][1], fit),
+        "object_info_neutral": half_split_probe(feats["neutral"][0], feats["neutral"][1], fit),
+        "best_l2": probe.best_l2,
+    }

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -34,6 +33,14 @@ import numpy as np
 
 from segaug.io import atomic_write
 from simclr.evaluate.classifiers import ClassifierSettings
+from simclr.evaluate.format import (
+    knn_protocol,
+    linear_probe_protocol,
+    markdown_header,
+    markdown_row,
+    percent,
+    percent_stat,
+)
 from simclr.evaluate.names import TABLE4_DATASETS
 from simclr.evaluate.stats import mean_std
 
@@ -56,12 +63,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return str(obj)
-
-
-def _pct(v: float | None, digits: int = 1) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{100 * v:.{digits}f}"
 
 
 def _rel(path: str, out_dir: Path) -> str:
@@ -88,23 +89,9 @@ def _protocol_lines(report: dict[str, Any]) -> list[str]:
     s = report["settings"]
     lines = ["## Protocols", ""]
     if "linear" in s["protocols"]:
-        grid = ", ".join(f"{v:g}" for v in sorted(s["l2_grid"]))
-        lines.append(
-            "- **Linear probe** (offline, frozen features, no augmentation): multinomial "
-            f"logistic regression, mean cross-entropy + λ/2·‖W‖², solver `{s['solver']}`"
-            + (f" (max {s['max_iter']} iterations, strong-Wolfe line search)"
-               if s["solver"] == "lbfgs" else "")
-            + ("; features standardised with the training mean/std" if s["standardize"] else "")
-            + f". λ chosen on the validation split from {{{grid}}} by the dataset's metric, "
-            "then refitted on train + validation and evaluated once on test."
-        )  # fmt: skip
+        lines.append(linear_probe_protocol(s))
     if "knn" in s["protocols"]:
-        ks = ", ".join(str(k) for k in s["knn_ks"])
-        lines.append(
-            f"- **kNN**: cosine similarity on L2-normalised frozen features, k ∈ {{{ks}}}, "
-            f"votes weighted exp(sim/T) with T = {s['knn_temperature']:g}, summed per class; "
-            "memory bank = the whole training split."
-        )
+        lines.append(knn_protocol(s))
     if "finetune" in s["protocols"]:
         fr = ", ".join(f"{100 * f:g}%" for f in s["finetune_fractions"])
         lines.append(
@@ -124,7 +111,7 @@ def _protocol_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"- **Floors** through the same probes: {'; '.join(parts)}.")
     if s.get("probes"):
         lines.append(
-            "- **Classifier comparison** (seed 002): probes "
+            "- **Classifier comparison** (MLP vs linear probe): probes "
             + ", ".join(f"`{p}`" for p in s["probes"]) + " on features "
             + ", ".join(f"`{f}`" for f in s["features"])
             + f", same splits and seed. MLP: one hidden layer of {s['mlp_hidden']} units "
@@ -166,7 +153,7 @@ def render_markdown(report: dict[str, Any], out_dir: Path | None = None) -> str:
     if run.get("mask_fallback_rate") is not None:
         lines.append(
             f"- mask fallback rate during pretraining (last epoch): "
-            f"{_pct(run['mask_fallback_rate'])}%"
+            f"{percent(run['mask_fallback_rate'])}%"
         )
     env = report["environment"]
     lines.append(
@@ -185,7 +172,7 @@ def _metric_cells(t: dict[str, Any], metric: str) -> str:
     """``top-1 | top-5 | mean per-class | macro-F1 |`` with the headline in bold."""
     cells = []
     for key in ("top1", "top5", "mean_per_class", "macro_f1"):
-        v = _pct(t[key])
+        v = percent(t[key])
         cells.append(f"**{v}**" if key == metric else v)
     return " | ".join(cells) + " |"
 
@@ -203,13 +190,13 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
         + f"test {sp.get('test')}",
     ]
     if ds.get("mask_fallback_rate") is not None:
-        lines.append(f"- mask fallback rate (pretraining): {_pct(ds['mask_fallback_rate'])}%")
+        lines.append(f"- mask fallback rate (pretraining): {percent(ds['mask_fallback_rate'])}%")
     feats = ", ".join(f"{k} ({v['dim']}-d: {v['source']})" for k, v in ds["features"].items())
     lines += [f"- features: {feats}", ""]
-    lines += [
-        "| features | probe | top-1 (%) | top-5 (%) | mean per-class (%) | macro-F1 (%) |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    lines += markdown_header(
+        ["features", "probe", "top-1 (%)", "top-5 (%)", "mean per-class (%)", "macro-F1 (%)"],
+        "llrrrr",
+    )
     for fname, entry in ds.get("linear", {}).items():
         t = entry["test"]
         lam = entry["protocol"]["l2_selected"]
@@ -229,10 +216,12 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
         lines += [
             "Fine-tuning (pretrained encoder + linear head, end to end):",
             "",
-            "| labels | labelled images | epochs | batch | lr | top-1 (%) | top-5 (%) | "
-            "mean per-class (%) | macro-F1 (%) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
+            *markdown_header(
+                ["labels", "labelled images", "epochs", "batch", "lr", "top-1 (%)",
+                 "top-5 (%)", "mean per-class (%)", "macro-F1 (%)"],
+                "lrrrrrrrr",
+            ),
+        ]  # fmt: skip
         for entry in ds["finetune"].values():
             p, t = entry["protocol"], entry["test"]
             lines.append(
@@ -244,7 +233,7 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
         for split, entries in ds["extra_tests"].items():
             lines.append(
                 f"Extra test split `{split}` (same linear classifiers): "
-                + ", ".join(f"{k} {_pct(v[metric])}%" for k, v in entries.items())
+                + ", ".join(f"{k} {percent(v[metric])}%" for k, v in entries.items())
             )
         lines.append("")
     lin = ds.get("linear", {}).get("pretrained")
@@ -252,8 +241,7 @@ def _dataset_markdown(name: str, ds: dict[str, Any], out_dir: Path) -> list[str]
         lines += [
             "Per-class results (pretrained features, linear probe, test split):",
             "",
-            "| class | precision | recall | F1 | support |",
-            "|---|---:|---:|---:|---:|",
+            *markdown_header(["class", "precision", "recall", "F1", "support"], "lrrrr"),
         ]
         for row in lin["test"]["per_class"]:
             lines.append(
@@ -279,14 +267,13 @@ def classifier_table_markdown(comparison: dict[str, Any], metric: str) -> list[s
     table = comparison["table"]
     probes = list(next(iter(table.values()))) if table else []
     lines = [
-        f"Classifier comparison (seed 002; {_METRIC_NAMES[metric]}, %, test split):",
+        f"Classifier comparison (MLP vs linear probe; {_METRIC_NAMES[metric]}, %, test split):",
         "",
-        "| features | " + " | ".join(probes) + " |",
-        "|---|" + "---:|" * len(probes),
+        *markdown_header(["features", *probes], "l" + "r" * len(probes)),
     ]
     for f, row in table.items():
         dim = comparison["features"][f]["dim"]
-        lines.append(f"| {f} ({dim}-d) | " + " | ".join(_pct(row[p]) for p in probes) + " |")
+        lines.append(markdown_row([f"{f} ({dim}-d)", *(percent(row[p]) for p in probes)]))
     lines += ["", f"Note: {comparison['protocol']['tsne']}.", ""]
     return lines
 
@@ -398,8 +385,7 @@ def compare_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Comparison ({result['protocol']}; mean ± sample std over seeds, %)",
         "",
-        "| pipeline | seeds | " + " | ".join(ds) + " |",
-        "|---|---:|" + "---:|" * len(ds),
+        *markdown_header(["pipeline", "seeds", *ds], "lr" + "r" * len(ds)),
     ]
     for p in result["pipelines"]:
         n_runs = len(result["seeds"][p])
@@ -409,23 +395,20 @@ def compare_markdown(result: dict[str, Any]) -> str:
             if c is None:
                 row.append("—")
                 continue
-            cell = f"{100 * c['mean']:.1f} ± {100 * c['std']:.1f}" if c["n"] > 1 else (
-                f"{100 * c['mean']:.1f}")  # fmt: skip
+            cell = percent_stat(c)
             if c["n"] != n_runs:
                 cell += f" (n={c['n']})"
             row.append(cell)
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(markdown_row(row))
     lines.append("")
     if any(v is not None for f in result["fallback"].values() for v in f.values()):
         lines += [
             "Mask fallback rate during pretraining (where the run recorded it, %):",
             "",
-            "| pipeline | " + " | ".join(ds) + " |",
-            "|---|" + "---:|" * len(ds),
+            *markdown_header(["pipeline", *ds], "l" + "r" * len(ds)),
         ]
         for p in result["pipelines"]:
-            vals = [_pct(result["fallback"][p].get(d)) for d in ds]
-            lines.append(f"| {p} | " + " | ".join(vals) + " |")
+            lines.append(markdown_row([p, *(percent(result["fallback"][p].get(d)) for d in ds)]))
         lines.append("")
     lines.append("Seeds per pipeline: " + "; ".join(
         f"{p}: {result['seeds'][p]}" for p in result["pipelines"]))  # fmt: skip

@@ -11,19 +11,18 @@ import json
 
 import numpy as np
 import pytest
+from compare_testutils import tiny_compare
 from PIL import Image
-from simclr_testutils import tiny_compare
 
 from segaug.data.synthetic import SyntheticShapes
 from simclr.compare import (
     CompareSettings,
-    compare_pipelines,
-    evaluate_transfer,
     main,
     plan_runs,
     preset_settings,
-    transfer_settings,
+    run_study,
 )
+from simclr.compare.transfer import evaluate_transfer, transfer_settings
 
 
 def _image_folder(root, n_train=24, n_test=8, size=32):
@@ -54,7 +53,7 @@ def _image_folder(root, n_train=24, n_test=8, size=32):
 
 def test_transfer_protocol_on_synthetic_matches_simclr_eval(tmp_path):
     settings = tiny_compare(tmp_path, protocol="transfer")
-    out = compare_pipelines(settings, progress=False)
+    out = run_study(settings, progress=False)
     report = json.loads((out / "report.json").read_text())
     summary = report["summary"]
     assert summary["protocol"] == "transfer"
@@ -217,9 +216,9 @@ def test_the_documented_gpu_grid_is_valid():
     """configs/compare/study_cifar10_gpu.yaml (README) parses into valid transfer settings."""
     from pathlib import Path
 
-    from simclr.compare import _read_grid
+    from simclr.compare.cli import _read_grid
 
-    grid = Path(__file__).parents[2] / "configs" / "compare" / "study_cifar10_gpu.yaml"
+    grid = Path(__file__).parents[3] / "configs" / "compare" / "study_cifar10_gpu.yaml"
     s = preset_settings("default", **_read_grid(str(grid)))
     s.validate()
     assert s.resolved_protocol() == "transfer" and s.seeds == (0, 1, 2)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from compare_testutils import tiny_compare
 from PIL import Image
-from simclr_testutils import tiny_compare
 
 from simclr.compare import (
     CompareSettings,
-    compare_pipelines,
     main,
     parse_sweep,
     plan_runs,
     preset_settings,
+    run_study,
 )
 
 
@@ -24,7 +24,7 @@ def _tiny(tmp_path, **kw) -> CompareSettings:
 
 def test_compare_end_to_end_tiny_and_resume(tmp_path):
     settings = _tiny(tmp_path)
-    out = compare_pipelines(settings, progress=False)
+    out = run_study(settings, progress=False)
     report = json.loads((out / "report.json").read_text())
     rows = report["summary"]["rows"]
     assert list(rows) == ["objects alone", "simclr", "thesis", "background_fill p=0.5"]
@@ -73,12 +73,12 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
     before = first.stat().st_mtime_ns
     victim = out / "runs" / "background_fill-p-0.5-seed1"
     (victim / "result.json").unlink()
-    out2 = compare_pipelines(settings, progress=False, resume=out)
+    out2 = run_study(settings, progress=False, resume=out)
     assert out2 == out
     assert first.stat().st_mtime_ns == before  # finished run reused, not retrained
     assert (victim / "result.json").is_file()
     with pytest.raises(ValueError, match="other settings"):
-        compare_pipelines(_tiny(tmp_path, epochs=2), progress=False, resume=out)
+        run_study(_tiny(tmp_path, epochs=2), progress=False, resume=out)
 
 
 def test_plan_crosses_methods_with_recipes_and_sweeps():
@@ -159,7 +159,7 @@ def test_study_grid_of_methods_and_batch_sizes(tmp_path):
         cfg = (out / "runs" / "bs-16---thesis-seed0" / "config.yaml").read_text()
         assert "name: byol" in cfg and "batch_size: 16" in cfg and "proj_hidden_dim: 48" in cfg
     md = (out / "report.md").read_text()
-    assert "## Study table (seed 004 layout)" in md and "| thesis | " in md
+    assert "## Study table: methods × transform sets" in md and "| thesis | " in md
     assert "byol, batch 16" in md and " GB)" in md and "no anchors" in md
     with Image.open(out / "heatmap.png") as im:
         assert im.format == "PNG"

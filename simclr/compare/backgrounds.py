@@ -1,0 +1,275 @@
+"""The ``backgrounds`` protocol: a calibrated measurement of reliance on the background.
+
+On a dataset with exact backgrounds (:attr:`segaug.data.DatasetInfo.exact_backgrounds`),
+whose test images can be recombined, every frozen encoder is measured with
+:func:`simclr.evaluate.background.background_metrics`:
+
+* the **backgrounds challenge** (Xiao et al. 2020): Original, Only-FG, Only-BG,
+  Mixed-Same, Mixed-Rand and BG-Gap, through one linear probe fitted on the biased
+  training set (backgrounds follow the class with probability ``bias``);
+* **object info** and **background info**: linear probes fitted on one half of a test
+  split whose backgrounds are random and scored on the other half; they predict the
+  class or the background family and cannot lean on a class-background correlation.
+
+The study gets the **objects alone** upper anchor (the baseline recipe pretrained on the
+same objects on neutral gray, its object info measured on such images) and the **gap
+closed** of every recipe: (recipe - baseline) / (objects alone - baseline) on object info.
+
+References:
+    - [0]: Xiao, Engstrom, Ilyas, Madry, Noise or Signal: The Role of Image Backgrounds
+      in Object Recognition, ICLR 2021, https://arxiv.org/abs/2006.09994
+
+Example:
+    >>> p = BackgroundsProtocol()
+    >>> p.paired_keys, p.headline_keys
+    (('object_info', 'mixed_rand', 'bg_gap'), ('original', 'knn_original'))
+    >>> run = {"kind": "anchor", "challenge": {"original": 0.9}, "object_info": 0.5,
+    ...        "object_info_neutral": 0.8}
+    >>> p.value(run, "original"), p.value(run, "object_info")
+    (0.9, 0.8)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from simclr.compare.plan import rendered_data_options
+from simclr.compare.protocols import Protocol, register_protocol
+from simclr.compare.settings import KNN_K, KNN_TEMPERATURE, L2_GRID, PROBE_FIT
+from simclr.evaluate.background import CHALLENGE_SPLITS
+from simclr.evaluate.format import percent, percent_stat
+
+if TYPE_CHECKING:
+    from segaug.data import DatasetInfo
+    from simclr.compare.settings import CompareSettings
+
+__all__ = ["BackgroundsProtocol", "build_eval_sets"]
+
+TABLE_KEYS = ("original", "mixed_same", "mixed_rand", "bg_gap", "only_fg", "only_bg")
+"""Challenge columns of the results table, in order."""
+
+
+def _challenge_cells(entry: dict[str, Any]) -> list[str]:
+    """The challenge columns of a results row (mean ± std in percent)."""
+    return [percent_stat(entry[k]) for k in TABLE_KEYS]
+
+
+def _tensors(ds: Any, n: int) -> tuple[torch.Tensor, ...]:
+    """(images uint8 N3HW, masks uint8 N1HW, labels, families, backgrounds N3HW)."""
+    import numpy as np
+
+    idx = np.arange(n)
+    images, masks, labels = ds.get_batch(idx)
+    backgrounds = ds.get_backgrounds(idx)
+
+    def chw(a: Any) -> torch.Tensor:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+
+    return (
+        chw(images),
+        torch.from_numpy(masks)[:, None].contiguous(),
+        torch.from_numpy(labels),
+        torch.from_numpy(ds.background_families[:n].copy()),
+        chw(backgrounds),
+    )
+
+
+def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every labelled image set the probes need, as ``{name: (uint8 images, labels)}``.
+
+    ``train``/``val``: biased (the challenge probe's fit and L2 choice); the five
+    challenge variants of ``test_biased``; ``random`` (and its ``random_families``) and
+    ``neutral``: the random-background test split, with its backgrounds and on gray.
+
+    Shape:
+        - every image tensor: :math:`(N, 3, S, S)` uint8 with ``S = s.image_size``;
+          labels: :math:`(N,)` int.
+    """
+    from segaug.data import build_dataset
+    from simclr.evaluate.background import background_challenge
+
+    def split(name: str, n: int, background: str = "texture") -> Any:
+        return build_dataset(
+            s.dataset,
+            None,
+            split=name,
+            size=s.image_size,
+            num_samples=n,
+            **rendered_data_options(s, background),
+        )
+
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name, n in (("train", s.probe_train), ("val", s.probe_val)):
+        im, _, y, _, _ = _tensors(split(name, n), n)
+        out[name] = (im, y)
+    n = s.challenge_images
+    im, m, y, fam, bg = _tensors(split("test_biased", n), n)
+    for name, images in background_challenge(im, m, bg, y, fam, seed=0).items():
+        out[name] = (images, y)
+    n = s.eval_images
+    im, _, y, fam, _ = _tensors(split("test", n), n)
+    out["random"] = (im, y)
+    out["random_families"] = (im, fam)
+    im, _, y, _, _ = _tensors(split("test", n, "neutral"), n)
+    out["neutral"] = (im, y)
+    return out
+
+
+@register_protocol
+class BackgroundsProtocol(Protocol):
+    """The backgrounds challenge, object and background info, and the objects-alone anchor."""
+
+    name = "backgrounds"
+    description = (
+        "the backgrounds challenge, anchors and object/background info (datasets with "
+        "exact backgrounds, e.g. synthetic)"
+    )
+    requirement = "exact masks and backgrounds"
+    auto_rank = 0
+    has_anchor = True
+    metric_keys = (
+        *CHALLENGE_SPLITS,
+        "bg_gap",
+        "object_info",
+        "bg_info",
+        "object_info_neutral",
+        "knn_original",
+    )
+    paired_keys = ("object_info", "mixed_rand", "bg_gap")
+    headline_keys = ("original", "knn_original")
+    headline_split = "Original"
+    plot_key = "object_info"
+    plot_note = " (anchor: on gray)"
+    gap_key = "object_info"
+    key_names = {
+        "original": "Original",
+        "mixed_same": "Mixed-Same",
+        "mixed_rand": "Mixed-Rand",
+        "bg_gap": "BG-Gap",
+        "only_fg": "Only-FG",
+        "only_bg": "Only-BG",
+        "object_info": "object info",
+        "bg_info": "bg info",
+    }
+    column_notes = {
+        "original": "test images as they are (backgrounds follow the class as in training)",
+        "mixed_same": "object on the background of another image of its class's family",
+        "mixed_rand": "object on a background of a random family",
+        "bg_gap": "Mixed-Same minus Mixed-Rand: accuracy owed to a matching background "
+        "(lower = less reliance)",
+        "only_fg": "object alone on neutral gray",
+        "only_bg": "background alone, object removed (higher = the probe reads the background)",
+        "object_info": "probe fitted on half of a random-background split, scored on the "
+        "other half: object information in the features (higher is better)",
+        "bg_info": "the same probe predicting the background family (lower = less background "
+        "information; chance 10%)",
+        "gap_closed": "(recipe - baseline) / (objects alone - baseline) on object info",
+    }
+
+    def supports(self, info: DatasetInfo) -> bool:
+        return info.exact_backgrounds
+
+    def prepare(self, settings: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return build_eval_sets(settings)
+
+    def evaluate(
+        self,
+        encoder: nn.Module,
+        settings: CompareSettings,
+        mean: list[float],
+        std: list[float],
+        prepared: Any,
+    ) -> dict[str, Any]:
+        from segaug.data import get_dataset_info
+        from simclr.evaluate.background import background_metrics
+
+        weight = next(encoder.parameters(), None)  # features where the encoder lives
+        return background_metrics(
+            encoder,
+            prepared,
+            mean,
+            std,
+            get_dataset_info(settings.dataset).num_classes,
+            L2_GRID,
+            PROBE_FIT,
+            KNN_K,
+            KNN_TEMPERATURE,
+            device=weight.device if weight is not None else "cpu",
+        )
+
+    def value(self, run: dict[str, Any], key: str) -> float:
+        if key in CHALLENGE_SPLITS and "challenge" in run:
+            return run["challenge"][key]
+        if key == "object_info" and run.get("kind") == "anchor":
+            return run["object_info_neutral"]  # the anchor is probed on objects alone
+        return run[key]
+
+    def calibration_checks(
+        self,
+        method: str,
+        anchor: dict[str, Any] | None,
+        baseline: dict[str, Any] | None,
+        floors: dict[str, dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        checks = []
+        if anchor is not None and floors:
+            best_floor = max(f["object_info_neutral"]["mean"] for f in floors.values())
+            margin = anchor["object_info"]["mean"] - best_floor
+            checks.append(
+                {
+                    "check": f"{method}: objects-alone object info >= 15 points above both "
+                    "floors (same gray-background images)",
+                    "value": f"{100 * anchor['object_info']['mean']:.1f} vs best floor "
+                    f"{100 * best_floor:.1f}: {100 * margin:+.1f}",
+                    "ok": margin >= 0.15,
+                }
+            )
+        if anchor is not None:
+            checks.append(
+                {
+                    "check": f"{method}: objects-alone object info seed std <= 2 points",
+                    "value": f"{100 * anchor['object_info']['std']:.1f}",
+                    "ok": anchor["object_info"]["std"] <= 0.02,
+                }
+            )
+        if baseline is not None:
+            checks.append(
+                {
+                    "check": f"{method}: baseline object info seed std <= 1.5 points",
+                    "value": f"{100 * baseline['object_info']['std']:.1f}",
+                    "ok": baseline["object_info"]["std"] <= 0.015,
+                }
+            )
+        return checks
+
+    def title(self, settings: CompareSettings) -> str:
+        return "Background reliance"
+
+    def protocol_lines(self, settings: CompareSettings, report: dict[str, Any]) -> list[str]:
+        s = settings
+        return [
+            *super().protocol_lines(settings, report),
+            "**Probes.** Frozen features, multinomial logistic regression (L-BFGS). The "
+            f"challenge probe is fitted on {s.probe_train} biased training images, its L2 "
+            f"chosen on {s.probe_val} biased validation images, then refit on both. Object "
+            f"info and background info: probes fitted on half of {s.eval_images} "
+            "random-background test images, scored on the other half. The objects-alone row "
+            "is probed on the same test objects on gray. Each challenge variant has "
+            f"{s.challenge_images} images.",
+        ]
+
+    def result_columns(self) -> list[str]:
+        return [*(self.key_names[k] for k in TABLE_KEYS), "object info", "bg info", "gap closed"]
+
+    def row_cells(self, row: dict[str, Any]) -> list[str]:
+        obj = percent_stat(row["object_info"]) + (" (gray)" if row["kind"] == "anchor" else "")
+        gap = percent(row.get("gap_closed")) if row["kind"] == "recipe" else ""
+        return [*_challenge_cells(row), obj, percent_stat(row["bg_info"]), gap]
+
+    def floor_cells(self, floor: dict[str, Any]) -> list[str]:
+        gray = percent_stat(floor["object_info_neutral"])
+        obj = f"{percent_stat(floor['object_info'])} (gray: {gray})"
+        return [*_challenge_cells(floor), obj, percent_stat(floor["bg_info"]), ""]

@@ -1,0 +1,156 @@
+"""``report.md`` of a study: protocol, calibration, results, paired statistics, study table.
+
+Every protocol-specific sentence, column and number comes from the study's
+:class:`~simclr.compare.protocols.Protocol`; percentages and tables are formatted by
+:mod:`simclr.evaluate.format`, as in ``simclr-eval``'s reports.
+
+Example:
+    >>> from simclr.compare.protocols import get_protocol
+    >>> from simclr.compare.summary import summarise
+    >>> runs = [{"row": r, "kind": k, "method": "simclr", "recipe": r, "seed": 0,
+    ...          "label": r, "batch_size": 8, "linear": 0.5, "knn": 0.4,
+    ...          "fallback_rate": 0.0, "images_per_s": 10.0, "train_seconds": 60.0,
+    ...          "final_loss": 1.0, "peak_memory_bytes": 2**30, "peak_memory_kind": "RSS"}
+    ...         for r, k in (("simclr", "baseline"), ("thesis", "recipe"))]
+    >>> summary = summarise(runs, {}, get_protocol("transfer"))
+    >>> study_table(summary)[-1]
+    '| thesis | 0.500 ± 0.000 / 0.400 ± 0.000 (1.0 min / 1.00 GB) |'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simclr.compare.plan import BASELINE
+from simclr.compare.protocols import Protocol, get_protocol
+from simclr.compare.settings import CompareSettings
+from simclr.compare.summary import study_grid
+from simclr.evaluate.format import markdown_header, markdown_row
+
+__all__ = ["render_markdown", "study_table"]
+
+
+def _diff(d: dict[str, Any]) -> str:
+    if d["n"] < 2:
+        return f"{100 * d['mean']:+.1f}"
+    mark = " **\\***" if d["beyond_noise"] else ""
+    return (
+        f"{100 * d['mean']:+.1f} ± {100 * d['std']:.1f} "
+        f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]{mark}"
+    )
+
+
+def study_table(summary: dict[str, Any]) -> list[str]:
+    """The methods × transform-sets study table: recipes x (method, batch size).
+
+    A cell reads ``linear ± std / kNN ± std (pretraining minutes / peak memory)``: the
+    protocol's headline linear probe and kNN (k=20, T=0.1) numbers, mean over seeds.
+    """
+    labels, columns, cells = study_grid(summary)
+    if not columns:
+        return []
+    protocol = get_protocol(summary["protocol"])
+    lin_key, knn_key = protocol.headline_keys
+    kind = next(iter(summary["rows"].values())).get("peak_memory_kind", "")
+    head = [f"{m}, batch {b}" for m, b in columns]
+    lines = [
+        "",
+        "## Study table: methods × transform sets",
+        "",
+        f"Each cell: linear probe ± std / kNN ± std on {protocol.headline_split} "
+        f"(pretraining minutes / peak memory, {kind}).",
+        "",
+        *markdown_header(["recipe", *head]),
+    ]
+
+    def ms(x: dict[str, Any]) -> str:
+        return f"{x['mean']:.3f}" + (f" ± {x['std']:.3f}" if len(x["values"]) > 1 else "")
+
+    if summary["floors"]:  # the same for every column: stated once
+        text = "; ".join(
+            f"{name} {ms(f[lin_key])} / {ms(f[knn_key])}" for name, f in summary["floors"].items()
+        )
+        lines.append(markdown_row(["*floors*", text, *[""] * (len(head) - 1)]))
+    for label in labels:
+        row = [label]
+        for col in columns:
+            r = cells.get((label, col))
+            if r is None:
+                row.append("")
+                continue
+            lin, knn = r[lin_key], r[knn_key]
+            row.append(
+                f"{lin['mean']:.3f} ± {lin['std']:.3f} / {knn['mean']:.3f} ± {knn['std']:.3f} "
+                f"({r['train_seconds'] / 60:.1f} min / {r['peak_memory_bytes'] / 2**30:.2f} GB)"
+            )
+        lines.append(markdown_row(row))
+    return lines
+
+
+def _results_lines(summary: dict[str, Any], protocol: Protocol) -> list[str]:
+    """The results table: floors, anchors and rows, mean ± std over seeds."""
+    lines = [
+        "",
+        "## Results (%, mean ± std over seeds)",
+        "",
+        *markdown_header(["row", *protocol.result_columns(), "fallback", "train img/s"]),
+    ]
+    for name, f in summary["floors"].items():
+        lines.append(markdown_row([f"*floor: {name}*", *protocol.floor_cells(f), "", ""]))
+    for name, r in summary["rows"].items():
+        label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
+            r["kind"], f"`{name}`"
+        )
+        fb = "global" if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
+        lines.append(markdown_row([label, *protocol.row_cells(r), fb, f"{r['images_per_s']:.0f}"]))
+    if protocol.column_notes:
+        lines += ["", "What each column means:", ""]
+        lines += [f"- **{k}**: {v}." for k, v in protocol.column_notes.items()]
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
+    settings = CompareSettings.from_dict(report["settings"])
+    summary = report["summary"]
+    protocol = get_protocol(summary["protocol"])
+    lines = [
+        f"# {protocol.title(settings)}: segaug-compare ({report['created']}, preset "
+        f"`{settings.preset}`)",
+        "",
+        *protocol.protocol_lines(settings, report),
+        "",
+        "## Calibration",
+        "",
+        *markdown_header(["check", "measured", "ok"]),
+    ]
+    for c in report["calibration"]:
+        lines.append(markdown_row([c["check"], c["value"], "yes" if c["ok"] else "**no**"]))
+    if not report["calibration"]:
+        lines.append("| no anchors or floors in this run: nothing to calibrate | — | — |")
+    lines += _results_lines(summary, protocol)
+    paired_rows = [(n, r) for n, r in summary["rows"].items() if "paired" in r]
+    if paired_rows:
+        keys = protocol.paired_keys
+        lines += [
+            "",
+            "## Paired differences from the baseline (points; mean ± std [95% t interval])",
+            "",
+            "\\* = the interval excludes 0: beyond seed noise.",
+            "",
+            *markdown_header(["row", *(protocol.key_names[k] for k in keys)]),
+        ]
+        for name, r in paired_rows:
+            lines.append(markdown_row([name, *(_diff(r["paired"][k]) for k in keys)]))
+    lines += study_table(summary)
+    lines += ["", "## Findings", ""]
+    lines += [f"- {f}" for f in report["findings"]] or ["- (no recipe rows)"]
+    first = protocol.plot_key
+    lines += [
+        "",
+        f"![{first}]({first}.png) ![paired differences](paired.png) ![study heat map](heatmap.png)",
+        "",
+        f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
+        f"({len(report['runs'])} pretraining runs).",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,193 @@
+"""Running a study: the report folder, resume, one run per spec, floors, and the outputs.
+
+:func:`run_study` validates the settings, plans the runs, asks the protocol to check
+and prepare its data, trains and measures every run (each saved as it ends, so
+``resume`` skips what is done), measures the floors through the same protocol, and
+writes ``report.json``, ``report.md`` and the plots.
+
+Example:
+    >>> from simclr.compare.settings import CompareSettings
+    >>> run_study(CompareSettings(seeds=()), progress=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds: expected at least one seed, got none
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from simclr.compare.plan import BASELINE, RunSpec, plan_runs, train_config
+from simclr.compare.protocols import Protocol, get_protocol
+from simclr.compare.settings import CompareSettings
+
+__all__ = ["evaluate_floors", "run_study"]
+
+
+def _open_resumed(out: Path, settings: CompareSettings) -> None:
+    """Refuse a folder that is not a study, or one run with other settings."""
+    if not (out / "settings.json").is_file():
+        raise ValueError(f"resume: {out} is not a segaug-compare folder (no settings.json)")
+    saved = json.loads((out / "settings.json").read_text())
+    now = json.loads(json.dumps(asdict(settings)))
+    # settings added since the folder was made take their defaults
+    saved = {**json.loads(json.dumps(asdict(CompareSettings()))), **saved}
+    differ = sorted(k for k in now if saved.get(k) != now[k])
+    if differ:
+        raise ValueError(
+            f"resume: {out} was run with other settings ({', '.join(differ)}); start a new folder"
+        )
+
+
+def _peak_memory(cuda: bool, rss: Any) -> dict[str, Any]:
+    """Peak memory of the run: CUDA allocations, or the process's RSS peak on CPU.
+
+    On CPU the figure is :class:`segaug.env.PeakRSS` of the pretraining: the whole
+    process (the evaluation sets it holds included), sampled while the run trains; the
+    report labels it as such.
+    """
+    if cuda:
+        return {
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(),
+            "peak_memory_kind": "torch.cuda.max_memory_allocated",
+        }
+    return {"peak_memory_bytes": rss.peak_bytes, "peak_memory_kind": rss.kind}
+
+
+def _run_one(
+    s: CompareSettings, protocol: Protocol, spec: RunSpec, run_dir: Path, prepared: Any
+) -> dict[str, Any]:
+    """Pretrain one run, then measure its frozen encoder with the protocol."""
+    from segaug.env import PeakRSS
+    from simclr.evaluate.features import load_encoder
+    from simclr.train import train
+
+    cfg = train_config(s, spec, run_dir)
+    cuda = torch.cuda.is_available() and s.device in ("auto", "cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    with PeakRSS() as rss:
+        result = train(cfg)
+    seconds = time.perf_counter() - t0
+    peak = _peak_memory(cuda, rss)
+    enc = load_encoder(run_dir)
+    mean, std = enc.mean_std
+    metrics = protocol.evaluate(enc.encoder, s, mean, std, prepared)
+    last = result.epochs[-1] if result.epochs else {}
+    batch = cfg.data.batch_size
+    return {
+        **asdict(spec),
+        "params": dict(spec.params),
+        "batch_size": batch,
+        "train_seconds": seconds,
+        "images_per_s": result.step * batch / seconds,
+        **peak,
+        "final_loss": float(last.get("loss", math.nan)),
+        "fallback_rate": float(last.get("fallback_rate", math.nan)),
+        **metrics,
+    }
+
+
+def evaluate_floors(
+    s: CompareSettings, protocol: Protocol, prepared: Any
+) -> dict[str, dict[str, Any]]:
+    """The floors through the protocol's probes: what needs no training.
+
+    ``random init``: the runs' architecture randomly initialised, one per seed
+    (:func:`simclr.evaluate.features.random_encoder`, the evaluation suite's floor);
+    ``raw pixels``: images area-downsampled to the suite's ``raw_pixel_size`` (at most
+    the image size) and flattened (:class:`~simclr.evaluate.features.RawPixels`).
+    """
+    from simclr.config import DataConfig
+    from simclr.data import normalization_stats
+    from simclr.evaluate.features import RawPixels, random_encoder
+    from simclr.evaluate.suite import EvalSettings
+
+    mean, std = normalization_stats(DataConfig(dataset=s.dataset))
+    out: dict[str, dict[str, Any]] = {"random init": {"seeds": []}, "raw pixels": {}}
+    for seed in s.seeds:
+        spec = RunSpec(BASELINE, "baseline", s.methods[0], BASELINE, (), seed)
+        config = train_config(s, spec, Path(s.out_dir)).to_dict()
+        enc = random_encoder(config, seed)
+        out["random init"]["seeds"].append(protocol.evaluate(enc, s, mean, std, prepared))
+    raw = RawPixels(min(EvalSettings.raw_pixel_size, s.image_size))
+    out["raw pixels"]["seeds"] = [protocol.evaluate(raw, s, mean, std, prepared)]
+    return out
+
+
+def run_study(
+    settings: CompareSettings, progress: bool = True, resume: str | Path | None = None
+) -> Path:
+    """Run the study and write the report; returns the report folder.
+
+    Args:
+        settings: What to run.
+        progress: Show a progress bar over runs.
+        resume: A previous report folder: its finished runs are reused, the rest run.
+
+    Raises:
+        ValueError: Bad settings, before any training.
+    """
+    from segaug.env import machine_summary
+    from segaug.io import atomic_write
+    from simclr.compare.plots import write_plots
+    from simclr.compare.report import render_markdown
+    from simclr.compare.summary import calibration, findings, summarise
+
+    settings.validate()
+    specs = plan_runs(settings)
+    protocol = get_protocol(settings.resolved_protocol())
+    protocol.check_data(settings)  # missing data fails before any folder is made
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    t_start = time.time()
+    if resume is not None:
+        out = Path(resume)
+        _open_resumed(out, settings)
+    else:
+        out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        out.mkdir(parents=True, exist_ok=False)
+        atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
+    prepared = protocol.prepare(settings)
+    runs: list[dict[str, Any]] = []
+    bar = tqdm(specs, desc="compare", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
+        run_dir = out / "runs" / spec.name
+        done = run_dir / "result.json"
+        if done.is_file():
+            runs.append(json.loads(done.read_text()))
+            continue
+        if run_dir.exists():  # an interrupted run: start it again from scratch
+            import shutil
+
+            shutil.rmtree(run_dir)
+        result = _run_one(settings, protocol, spec, run_dir, prepared)
+        atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
+        runs.append(result)
+    floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}
+    summary = summarise(runs, floors, protocol)
+    report = {
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "settings": json.loads(json.dumps(asdict(settings))),
+        "summary": summary,
+        "calibration": calibration(summary),
+        "findings": findings(summary),
+        "runs": runs,
+        "machine": machine_summary(),
+        "seconds": time.time() - t_start,
+    }
+    atomic_write(out / "report.json", json.dumps(report, indent=1, default=float))
+    write_plots(out, summary)
+    atomic_write(out / "report.md", render_markdown(report))
+    return out
