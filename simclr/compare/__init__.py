@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from simclr.compare.backgrounds import BackgroundsProtocol, build_eval_sets
 from simclr.compare.cli import main
-from simclr.compare.plan import ANCHOR, BASELINE, RunSpec, plan_runs, train_config
+from simclr.compare.plan import ANCHOR, BASELINE, RunSpec, parse_sweep, plan_runs, train_config
 from simclr.compare.plots import write_plots
 from simclr.compare.protocols import PROTOCOLS, Protocol, get_protocol, register_protocol
 from simclr.compare.report import render_markdown, study_table
@@ -68,7 +68,6 @@ from simclr.compare.settings import (
     PRESETS,
     PROBE_FIT,
     CompareSettings,
-    parse_sweep,
     preset_settings,
 )
 from simclr.compare.summary import calibration, findings, summarise

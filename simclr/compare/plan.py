@@ -28,11 +28,10 @@ if TYPE_CHECKING:
     from simclr.compare.settings import CompareSettings
 
 __all__ = [
+    "parse_sweep",
     "ANCHOR",
     "BASELINE",
     "RunSpec",
-    "data_sentence",
-    "pretraining_sentence",
     "plan_runs",
     "renders_data",
     "rendered_data_options",
@@ -82,7 +81,6 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
         [('objects alone', 'anchor'), ('simclr', 'baseline'), ('thesis', 'recipe')]
     """
     from simclr.compare.protocols import get_protocol
-    from simclr.compare.settings import parse_sweep
 
     cells: list[tuple[str, str, str, tuple[tuple[str, Any], ...]]] = []  # label, kind, recipe
     if s.anchors and get_protocol(s.resolved_protocol()).has_anchor:
@@ -176,26 +174,33 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     return cfg
 
 
-def data_sentence(s: CompareSettings) -> str:
-    """What the runs pretrain on, in words (the reports' protocol paragraph)."""
-    if not renders_data(s):
-        return f"`{s.dataset}` (train split, {s.image_size} px, masks `{s.masks}`)"
-    st = s.style
-    return (
-        f"{s.num_samples} `{s.dataset}` images at {s.image_size} px (objects "
-        f"{st.get('coverage')} of the image, rotation ±{st.get('max_rotation')}°, "
-        f"{st.get('object_colour')} objects; background family follows the class with "
-        f"probability {s.bias})"
-    )
+def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
+    """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML scalars).
 
+    Example:
+        >>> parse_sweep("background_fill.p=0.2,0.8")
+        ('background_fill', 'p', [0.2, 0.8])
+    """
+    import inspect
 
-def pretraining_sentence(s: CompareSettings) -> str:
-    """How every run pretrains, in words (the reports' protocol paragraph)."""
-    return (
-        f"{', '.join(s.methods)}, `{s.backbone}` (width {s.width}), {s.epochs} "
-        f"epochs, batch {', '.join(map(str, s.batch_axis()))}, "
-        f"{s.optimizer} lr {s.lr} × batch/256, temperature {s.temperature} "
-        f"(SimCLR), crop scale {tuple(s.crop_scale)} for every recipe. Seeds "
-        f"{', '.join(map(str, s.seeds))}, paired across rows (same initialisation and "
-        "data order)."
-    )
+    import yaml
+
+    from segaug import recipes
+
+    head, sep, values = spec.partition("=")
+    recipe, dot, param = head.partition(".")
+    if not sep or not dot or not values:
+        raise ValueError(f"sweep: expected 'recipe.param=v1,v2,...', got {spec!r}")
+    if recipe not in recipes.names():
+        raise ValueError(
+            f"sweep {spec!r}: unknown recipe {recipe!r}; expected one of "
+            f"{', '.join(recipes.names())}"
+        )
+    accepted = inspect.signature(recipes.RECIPES.get(recipe)).parameters
+    if param not in accepted or param == "output_size":
+        options = [p for p in accepted if p != "output_size"]
+        raise ValueError(
+            f"sweep {spec!r}: recipe {recipe!r} has no parameter {param!r}; expected one of "
+            f"{', '.join(options)}"
+        )
+    return recipe, param, [yaml.safe_load(v) for v in values.split(",")]

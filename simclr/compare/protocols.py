@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from segaug.data import DatasetInfo
     from simclr.compare.settings import CompareSettings
 
-__all__ = ["PROTOCOLS", "Protocol", "auto_protocol", "get_protocol", "register_protocol"]
+__all__ = [
+    "PROTOCOLS",
+    "Protocol",
+    "auto_protocol",
+    "data_sentence",
+    "get_protocol",
+    "pretraining_sentence",
+    "register_protocol",
+]
 
 
 class Protocol:
@@ -92,7 +100,7 @@ class Protocol:
     def check_dataset(self, dataset: str) -> None:
         """Raise ``ValueError`` when ``dataset`` lacks what the protocol needs."""
         from segaug.data import DATASET_INFO, get_dataset_info
-        from simclr.compare.settings import quoted_names
+        from simclr.evaluate.format import quoted_names
 
         info = get_dataset_info(dataset)
         if self.supports(info):
@@ -167,8 +175,6 @@ class Protocol:
 
     def protocol_lines(self, settings: CompareSettings, report: dict[str, Any]) -> list[str]:
         """The protocol paragraph of the report: data, pretraining and probes, in words."""
-        from simclr.compare.plan import data_sentence, pretraining_sentence
-
         return [
             f"**Protocol ({self.name}).** Pretraining on {data_sentence(settings)}: "
             f"{pretraining_sentence(settings)}"
@@ -228,5 +234,28 @@ def auto_protocol(info: DatasetInfo) -> Protocol:
     raise ValueError(f"protocol: no protocol runs on dataset {info.name!r} automatically")
 
 
-# the built-in protocols register themselves when their modules are imported
-from simclr.compare import backgrounds, transfer  # noqa: E402, F401  (registration)
+def data_sentence(s: CompareSettings) -> str:
+    """What the runs pretrain on, in words (the reports' protocol paragraph)."""
+    from segaug.data import get_dataset_info
+
+    if not get_dataset_info(s.dataset).exact_backgrounds:
+        return f"`{s.dataset}` (train split, {s.image_size} px, masks `{s.masks}`)"
+    st = s.style
+    return (
+        f"{s.num_samples} `{s.dataset}` images at {s.image_size} px (objects "
+        f"{st.get('coverage')} of the image, rotation ±{st.get('max_rotation')}°, "
+        f"{st.get('object_colour')} objects; background family follows the class with "
+        f"probability {s.bias})"
+    )
+
+
+def pretraining_sentence(s: CompareSettings) -> str:
+    """How every run pretrains, in words (the reports' protocol paragraph)."""
+    return (
+        f"{', '.join(s.methods)}, `{s.backbone}` (width {s.width}), {s.epochs} "
+        f"epochs, batch {', '.join(map(str, s.batch_axis()))}, "
+        f"{s.optimizer} lr {s.lr} × batch/256, temperature {s.temperature} "
+        f"(SimCLR), crop scale {tuple(s.crop_scale)} for every recipe. Seeds "
+        f"{', '.join(map(str, s.seeds))}, paired across rows (same initialisation and "
+        "data order)."
+    )

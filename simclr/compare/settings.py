@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from simclr.evaluate.format import quoted_names
+
 __all__ = [
     "CompareSettings",
     "KNN_K",
@@ -26,9 +28,7 @@ __all__ = [
     "L2_GRID",
     "PRESETS",
     "PROBE_FIT",
-    "parse_sweep",
     "preset_settings",
-    "quoted_names",
 ]
 
 KNN_K = 20
@@ -171,6 +171,7 @@ class CompareSettings:
         from simclr.compare.plan import (
             BASELINE,
             RunSpec,
+            parse_sweep,
             rendering_datasets,
             renders_data,
             train_config,
@@ -313,48 +314,3 @@ def preset_settings(name: str, **overrides: Any) -> CompareSettings:
     if name not in PRESETS:
         raise ValueError(f"preset: unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
     return replace(CompareSettings(), preset=name, **{**PRESETS[name], **overrides})
-
-
-def quoted_names(names: list[str], conjunction: str = "and") -> str:
-    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``: names in an error message.
-
-    Example:
-        >>> quoted_names(["synthetic"]), quoted_names(["a", "b", "c"], "or")
-        ("'synthetic'", "'a', 'b' or 'c'")
-    """
-    quoted = [repr(n) for n in names]
-    if len(quoted) < 2:
-        return "".join(quoted) or "none"
-    return f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"
-
-
-def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
-    """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML scalars).
-
-    Example:
-        >>> parse_sweep("background_fill.p=0.2,0.8")
-        ('background_fill', 'p', [0.2, 0.8])
-    """
-    import inspect
-
-    import yaml
-
-    from segaug import recipes
-
-    head, sep, values = spec.partition("=")
-    recipe, dot, param = head.partition(".")
-    if not sep or not dot or not values:
-        raise ValueError(f"sweep: expected 'recipe.param=v1,v2,...', got {spec!r}")
-    if recipe not in recipes.names():
-        raise ValueError(
-            f"sweep {spec!r}: unknown recipe {recipe!r}; expected one of "
-            f"{', '.join(recipes.names())}"
-        )
-    accepted = inspect.signature(recipes.RECIPES.get(recipe)).parameters
-    if param not in accepted or param == "output_size":
-        options = [p for p in accepted if p != "output_size"]
-        raise ValueError(
-            f"sweep {spec!r}: recipe {recipe!r} has no parameter {param!r}; expected one of "
-            f"{', '.join(options)}"
-        )
-    return recipe, param, [yaml.safe_load(v) for v in values.split(",")]

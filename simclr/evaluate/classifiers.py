@@ -41,8 +41,8 @@ from torch import Tensor, nn
 
 from simclr.evaluate.linear import DEFAULT_L2_GRID, linear_probe
 from simclr.evaluate.metrics import classification_summary
-from simclr.evaluate.plots import tsne_2d
 from simclr.evaluate.names import CLASSIFIER_FEATURES, CLASSIFIER_PROBES
+from simclr.evaluate.plots import tsne_2d
 
 __all__ = [
     "ClassifierSettings",

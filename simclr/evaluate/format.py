@@ -30,6 +30,7 @@ __all__ = [
     "markdown_row",
     "percent",
     "percent_stat",
+    "quoted_names",
 ]
 
 MISSING = "—"
@@ -103,3 +104,16 @@ def knn_protocol(settings: Mapping[str, Any]) -> str:
         f"votes weighted exp(sim/T) with T = {settings['knn_temperature']:g}, summed per "
         "class; memory bank = the whole training split."
     )
+
+
+def quoted_names(names: list[str], conjunction: str = "and") -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``: names in an error message.
+
+    Example:
+        >>> quoted_names(["synthetic"]), quoted_names(["a", "b", "c"], "or")
+        ("'synthetic'", "'a', 'b' or 'c'")
+    """
+    quoted = [repr(n) for n in names]
+    if len(quoted) < 2:
+        return "".join(quoted) or "none"
+    return f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"

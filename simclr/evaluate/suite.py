@@ -74,7 +74,6 @@ from simclr.evaluate.linear import (
     linear_probe,
 )
 from simclr.evaluate.metrics import classification_summary
-from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
 from simclr.evaluate.names import (
     CLASSIFIER_FEATURES,
     CLASSIFIER_PROBES,
@@ -84,6 +83,7 @@ from simclr.evaluate.names import (
     TABLE4_DATASETS,
     TRANSFER_DATASETS,
 )
+from simclr.evaluate.plots import plot_confusion_matrix, plot_embeddings
 from simclr.evaluate.report import write_report
 
 __all__ = [

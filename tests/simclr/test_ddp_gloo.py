@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import build_method
@@ -66,7 +66,7 @@ def _worker(rank: int, port: int, out: str) -> None:
             results[acc] = (loss / WORLD, {k: v.clone() for k, v in module.state_dict().items()})
 
         # the real trainer under a process group: runs, rank 0 writes artefacts
-        from simclr_testutils import tiny_config
+        from helpers.simclr_testutils import tiny_config
 
         from simclr.train import train
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from simclr.gradcache import TrainModule, forward_backward
 from simclr.methods import Progress, build_method

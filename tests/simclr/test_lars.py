@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from numerics import assert_close
+from helpers.numerics import assert_close
 from torch import nn
 
 from simclr.config import OptimConfig

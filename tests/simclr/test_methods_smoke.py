@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from simclr_testutils import tiny_config, tiny_mae_config
+from helpers.simclr_testutils import tiny_config, tiny_mae_config
 
 from simclr.methods import METHODS, build_method
 from simclr.models import build_backbone

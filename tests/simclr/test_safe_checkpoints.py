@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from simclr_testutils import tiny_config
+from helpers.simclr_testutils import tiny_config
 
 from segaug.io import UnsafeCheckpointError, load_torch_file
 from segaug.masks.base import load_state_dict

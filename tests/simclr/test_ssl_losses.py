@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from simclr.losses import (
     BarlowTwinsLoss,

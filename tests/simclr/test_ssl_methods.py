@@ -10,8 +10,8 @@ import math
 
 import pytest
 import torch
-from numerics import assert_close
-from simclr_testutils import (
+from helpers.numerics import assert_close
+from helpers.simclr_testutils import (
     COUPLED,
     METHOD_NAMES,
     TINY_PARAMS,

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 import torch
-from simclr_testutils import tiny_config
+from helpers.simclr_testutils import tiny_config
 
 from simclr.config import apply_overrides
 from simclr.train import main, train

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from simclr_testutils import tiny_config
+from helpers.simclr_testutils import tiny_config
 
 from simclr.build import check_config
 from simclr.config import Config, apply_overrides, load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from compare_testutils import tiny_compare
+from helpers.compare_testutils import tiny_compare
 from PIL import Image
 
 from simclr.compare import (

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from compare_testutils import tiny_compare
+from helpers.compare_testutils import tiny_compare
 from PIL import Image
 
 from segaug.data.synthetic import SyntheticShapes

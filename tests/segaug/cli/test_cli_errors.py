@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segaug.errors import one_line
 from segaug.cli.precompute_masks import main as precompute_main
 from segaug.cli.visualize import main as visualize_main
+from segaug.errors import one_line
 from simclr.evaluate.cli import main as eval_main
 from simclr.train import main as train_main
 from simclr.train import parse_args
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _one_error_line(capsys, prog: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from numerics import assert_close
+from helpers.numerics import assert_close
 from torchvision import tv_tensors
 
 from segaug import AugmentedBatch, ColorJitter, GaussianBlur, RandomGrayscale, RegionAugment

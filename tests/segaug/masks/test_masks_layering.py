@@ -4,7 +4,7 @@ Imports are read from the source (top level and inside functions alike):
 
 * ``ids`` is a leaf; ``base`` (segmenters) does not import ``sources``; ``sources``
   does not import ``files`` or ``gt`` (they register themselves into it);
-* the modules of ``segaug.masks`` import each other without a cycle;
+* (no cycle anywhere: ``tests/test_import_graph.py``);
 * no module of ``segaug``, ``simclr`` or ``benchmarks`` but ``segaug/masks/resolve.py``
   parses a spec: no prefix tests of spec strings (``startswith("files:")``), no
   comparison with a source name (``== "gt"``), no lookup of a name in the registries
@@ -16,75 +16,22 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers.import_graph import import_graph
+
+REPO = Path(__file__).resolve().parents[3]
 MASKS = REPO / "segaug" / "masks"
 RESOLVER = MASKS / "resolve.py"
 PACKAGE = "segaug.masks"
 
 
-def _module_name(path: Path) -> str:
-    return PACKAGE if path.name == "__init__.py" else f"{PACKAGE}.{path.stem}"
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at top level or inside functions."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            # "from segaug.masks import files" imports the submodule too
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return found
-
-
-def _graph() -> dict[str, set[str]]:
-    modules = {_module_name(p): p for p in MASKS.glob("*.py")}
-    return {name: _imported_modules(path) & set(modules) for name, path in modules.items()}
-
-
-def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle as a list of modules (first == last), or None."""
-    state: dict[str, str] = {}  # "open" while on the path, "done" once finished
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = "open"
-        path.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == "open":
-                return path[path.index(nxt) :] + [nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        path.pop()
-        state[node] = "done"
-        return None
-
-    for start in sorted(graph):
-        if start not in state and (cycle := visit(start)):
-            return cycle
-    return None
-
-
 def test_layers_of_segaug_masks() -> None:
-    graph = _graph()
-    assert graph[f"{PACKAGE}.ids"] == set()
-    assert not {m for m in _imported_modules(MASKS / "ids.py") if m.startswith(PACKAGE)}
+    graph = import_graph()
+    assert not {m for m in graph[f"{PACKAGE}.ids"] if m.startswith(PACKAGE)}
     assert f"{PACKAGE}.sources" not in graph[f"{PACKAGE}.base"]
     assert not graph[f"{PACKAGE}.sources"] & {f"{PACKAGE}.files", f"{PACKAGE}.gt"}
     # every source and segmenter is registered whenever the package is imported
     init = graph[PACKAGE]
     assert {f"{PACKAGE}.{m}" for m in ("files", "gt", "classical", "deeplab", "sam")} <= init
-
-
-def test_no_import_cycle_in_segaug_masks() -> None:
-    assert _find_cycle(_graph()) is None
-
-
-def test_the_cycle_finder_finds_one() -> None:
-    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert _find_cycle({"a": {"b"}, "b": set()}) is None
 
 
 # ---------------------------------------------------------------- spec parsing

@@ -6,7 +6,7 @@ import kornia.augmentation as K
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from segaug import ColorJitter, GaussianBlur, RandomGrayscale
 from segaug.augment.ops import as_op

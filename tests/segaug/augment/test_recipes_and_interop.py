@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
-from numerics import assert_close
+from helpers.numerics import assert_close
 from PIL import Image
 from torchvision import tv_tensors
 

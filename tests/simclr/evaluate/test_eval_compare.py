@@ -4,7 +4,7 @@ import json
 import statistics
 
 import pytest
-from eval_testutils import fake_report
+from helpers.eval_testutils import fake_report
 
 from simclr.evaluate.cli import main
 from simclr.evaluate.report import compare_reports, compare_runs, load_report, mean_std

@@ -1,7 +1,7 @@
 """The feature cache: a hit does not run the model; a changed checkpoint is a miss."""
 
 import torch
-from eval_testutils import CountingEncoder, save_untrained_checkpoint
+from helpers.eval_testutils import CountingEncoder, save_untrained_checkpoint
 
 from segaug.data import build_dataset
 from simclr.evaluate.features import (

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from eval_testutils import save_untrained_checkpoint, tiny_run_config
+from helpers.eval_testutils import save_untrained_checkpoint, tiny_run_config
 
 from simclr.evaluate import EvalSettings, evaluate_checkpoint, load_encoder
 from simclr.evaluate.cli import main

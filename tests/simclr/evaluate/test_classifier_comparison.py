@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from eval_testutils import save_untrained_checkpoint
-from numerics import assert_close
+from helpers.eval_testutils import save_untrained_checkpoint
+from helpers.numerics import assert_close
 
 import simclr.evaluate.classifiers as classifiers
 from simclr.evaluate.classifiers import (

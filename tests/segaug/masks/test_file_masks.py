@@ -34,7 +34,7 @@ from segaug.masks.files import FileMasks
 from segaug.masks.precompute import ABORT_ENV, precompute_masks
 from segaug.masks.resolve import parse_source_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _dataset(root: Path, n: int = 6, kind: str = "binary", seed: int = 0) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ import kornia.augmentation as K
 import pytest
 import torch
 import torch.nn.functional as F
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from segaug import RegionAugment
 from segaug.augment.geometry import (

@@ -7,7 +7,7 @@ from dataclasses import replace
 import kornia.augmentation as K
 import pytest
 import torch
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from segaug import RegionAugment
 from segaug.augment.geometry import (

@@ -16,7 +16,7 @@ from segaug.data.synthetic import SyntheticShapes
 from simclr.config import DataConfig
 from simclr.data import DATASET_STATS, build_pretrain_dataset, normalization_stats
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _comparisons_with_dataset_names(path: Path) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-EVALUATE = Path(__file__).resolve().parents[2] / "simclr" / "evaluate"
+EVALUATE = Path(__file__).resolve().parents[3] / "simclr" / "evaluate"
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from numerics import assert_close
+from helpers.numerics import assert_close
 
 from segaug import RegionAugment, recipes
 from segaug.augment.geometry import (
