@@ -13,8 +13,8 @@ Example:
     ['background_fill', 'background_swap', 'dcl', 'independent', 'independent_swap',
      'lightly_baseline', 'lorot', 'object_aware', 'orthogonality', 'simclr', 'thesis']
 
-The transform sets of the seed-004 benchmark (``lightly_baseline``, ``orthogonality``,
-``lorot``, ``dcl``) are global by default, as in that study: lightly's photometric ops
+The transform sets of the methods × transform-sets study (``lightly_baseline``,
+``orthogonality``, ``lorot``, ``dcl``) are global by default, as in that study: lightly's photometric ops
 on every sample, each with its own geometry; ``region=True`` puts the thesis's region
 ops on top of the same geometry instead.
 """
@@ -129,7 +129,7 @@ def thesis(
     and grayscale p=0.3; crop + flip jointly; fallback :func:`simclr_ops` outside
     ``coverage``. ``blur`` only affects the fallback (the background blur is the recipe).
 
-    - [0]: SegAug-SimCLR thesis (``shared/seeds/003``), sections 4.2 and 5.2.1
+    - [0]: SegAug-SimCLR (bachelor thesis), sections 4.2 and 5.2.1
     """
     return RegionAugment(
         **_thesis_kwargs(output_size, blur),
@@ -289,7 +289,7 @@ def background_fill(
     )
 
 
-# ------------------------------------------- the seed-004 transform sets (issue 11)
+# ----------------------------- the transform sets of the methods × transform-sets study
 def lightly_ops(
     output_size: int | tuple[int, int] = 224, blur: bool | None = None
 ) -> list[IntensityOp]:
@@ -335,17 +335,17 @@ def lightly_baseline(
     region: bool = False,
     coverage: tuple[float, float] = (0.05, 0.90),
 ) -> RegionAugment:
-    """lightly's SimCLR baseline: crop, flip, rotation, colour, blur (seed 004's baseline).
+    """lightly's SimCLR baseline: crop, flip, rotation, colour, blur (the study's baseline).
 
     Random resized crop (``min_scale`` 0.08) + horizontal flip (p=0.5), a 90 degree turn
     with probability ``rotation_p``, then :func:`lightly_ops`. lightly's
-    ``SimCLRTransform`` has ``rr_prob=0`` by default; the seed-004 study's baseline rotates,
-    so this recipe turns it on at 0.5 with lightly's ``rr_degrees=None`` meaning (a fixed
+    ``SimCLRTransform`` has ``rr_prob=0`` by default; the methods × transform-sets
+    study's baseline rotates, so this recipe turns it on at 0.5 with lightly's ``rr_degrees=None`` meaning (a fixed
     90 degree turn, lightly's ``RandomRotate``). ``rotation_p=0`` gives lightly's default.
 
     - [0]: lightly, ``SimCLRTransform`` defaults,
       https://docs.lightly.ai/self-supervised-learning/lightly.transforms.html
-    - [1]: The seed-004 benchmark (``shared/seeds/004``): 10 methods x 5 transform sets
+    - [1]: The methods × transform-sets benchmark report: 10 methods x 5 transform sets
     """
     geo = [
         RandomResizedCropFlip(output_size, scale=crop_scale, flip_p=0.5),
@@ -364,13 +364,13 @@ def orthogonality(
     region: bool = False,
     coverage: tuple[float, float] = (0.05, 0.90),
 ) -> RegionAugment:
-    """Seed 004's "orthogonality" set: horizontal and vertical flips.
+    """The study's "orthogonality" set: horizontal and vertical flips.
 
     Random resized crop + horizontal flip (``flip_p``) + vertical flip
     (``vertical_flip_p``), each drawn per sample, composed into one resampling; then
     :func:`lightly_ops`.
 
-    - [0]: The seed-004 benchmark (``shared/seeds/004``), "the transformation based on the
+    - [0]: The methods × transform-sets benchmark report, "the transformation based on the
       horizontal and vertical flip (orthogonality)"
     - [1]: lightly, ``SimCLRTransform(vf_prob=0.5, hf_prob=0.5)``
     """
@@ -403,7 +403,7 @@ def lorot(
 
     - [0]: Moon, Kim, Ahn, Lee, Tailoring Self-Supervision for Supervised Learning
       (LoRot-I), ECCV 2022, https://arxiv.org/abs/2207.10023
-    - [1]: The seed-004 benchmark (``shared/seeds/004``)
+    - [1]: The methods × transform-sets benchmark report
     """
     geo = [
         RandomResizedCropFlip(output_size, scale=crop_scale),
@@ -430,12 +430,12 @@ def dcl(
     jittered by up to ``k`` cells (DCL: 2), so a cell moves by less than ``2k`` cells
     along each axis; with probability ``p``. Then :func:`lightly_ops`. The shuffle is a
     translation per cell (a point map), so it joins the crop's single resampling and the
-    mask moves with the pixels. The seed-004 report attributes "DCL" to Maaz et al.
+    mask moves with the pixels. The benchmark report attributes "DCL" to Maaz et al.
     2021; the region confusion it describes is Chen et al.'s.
 
     - [0]: Chen, Bai, Zhang, Mei, Destruction and Construction Learning for Fine-grained
       Image Recognition, CVPR 2019 (region confusion mechanism, N=7, k=2)
-    - [1]: The seed-004 benchmark (``shared/seeds/004``)
+    - [1]: The methods × transform-sets benchmark report
     """
     geo = [
         RandomResizedCropFlip(output_size, scale=crop_scale),

@@ -25,7 +25,7 @@ to replay a call exactly.
 
 References:
     - [0]: SimCLR, 2020, https://arxiv.org/abs/2002.05709
-    - [1]: SegAug-SimCLR (bachelor thesis, ``shared/seeds/003``), sections 4.2 and 5.2.1
+    - [1]: SegAug-SimCLR (bachelor thesis), sections 4.2 and 5.2.1
 """
 
 from __future__ import annotations

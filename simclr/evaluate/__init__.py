@@ -9,7 +9,7 @@ Protocols (each stated in the reports next to its numbers):
 - the transfer suite over the thesis Table 4 datasets plus STL-10, DTD and any
   ImageFolder, with raw-pixel and random-encoder floors (:func:`run_suite`,
   :func:`evaluate_checkpoint`);
-- seed 002's classifier comparison: linear probe and a small MLP on raw pixels,
+- the classifier comparison: linear probe and a small MLP on raw pixels,
   embeddings, PCA and t-SNE of the embeddings (:func:`classifier_comparison`);
 - reports and the cross-run comparison table (:func:`write_report`, :func:`compare_runs`).
 

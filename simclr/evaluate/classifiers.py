@@ -1,4 +1,4 @@
-"""Seed 002's classifier comparison: linear probe and a small MLP on four feature sets.
+"""The classifier comparison: linear probe and a small MLP on four feature sets.
 
 Each probe runs on each feature set with the same splits and seeds:
 

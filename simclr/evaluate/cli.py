@@ -130,7 +130,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "--probes",  # checked by EvalSettings: one error line, not argparse's usage dump
         nargs="*",
         metavar="PROBE",
-        help="classifier comparison (seed 002): linear and/or mlp on each of "
+        help="classifier comparison: linear and/or mlp on each of "
         "--features (default, when either flag is given: both)",
     )
     p.add_argument(

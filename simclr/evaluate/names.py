@@ -44,7 +44,7 @@ PLOTS: tuple[str, ...] = ("confusion", "pca", "tsne", "umap")
 """Plots of ``--plots``."""
 
 CLASSIFIER_PROBES: tuple[str, ...] = ("linear", "mlp")
-"""Classifiers of the seed-002 comparison (``--probes``)."""
+"""Classifiers of the classifier comparison (``--probes``)."""
 
 CLASSIFIER_FEATURES: tuple[str, ...] = ("raw", "embeddings", "pca", "tsne")
-"""Feature sets of the seed-002 comparison (``--features``)."""
+"""Feature sets of the classifier comparison (``--features``)."""

@@ -142,7 +142,7 @@ class EvalSettings:
         finetune_batch_size: Fine-tuning batch size.
         finetune_lr: Fine-tuning learning rate; ``None`` = 0.05 x batch / 256.
         plots: Subset of ``confusion``, ``pca``, ``tsne``, ``umap``.
-        probes: Classifier comparison (seed 002): subset of ``linear``, ``mlp``; empty
+        probes: Classifier comparison: subset of ``linear``, ``mlp``; empty
             (with ``features``) = no comparison.
         features: Feature sets of the comparison: subset of ``raw``, ``embeddings``,
             ``pca``, ``tsne``.
@@ -635,7 +635,7 @@ def _compare_classifiers(
     classes: list[str],
     device: torch.device,
 ) -> dict[str, Any]:
-    """Seed 002's comparison on the pretrained features and raw pixels, same splits.
+    """The classifier comparison on the pretrained features and raw pixels, same splits.
 
     The training rows are train (+ the official validation split where there is one,
     marked as validation rows; else the held-out share of train, as for the linear
