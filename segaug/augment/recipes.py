@@ -15,8 +15,8 @@ Example:
 
 The transform sets of the methods × transform-sets study (``lightly_baseline``,
 ``orthogonality``, ``lorot``, ``dcl``) are global by default, as in that study: lightly's
-photometric ops on every sample, each with its own geometry; ``region=True`` puts the thesis's region
-ops on top of the same geometry instead.
+photometric ops on every sample, each with its own geometry; ``region=True`` puts the
+thesis's region ops on top of the same geometry instead.
 """
 
 from __future__ import annotations
@@ -341,7 +341,8 @@ def lightly_baseline(
     with probability ``rotation_p``, then :func:`lightly_ops`. lightly's
     ``SimCLRTransform`` has ``rr_prob=0`` by default; the methods × transform-sets
     study's baseline rotates, so this recipe turns it on at 0.5 with lightly's
-    ``rr_degrees=None`` meaning (a fixed 90 degree turn, lightly's ``RandomRotate``). ``rotation_p=0`` gives lightly's default.
+    ``rr_degrees=None`` meaning (a fixed 90 degree turn, lightly's ``RandomRotate``).
+    ``rotation_p=0`` gives lightly's default.
 
     - [0]: lightly, ``SimCLRTransform`` defaults,
       https://docs.lightly.ai/self-supervised-learning/lightly.transforms.html
