@@ -134,6 +134,7 @@ def rendered_data_options(s: CompareSettings, background: str | None = None) -> 
 
 def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     """The ``simclr-train`` config of one run."""
+    from simclr.build import check_config
     from simclr.config import Config
 
     cfg = Config()
@@ -170,7 +171,7 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     cfg.train.online_probe = False
     cfg.train.plots = False
     cfg.train.checkpoint_every = s.epochs
-    cfg.validate()
+    check_config(cfg)  # the schema, then names and params against the registries
     return cfg
 
 
