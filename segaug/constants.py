@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS", "RELIABLE_COVERAGE"]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel RGB mean of ImageNet-1k (torchvision's pretrained models use it)."""
@@ -21,3 +21,8 @@ IMAGENET_STATS: tuple[tuple[float, float, float], tuple[float, float, float]] = 
     IMAGENET_STD,
 )
 """``(mean, std)`` together."""
+
+RELIABLE_COVERAGE: tuple[float, float] = (0.05, 0.90)
+"""``(min, max)`` foreground share of a mask that region augmentation trusts; a sample
+whose mask covers less or more falls back to the global pipeline (every recipe's default
+``coverage``)."""

@@ -41,6 +41,7 @@ from segaug.augment.ops import (
     RandomGrayscale,
 )
 from segaug.augment.region import RegionAugment
+from segaug.constants import RELIABLE_COVERAGE
 from segaug.registry import Registry
 
 __all__ = [
@@ -119,7 +120,7 @@ def thesis(
     output_size: int | tuple[int, int] = 224,
     crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
     feather: float = 0.0,
 ) -> RegionAugment:
     """The SegAug-SimCLR recipe: strong colour jitter on the object, blur and grayscale
@@ -144,7 +145,7 @@ def object_aware(
     output_size: int | tuple[int, int] = 224,
     crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """The thesis recipe with crops that keep the object.
 
@@ -169,7 +170,7 @@ def background_swap(
     crop_scale: tuple[float, float] = (0.08, 1.0),
     p: float = 0.5,
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """The thesis recipe where, with probability ``p``, a sample's foreground is pasted
     onto the (background-augmented) image of another sample in the batch.
@@ -207,7 +208,7 @@ def independent(
     output_size: int | tuple[int, int] = 224,
     crop_scale: tuple[float, float] = (0.08, 1.0),
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """SimCLR's photometric ops drawn independently for the object and the background.
 
@@ -234,7 +235,7 @@ def independent_swap(
     crop_scale: tuple[float, float] = (0.08, 1.0),
     p: float = 0.2,
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """:func:`independent`, plus an in-batch background swap with probability ``p``.
 
@@ -265,7 +266,7 @@ def background_fill(
     p: float = 0.8,
     modes: tuple[str, ...] = FILL_MODES,
     blur: bool | None = None,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """:func:`independent`, with the background replaced with probability ``p``.
 
@@ -333,7 +334,7 @@ def lightly_baseline(
     rotation_p: float = 0.5,
     blur: bool | None = None,
     region: bool = False,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """lightly's SimCLR baseline: crop, flip, rotation, colour, blur (the study's baseline).
 
@@ -363,7 +364,7 @@ def orthogonality(
     vertical_flip_p: float = 0.5,
     blur: bool | None = None,
     region: bool = False,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """The study's "orthogonality" set: horizontal and vertical flips.
 
@@ -391,7 +392,7 @@ def lorot(
     p: float = 1.0,
     blur: bool | None = None,
     region: bool = False,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """LoRot-I: one random square of the view rotated by k x 90 degrees, k per sample.
 
@@ -422,7 +423,7 @@ def dcl(
     p: float = 1.0,
     blur: bool | None = None,
     region: bool = False,
-    coverage: tuple[float, float] = (0.05, 0.90),
+    coverage: tuple[float, float] = RELIABLE_COVERAGE,
 ) -> RegionAugment:
     """DCL's region confusion: the view's cells shuffled on an N x N grid, a bounded distance.
 

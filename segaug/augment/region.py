@@ -54,6 +54,7 @@ from segaug.augment.ops import (
     RandomGrayscale,
     as_op,
 )
+from segaug.constants import RELIABLE_COVERAGE
 
 __all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs"]
 
@@ -276,7 +277,7 @@ class RegionAugment(nn.Module):
         fallback: Sequence[IntensityOp | nn.Module] | None = None,
         geometric: bool | GeometricOp | nn.Module | Sequence[GeometricOp | nn.Module] = True,
         output_size: int | tuple[int, int] | None = None,
-        coverage: tuple[float, float] = (0.05, 0.90),
+        coverage: tuple[float, float] = RELIABLE_COVERAGE,
         feather: float = 0.0,
         background_swap: float = 0.0,
         region: bool = True,
