@@ -48,6 +48,13 @@ if TYPE_CHECKING:
 
 __all__ = ["BackgroundsProtocol", "build_eval_sets"]
 
+ANCHOR_ROOM = 0.10
+"""Least object-info margin of the objects-alone anchor over the best floor (10 points)."""
+ANCHOR_STD = 0.02
+"""Largest seed std of the anchor's object info (2 points)."""
+RESOLUTION = 0.03
+"""Largest pooled 95% half-width of the paired object-info differences (3 points)."""
+
 TABLE_KEYS = ("original", "mixed_same", "mixed_rand", "bg_gap", "only_fg", "only_bg")
 """Challenge columns of the results table, in order."""
 
@@ -91,14 +98,14 @@ def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.T
     from segaug.data import build_dataset
     from simclr.evaluate.background import background_challenge
 
-    def split(name: str, n: int, background: str = "texture") -> Any:
+    def split(name: str, n: int, neutral: bool = False) -> Any:
         return build_dataset(
             s.dataset,
             None,
             split=name,
             size=s.image_size,
             num_samples=n,
-            **rendered_data_options(s, background),
+            **rendered_data_options(s, neutral),
         )
 
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -113,7 +120,7 @@ def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.T
     im, _, y, fam, _ = _tensors(split("test", n), n)
     out["random"] = (im, y)
     out["random_families"] = (im, fam)
-    im, _, y, _, _ = _tensors(split("test", n, "neutral"), n)
+    im, _, y, _, _ = _tensors(split("test", n, neutral=True), n)
     out["neutral"] = (im, y)
     return out
 
@@ -172,8 +179,17 @@ class BackgroundsProtocol(Protocol):
     def supports(self, info: DatasetInfo) -> bool:
         return info.exact_backgrounds
 
-    def prepare(self, settings: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return build_eval_sets(settings)
+    def prepare(
+        self, settings: CompareSettings
+    ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], int]:
+        """The labelled image sets (:func:`build_eval_sets`) and the number of classes."""
+        from segaug.data import build_dataset
+
+        train = build_dataset(
+            settings.dataset, None, split="train", size=settings.image_size, num_samples=1,
+            **rendered_data_options(settings),
+        )  # fmt: skip
+        return build_eval_sets(settings), len(train.classes)
 
     def evaluate(
         self,
@@ -183,16 +199,16 @@ class BackgroundsProtocol(Protocol):
         std: list[float],
         prepared: Any,
     ) -> dict[str, Any]:
-        from segaug.data import get_dataset_info
         from simclr.evaluate.background import background_metrics
 
+        sets, num_classes = prepared
         weight = next(encoder.parameters(), None)  # features where the encoder lives
         return background_metrics(
             encoder,
-            prepared,
+            sets,
             mean,
             std,
-            get_dataset_info(settings.dataset).num_classes,
+            num_classes,
             L2_GRID,
             PROBE_FIT,
             KNN_K,
@@ -213,34 +229,54 @@ class BackgroundsProtocol(Protocol):
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
+        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]]:
+        """What the conclusions need: room above the floors, a stable anchor, resolution.
+
+        * **room**: the objects-alone anchor's object info at least
+          :data:`ANCHOR_ROOM` above the best floor (pretraining taught the encoder
+          object information a random one lacks, so there is a gap to close);
+        * the anchor's seed std at most :data:`ANCHOR_STD` (gap closed divides by it);
+        * **resolution**: the 95% half-width of the paired object-info differences,
+          pooled over the recipe rows (:func:`simclr.evaluate.stats.pooled_half_width`),
+          at most :data:`RESOLUTION`: the seeds resolve an effect of that size. The
+          paired design cancels the seed's shared effect on every row, so the baseline's
+          own spread does not enter.
+        """
+        from simclr.evaluate.stats import pooled_half_width
+
         checks = []
         if anchor is not None and floors:
             best_floor = max(f["object_info_neutral"]["mean"] for f in floors.values())
             margin = anchor["object_info"]["mean"] - best_floor
             checks.append(
                 {
-                    "check": f"{method}: objects-alone object info >= 15 points above both "
-                    "floors (same gray-background images)",
+                    "check": f"{method}: objects-alone object info >= {100 * ANCHOR_ROOM:.0f} "
+                    "points above both floors (same gray-background images)",
                     "value": f"{100 * anchor['object_info']['mean']:.1f} vs best floor "
                     f"{100 * best_floor:.1f}: {100 * margin:+.1f}",
-                    "ok": margin >= 0.15,
+                    "ok": margin >= ANCHOR_ROOM,
                 }
             )
         if anchor is not None:
             checks.append(
                 {
-                    "check": f"{method}: objects-alone object info seed std <= 2 points",
+                    "check": f"{method}: objects-alone object info seed std <= "
+                    f"{100 * ANCHOR_STD:.0f} points",
                     "value": f"{100 * anchor['object_info']['std']:.1f}",
-                    "ok": anchor["object_info"]["std"] <= 0.02,
+                    "ok": anchor["object_info"]["std"] <= ANCHOR_STD,
                 }
             )
-        if baseline is not None:
+        diffs = [list(r["paired"]["object_info"]["values"]) for r in recipe_rows if "paired" in r]
+        half, df = pooled_half_width(diffs)
+        if df > 0:
             checks.append(
                 {
-                    "check": f"{method}: baseline object info seed std <= 1.5 points",
-                    "value": f"{100 * baseline['object_info']['std']:.1f}",
-                    "ok": baseline["object_info"]["std"] <= 0.015,
+                    "check": f"{method}: paired object-info differences resolve a "
+                    f"{100 * RESOLUTION:.0f}-point effect (95% half-width pooled over "
+                    "recipe rows)",
+                    "value": f"±{100 * half:.1f} ({df} degrees of freedom)",
+                    "ok": half <= RESOLUTION,
                 }
             )
         return checks

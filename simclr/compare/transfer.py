@@ -184,6 +184,7 @@ class TransferProtocol(Protocol):
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
+        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]]:
         checks = []
         for key in self.paired_keys if baseline is not None and floors else ():

@@ -94,6 +94,39 @@ def paired_difference(a: list[float], b: list[float], confidence: float = 0.95) 
     return PairedDifference(mean, std, low, high, n, tuple(float(x) for x in d))
 
 
+def pooled_half_width(
+    differences: list[list[float]], confidence: float = 0.95
+) -> tuple[float, int]:
+    """Half-width of a paired t interval from the spread pooled over several rows.
+
+    Each row's per-seed differences from the baseline contribute their sum of squares
+    about their own mean; the pooled variance has ``sum(n_i - 1)`` degrees of freedom,
+    and the half-width is for a row of the median seed count. It says which effect the
+    study's seeds can resolve, more stably than any single row's interval.
+
+    Args:
+        differences: Per row, the per-seed differences (rows of fewer than 2 seeds are
+            left out).
+        confidence: Two-sided confidence level.
+
+    Returns:
+        ``(half_width, degrees_of_freedom)``; ``(nan, 0)`` when no row has 2 seeds.
+
+    Example:
+        >>> half, df = pooled_half_width([[0.01, 0.03, 0.02], [0.05, 0.04, 0.06]])
+        >>> round(half, 4), df
+        (0.0157, 4)
+    """
+    rows = [np.asarray(d, dtype=np.float64) for d in differences if len(d) >= 2]
+    df = sum(d.size - 1 for d in rows)
+    if df == 0:
+        return math.nan, 0
+    ss = sum(float(((d - d.mean()) ** 2).sum()) for d in rows)
+    n = float(np.median([d.size for d in rows]))
+    t = float(_scipy_stats.t.ppf(0.5 + confidence / 2, df))
+    return t * math.sqrt(ss / df / n), df
+
+
 def gap_closed(recipe: float, baseline: float, anchor: float) -> float:
     """Share of the baseline's lost object information that a recipe wins back.
 
