@@ -98,6 +98,31 @@ def _in_memory_ok(base: Any, source: ResolvedMasks, size: int) -> bool:
     return getattr(base, "size", None) == size
 
 
+def _cached_masks_in_memory(base: Any, source: ResolvedMasks, size: int) -> Any:
+    """Every mask of a cache as one ``(N, S, S)`` array, for whole-split arrays of side ``size``.
+
+    ``None`` when the dataset offers no such arrays, the source is not a cache, or some
+    cached mask is of another size (then :class:`MaskedDataset` resizes each item).
+
+    Raises:
+        MissingMaskError: If the cache lacks a mask of some item (listed).
+    """
+    import numpy as np
+
+    from segaug.masks import MaskCache, index_key
+
+    if not isinstance(source.masks, MaskCache) or getattr(base, "size", None) != size:
+        return None
+    if not all(hasattr(base, a) for a in ("images", "targets")):
+        return None
+    cache = source.masks
+    positions = cache.positions(index_key(i) for i in range(len(base)))
+    masks = [cache.load_at(int(p)) for p in positions]
+    if any(m.shape != (size, size) for m in masks):
+        return None
+    return np.stack(masks).astype(np.uint8, copy=False)
+
+
 def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     """Dataset of ``(image uint8 (3,S,S), mask uint8 (1,S,S), label int)``.
 
@@ -136,6 +161,11 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
             # decode or resize (the offline data; measured in benchmarks/train_step.py).
             return InMemoryMaskedDataset(
                 base.images, base.masks, base.targets, getattr(base, "classes", None)
+            )
+        cached = _cached_masks_in_memory(base, source, cfg.image_size)
+        if cached is not None:  # the same, with the masks of a cache of that size
+            return InMemoryMaskedDataset(
+                base.images, cached, base.targets, getattr(base, "classes", None)
             )
         return MaskedDataset(base, masks=source, size=cfg.image_size)
     except MissingMaskError as err:

@@ -851,6 +851,7 @@ class ObjectsOnPhotos(Dataset):
         needs_root=False,
         downloadable=False,
         pretrain_kwargs=_synthetic_pretrain_kwargs,
+        exact_backgrounds=True,
     )
 )
 def _objects_on_photos(

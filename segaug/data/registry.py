@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -101,9 +101,10 @@ class DatasetInfo:
             ``data.num_samples``); ``None``: no such options.
         exact_backgrounds: The dataset renders each image from an object with an exact
             mask and a background: it can give every image's background alone
-            (``get_backgrounds``) and its objects on flat gray, and takes a ``bias``
-            (how often the background family follows the class). ``segaug-compare``'s
-            backgrounds protocol needs it.
+            (``get_backgrounds``) and its objects on flat gray, and its factory takes
+            ``bias`` (how often the background family follows the class) and
+            ``background="neutral"`` (the same objects, at the same places, on gray).
+            ``segaug-compare``'s backgrounds protocol needs it.
 
     Example:
         >>> info = get_dataset_info("cifar10")
@@ -763,11 +764,13 @@ def _synthetic(
     bias: float = 0.9,
     seed: int = 0,
     style: ShapeStyle | dict[str, Any] | None = None,
+    background: str | None = None,
 ) -> SyntheticShapes:
     """Generated offline, nothing to download; ``root`` (optional) is a disk cache.
 
     ``style`` is a :class:`~segaug.data.synthetic.ShapeStyle` or a dict of its fields
-    (from a YAML config).
+    (from a YAML config); ``background`` (``"texture"`` or ``"neutral"``), when given,
+    replaces the style's, as every dataset with exact backgrounds takes it.
     """
     if isinstance(style, dict):
         fields = set(ShapeStyle.__dataclass_fields__)
@@ -775,6 +778,8 @@ def _synthetic(
         if unknown:
             raise ValueError(f"style: unknown fields {unknown}; expected some of {sorted(fields)}")
         style = ShapeStyle(**{k: tuple(v) if k == "coverage" else v for k, v in style.items()})
+    if background is not None:
+        style = replace(style if style is not None else ShapeStyle(), background=background)
     return SyntheticShapes(
         split,
         size=size,

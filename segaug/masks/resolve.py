@@ -62,6 +62,7 @@ __all__ = [
     "mask_spec_error",
     "parse_source_spec",
     "resolve_masks",
+    "segmenter_loads_weights",
 ]
 
 MaskKind = Literal["source", "cache", "segmenter"]
@@ -290,8 +291,14 @@ def _classify(
     raise mask_spec_error(argument, spec, problem, expected_forms(kinds))
 
 
-def _loads_weights(segmenter: str) -> bool:
-    return bool(getattr(SEGMENTERS.get(segmenter), "loads_weights", False))
+def segmenter_loads_weights(name: str) -> bool:
+    """Whether segmenter ``name`` loads weights (takes a ``checkpoint``).
+
+    Example:
+        >>> segmenter_loads_weights("classical"), segmenter_loads_weights("deeplabv3")
+        (False, True)
+    """
+    return bool(getattr(SEGMENTERS.get(name), "loads_weights", False))
 
 
 def _with_arguments(
@@ -302,11 +309,11 @@ def _with_arguments(
 ) -> ResolvedMasks:
     """``resolved`` with the given options, checkpoint and device folded into its options."""
     kwargs = {**resolved.options, **options}
-    loads_weights = resolved.kind == "segmenter" and _loads_weights(resolved.name)
+    loads_weights = resolved.kind == "segmenter" and segmenter_loads_weights(resolved.name)
     if checkpoint is not None:
         if not loads_weights:
             word = _KIND_WORDS[resolved.kind]
-            weighted = [n for n in SEGMENTERS.names() if _loads_weights(n)]
+            weighted = [n for n in SEGMENTERS.names() if segmenter_loads_weights(n)]
             raise mask_spec_error(
                 "checkpoint", checkpoint, f"the {word} {resolved.name!r} takes no checkpoint",
                 f"no checkpoint (only {', '.join(weighted)} load weights)",

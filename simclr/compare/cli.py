@@ -69,6 +69,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
     p.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="a batch-size axis")
     p.add_argument(
+        "--budgets",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="a training-length axis: every row at each (the report plots gain against steps)",
+    )
+    p.add_argument(
+        "--segmenter-masks",
+        nargs="+",
+        default=None,
+        metavar="SEGMENTER",
+        help="also train every recipe row with these segmenters' masks (classical, deeplabv3, "
+        "sam; datasets with exact backgrounds), computed once per study",
+    )
+    p.add_argument(
+        "--degraded-masks",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="IOU",
+        help="also train every recipe row with the exact masks degraded to these IoUs "
+        "(e.g. 0.9 0.75 0.6 0.45): the mask-quality curve",
+    )
+    p.add_argument(
+        "--mask-checkpoint", default=None, help="weights file of a --segmenter-masks entry"
+    )
+    p.add_argument(
         "--grid",
         default=None,
         metavar="YAML",
@@ -121,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             overrides["seeds"] = tuple(range(a.seeds))
         if a.batch_sizes is not None:
             overrides["batch_sizes"] = tuple(a.batch_sizes)
+        for key in ("budgets", "segmenter_masks", "degraded_masks"):
+            if getattr(a, key) is not None:
+                overrides[key] = tuple(getattr(a, key))
+        if a.mask_checkpoint is not None:
+            overrides["mask_checkpoint"] = a.mask_checkpoint
         if a.no_anchors:
             overrides["anchors"] = False
         for key in ("dataset", "data_root", "masks", "protocol", "device", "out_dir"):

@@ -6,15 +6,15 @@ together. Each run is one ``simclr-train`` config (:func:`train_config`).
 
 The data of a run depends on what the dataset can do, not on its name: a dataset with
 exact backgrounds (:attr:`segaug.data.DatasetInfo.exact_backgrounds`) renders its
-images from the settings (``num_samples``, ``bias``, ``style``); any other is read from
-``data_root`` with ``masks`` and ``data_params``.
+images from the settings (``num_samples``, ``bias``, ``style``, ``data_params``); any
+other is read from ``data_root`` with ``masks`` and ``data_params``.
 
 Example:
     >>> from simclr.compare.settings import CompareSettings
     >>> s = CompareSettings(recipes=("thesis",), methods=("simclr", "byol"), seeds=(0,))
     >>> [r.row for r in plan_runs(s)][:3]
     ['simclr / objects alone', 'simclr / simclr', 'simclr / thesis']
-    >>> train_config(s, plan_runs(s)[0], Path("runs/x")).data.params["style"]["background"]
+    >>> train_config(s, plan_runs(s)[0], Path("runs/x")).data.params["background"]
     'neutral'
 """
 
@@ -28,10 +28,15 @@ if TYPE_CHECKING:
     from simclr.compare.settings import CompareSettings
 
 __all__ = [
-    "parse_sweep",
     "ANCHOR",
     "BASELINE",
+    "DEGRADED_PREFIX",
+    "EXACT_MASKS",
     "RunSpec",
+    "mask_cache_dir",
+    "mask_variants",
+    "masks_label",
+    "parse_sweep",
     "plan_runs",
     "renders_data",
     "rendered_data_options",
@@ -45,18 +50,41 @@ BASELINE = "simclr"
 """Recipe (and row) of the baseline every other row is paired with."""
 
 
+EXACT_MASKS = "gt"
+"""``RunSpec.masks`` of a run trained with the dataset's exact masks."""
+DEGRADED_PREFIX = "iou="
+"""``RunSpec.masks`` prefix of a run trained with exact masks degraded to a target IoU."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """One pretraining run: a row of the report at one seed."""
+    """One pretraining run: a row of the report at one seed.
+
+    Attributes:
+        row: The report row (method, batch size and budget prefixes, then ``label``).
+        kind: ``"anchor"``, ``"baseline"`` or ``"recipe"``.
+        method: SSL method.
+        recipe: Recipe name.
+        params: Recipe parameters of a sweep row.
+        seed: Pretraining seed.
+        label: The recipe part of the row (without method, batch size and budget).
+        batch_size: Global batch (0: the settings' ``batch_size``).
+        epochs: Pretraining epochs (0: the settings' ``epochs``).
+        masks: The masks the run trains with: :data:`EXACT_MASKS`, a segmenter name
+            (its masks precomputed once into the study's mask cache), or
+            ``"iou=0.75"`` (the exact masks degraded to that IoU).
+    """
 
     row: str
-    kind: str  # "anchor", "baseline" or "recipe"
+    kind: str
     method: str
     recipe: str
     params: tuple[tuple[str, Any], ...]
     seed: int
-    label: str = ""  # the recipe part of the row (without method and batch size)
-    batch_size: int = 0  # 0: the settings' batch_size
+    label: str = ""
+    batch_size: int = 0
+    epochs: int = 0
+    masks: str = EXACT_MASKS
 
     @property
     def name(self) -> str:
@@ -65,45 +93,87 @@ class RunSpec:
         return f"{safe}-seed{self.seed}"
 
 
-def _row_label(s: CompareSettings, method: str, batch: int, label: str) -> str:
+def masks_label(masks: str) -> str:
+    """How a row names the masks it trains with (empty for the exact masks).
+
+    Example:
+        >>> masks_label("gt"), masks_label("classical"), masks_label("iou=0.75")
+        ('', ' [classical masks]', ' [masks at IoU 0.75]')
+    """
+    if masks == EXACT_MASKS:
+        return ""
+    if masks.startswith(DEGRADED_PREFIX):
+        return f" [masks at IoU {masks[len(DEGRADED_PREFIX) :]}]"
+    return f" [{masks} masks]"
+
+
+def mask_variants(s: CompareSettings) -> tuple[str, ...]:
+    """The masks every recipe row trains with beyond the exact ones (``RunSpec.masks``)."""
+    degraded = tuple(f"{DEGRADED_PREFIX}{v:g}" for v in s.degraded_masks)
+    return (*s.segmenter_masks, *degraded)
+
+
+def _row_label(s: CompareSettings, method: str, batch: int, epochs: int, label: str) -> str:
     parts = [method] if len(s.methods) > 1 else []
     parts += [f"bs {batch}"] if len(s.batch_sizes) > 1 else []
+    parts += [f"{epochs} ep"] if len(s.budgets) > 1 else []
     return " / ".join([*parts, label])
 
 
 def plan_runs(s: CompareSettings) -> list[RunSpec]:
     """Every run of a study, seed-major so each seed's rows finish together.
 
+    Every recipe row runs with the exact masks and with each of :func:`mask_variants`;
+    the anchors, which use no masks, run once.
+
     Example:
         >>> from simclr.compare.settings import CompareSettings
         >>> runs = plan_runs(CompareSettings(recipes=("thesis",), seeds=(0,)))
         >>> [(r.row, r.kind) for r in runs]
         [('objects alone', 'anchor'), ('simclr', 'baseline'), ('thesis', 'recipe')]
+        >>> s = CompareSettings(recipes=("thesis",), seeds=(0,), anchors=False,
+        ...                     budgets=(2, 6), segmenter_masks=("classical",))
+        >>> [(r.row, r.epochs, r.masks) for r in plan_runs(s)]  # doctest: +NORMALIZE_WHITESPACE
+        [('2 ep / thesis', 2, 'gt'), ('2 ep / thesis [classical masks]', 2, 'classical'),
+         ('6 ep / thesis', 6, 'gt'), ('6 ep / thesis [classical masks]', 6, 'classical')]
     """
     from simclr.compare.protocols import get_protocol
 
-    cells: list[tuple[str, str, str, tuple[tuple[str, Any], ...]]] = []  # label, kind, recipe
+    Cell = tuple[str, str, str, tuple[tuple[str, Any], ...], str]  # label, kind, recipe, ..
+    cells: list[Cell] = []
     if s.anchors and get_protocol(s.resolved_protocol()).has_anchor:
-        cells.append((ANCHOR, "anchor", BASELINE, ()))
+        cells.append((ANCHOR, "anchor", BASELINE, (), EXACT_MASKS))
     if s.anchors:
-        cells.append((BASELINE, "baseline", BASELINE, ()))
+        cells.append((BASELINE, "baseline", BASELINE, (), EXACT_MASKS))
     for r in s.recipes:
         if not (r == BASELINE and s.anchors):
-            cells.append((r, "recipe", r, ()))
+            for masks in (EXACT_MASKS, *mask_variants(s)):
+                cells.append((r + masks_label(masks), "recipe", r, (), masks))
     for spec in s.sweep:
         recipe, param, values = parse_sweep(spec)
-        cells += [(f"{recipe} {param}={v}", "recipe", recipe, ((param, v),)) for v in values]
+        cells += [
+            (f"{recipe} {param}={v}", "recipe", recipe, ((param, v),), EXACT_MASKS) for v in values
+        ]
     seen: set[tuple[str, int]] = set()
     out = []
     for seed in s.seeds:
         for m in s.methods:
             for b in s.batch_axis():
-                for label, kind, recipe, params in cells:
-                    row = _row_label(s, m, b, label)
-                    if (row, seed) not in seen:
-                        seen.add((row, seed))
-                        out.append(RunSpec(row, kind, m, recipe, params, seed, label, b))
+                for e in s.budget_axis():
+                    for label, kind, recipe, params, masks in cells:
+                        row = _row_label(s, m, b, e, label)
+                        if (row, seed) not in seen:
+                            seen.add((row, seed))
+                            out.append(
+                                RunSpec(row, kind, m, recipe, params, seed, label, b, e, masks)
+                            )
     return out
+
+
+def mask_cache_dir(study: Path, masks: str) -> Path:
+    """The folder of the study's mask cache of ``RunSpec.masks`` = ``masks``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in masks)
+    return study / "masks" / safe
 
 
 def renders_data(s: CompareSettings) -> bool:
@@ -120,16 +190,26 @@ def rendering_datasets() -> list[str]:
     return [name for name, info in DATASET_INFO.items() if info.exact_backgrounds]
 
 
-def rendered_data_options(s: CompareSettings, background: str | None = None) -> dict[str, Any]:
-    """Factory options of a dataset with exact backgrounds: ``bias`` and ``style``.
+def rendered_data_options(s: CompareSettings, neutral: bool = False) -> dict[str, Any]:
+    """Factory options of a dataset with exact backgrounds: ``bias``, ``style``, ``data_params``.
 
     Args:
         s: The settings.
-        background: The style's background (``"neutral"``: objects on gray); ``None``
-            leaves ``s.style`` as it is.
+        neutral: The same objects on flat gray (``background="neutral"``, which every
+            dataset with exact backgrounds takes) instead of the dataset's backgrounds.
+
+    Example:
+        >>> from simclr.compare.settings import preset_settings
+        >>> rendered_data_options(preset_settings("photos"), neutral=True)
+        {'bias': 0.7, 'background': 'neutral'}
     """
-    style = dict(s.style) if background is None else {**s.style, "background": background}
-    return {"bias": s.bias, "style": style}
+    options: dict[str, Any] = {"bias": s.bias}
+    if s.style:
+        options["style"] = dict(s.style)
+    options.update(s.data_params)
+    if neutral:
+        options["background"] = "neutral"
+    return options
 
 
 def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
@@ -143,8 +223,9 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     cfg.data.batch_size = spec.batch_size or s.batch_size
     if renders_data(s):
         cfg.data.num_samples = s.num_samples
-        background = "neutral" if spec.kind == "anchor" else "texture"
-        cfg.data.params = rendered_data_options(s, background)
+        cfg.data.params = rendered_data_options(s, neutral=spec.kind == "anchor")
+        if spec.masks != EXACT_MASKS:  # precomputed into the study's mask cache
+            cfg.data.masks = str(mask_cache_dir(run_dir.parent.parent, spec.masks))
     else:
         cfg.data.root = s.data_root
         cfg.data.download = s.download
@@ -162,15 +243,16 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     cfg.method.params = {**base, **s.method_params.get(spec.method, {})}
     cfg.optim.name = s.optimizer
     cfg.optim.lr = s.lr
-    cfg.optim.warmup_epochs = min(1.0, s.epochs / 4)
-    cfg.train.epochs = s.epochs
+    epochs = spec.epochs or s.epochs
+    cfg.optim.warmup_epochs = min(1.0, epochs / 4)
+    cfg.train.epochs = epochs
     cfg.train.seed = spec.seed
     cfg.train.device = s.device
     cfg.train.output_dir = str(run_dir)
     cfg.train.progress = False
     cfg.train.online_probe = False
     cfg.train.plots = False
-    cfg.train.checkpoint_every = s.epochs
+    cfg.train.checkpoint_every = epochs
     check_config(cfg)  # the schema, then names and params against the registries
     return cfg
 

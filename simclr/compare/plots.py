@@ -22,12 +22,93 @@ from typing import Any
 from simclr.compare.protocols import get_protocol
 from simclr.compare.summary import study_grid
 
-__all__ = ["write_plots"]
+__all__ = ["extra_plot_names", "write_plots"]
+
+
+def _budgets(summary: dict[str, Any]) -> list[int]:
+    return sorted({r.get("epochs", 0) for r in summary["rows"].values()})
+
+
+def extra_plot_names(summary: dict[str, Any]) -> list[str]:
+    """The plots beyond the three every study has: ``budget`` (several training lengths)
+    and ``mask_quality`` (rows trained with other masks than the exact ones)."""
+    names = ["budget"] if len(_budgets(summary)) > 1 else []
+    if any("exact_row" in r for r in summary["rows"].values()):
+        names.append("mask_quality")
+    return names
+
+
+def _gain(row: dict[str, Any], key: str) -> tuple[float, float, float]:
+    """(mean, low, high) of a row's paired gain in points (the mean where no interval)."""
+    d = row["paired"][key]
+    lo = d["low"] if not math.isnan(d["low"]) else d["mean"]
+    hi = d["high"] if not math.isnan(d["high"]) else d["mean"]
+    return 100 * d["mean"], 100 * lo, 100 * hi
+
+
+def _budget_plot(plt: Any, out: Path, summary: dict[str, Any], key: str, name: str) -> None:
+    """Each recipe row's paired gain against the pretraining steps, one line per row."""
+    lines: dict[tuple[str, int, str], list[tuple[float, tuple[float, float, float]]]] = {}
+    for r in summary["rows"].values():
+        if r["kind"] == "recipe" and "paired" in r:
+            lines.setdefault((r["method"], r["batch_size"], r["label"]), []).append(
+                (r["steps"], _gain(r, key))
+            )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    several = len({(m, b) for m, b, _ in lines}) > 1
+    for (method, batch, label), pts in lines.items():
+        pts.sort()
+        xs = [x for x, _ in pts]
+        mean = [g[0] for _, g in pts]
+        text = f"{method} bs {batch} / {label}" if several else label
+        line = ax.plot(xs, mean, "o-", label=text)[0]
+        ax.fill_between(xs, [g[1] for _, g in pts], [g[2] for _, g in pts],
+                        color=line.get_color(), alpha=0.15)  # fmt: skip
+    ax.axhline(0, color="gray", lw=1)
+    ax.set_xlabel("pretraining steps")
+    ax.set_ylabel(f"{name}: recipe - baseline (points)")
+    ax.set_title("gain by training length (band: 95% t interval over seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "budget.png", dpi=110)
+    plt.close(fig)
+
+
+def _mask_quality_plot(plt: Any, out: Path, summary: dict[str, Any], key: str, name: str) -> None:
+    """Each row's gain against the IoU of its masks (exact masks at IoU 1)."""
+    rows, quality = summary["rows"], summary.get("masks", {})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    by_exact: dict[str, list[tuple[float, tuple[float, float, float], bool]]] = {}
+    for r in rows.values():
+        if "exact_row" in r and r.get("masks") in quality:
+            degraded = r["masks"].startswith("iou=")
+            by_exact.setdefault(r["exact_row"], []).append(
+                (quality[r["masks"]]["iou"], _gain(r, key), degraded)
+            )
+    for exact_name, pts in by_exact.items():
+        curve = sorted([(1.0, _gain(rows[exact_name], key), True)] + [p for p in pts if p[2]])
+        xs = [x for x, _, _ in curve]
+        line = ax.plot(xs, [g[0] for _, g, _ in curve], "o-", label=exact_name)[0]
+        ax.fill_between(xs, [g[1] for _, g, _ in curve], [g[2] for _, g, _ in curve],
+                        color=line.get_color(), alpha=0.15)  # fmt: skip
+        for iou, g, degraded in pts:
+            if not degraded:  # a segmenter's masks: a star on the same axes
+                ax.errorbar([iou], [g[0]], yerr=[[g[0] - g[1]], [g[2] - g[0]]], fmt="*",
+                            ms=11, color=line.get_color(), capsize=3)  # fmt: skip
+    ax.axhline(0, color="gray", lw=1)
+    ax.set_xlabel("mean IoU of the training masks against the exact ones")
+    ax.set_ylabel(f"{name}: recipe - baseline (points)")
+    ax.set_title("gain by mask quality (dots: degraded exact masks; stars: segmenters)",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "mask_quality.png", dpi=110)
+    plt.close(fig)
 
 
 def write_plots(out: Path, summary: dict[str, Any]) -> None:
-    """``<plot key>.png`` (rows with floors and anchors), ``paired.png`` (intervals) and
-    ``heatmap.png`` (the study grid)."""
+    """``<plot key>.png`` (rows with floors and anchors), ``paired.png`` (intervals),
+    ``heatmap.png`` (the study grid) and the :func:`extra_plot_names` plots."""
     from segaug.env import pyplot
 
     plt = pyplot()
@@ -112,3 +193,9 @@ def write_plots(out: Path, summary: dict[str, Any]) -> None:
     fig.tight_layout()
     fig.savefig(out / "heatmap.png", dpi=110)
     plt.close(fig)
+    gain_key = protocol.gap_key or protocol.paired_keys[0]
+    extra = extra_plot_names(summary)
+    if "budget" in extra:
+        _budget_plot(plt, out, summary, gain_key, names_of.get(gain_key, gain_key))
+    if "mask_quality" in extra:
+        _mask_quality_plot(plt, out, summary, gain_key, names_of.get(gain_key, gain_key))

@@ -157,14 +157,16 @@ class Protocol:
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
+        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> list[dict[str, Any]]:
         """The instrument's checks for one method: ``[{"check", "value", "ok"}]``.
 
         Args:
-            method: The method (and batch size) the rows belong to, as printed.
+            method: The method (batch size and budget) the rows belong to, as printed.
             anchor: Its objects-alone summary row, if any.
             baseline: Its baseline summary row, if any.
             floors: The floors' summary entries.
+            recipe_rows: Its recipe rows (with their paired differences).
         """
         return []
 
@@ -241,18 +243,24 @@ def data_sentence(s: CompareSettings) -> str:
     if not get_dataset_info(s.dataset).exact_backgrounds:
         return f"`{s.dataset}` (train split, {s.image_size} px, masks `{s.masks}`)"
     st = s.style
+    if st:
+        options = (
+            f"objects {st.get('coverage')} of the image, rotation ±{st.get('max_rotation')}°, "
+            f"{st.get('object_colour')} objects"
+        )
+    else:
+        options = ", ".join(f"{k} {v}" for k, v in s.data_params.items()) or "default options"
     return (
-        f"{s.num_samples} `{s.dataset}` images at {s.image_size} px (objects "
-        f"{st.get('coverage')} of the image, rotation ±{st.get('max_rotation')}°, "
-        f"{st.get('object_colour')} objects; background family follows the class with "
-        f"probability {s.bias})"
+        f"{s.num_samples} `{s.dataset}` images at {s.image_size} px ({options}; background "
+        f"family follows the class with probability {s.bias})"
     )
 
 
 def pretraining_sentence(s: CompareSettings) -> str:
     """How every run pretrains, in words (the reports' protocol paragraph)."""
+    epochs = " or ".join(map(str, s.budget_axis()))
     return (
-        f"{', '.join(s.methods)}, `{s.backbone}` (width {s.width}), {s.epochs} "
+        f"{', '.join(s.methods)}, `{s.backbone}` (width {s.width}), {epochs} "
         f"epochs, batch {', '.join(map(str, s.batch_axis()))}, "
         f"{s.optimizer} lr {s.lr} × batch/256, temperature {s.temperature} "
         f"(SimCLR), crop scale {tuple(s.crop_scale)} for every recipe. Seeds "

@@ -19,15 +19,17 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from simclr.compare.plan import BASELINE
+from simclr.compare.plots import extra_plot_names
 from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import CompareSettings
 from simclr.compare.summary import study_grid
 from simclr.evaluate.format import markdown_header, markdown_row
 
-__all__ = ["render_markdown", "study_table"]
+__all__ = ["budget_lines", "masks_lines", "render_markdown", "study_table"]
 
 
 def _diff(d: dict[str, Any]) -> str:
@@ -109,6 +111,113 @@ def _results_lines(summary: dict[str, Any], protocol: Protocol) -> list[str]:
     return lines
 
 
+def _gain_key(protocol: Protocol) -> str:
+    """The number gains are read on: the protocol's gap key, else its first paired key."""
+    return protocol.gap_key or protocol.paired_keys[0]
+
+
+def masks_lines(summary: dict[str, Any]) -> list[str]:
+    """The masks section: each mask set's quality, and each row's gain with it.
+
+    Example:
+        >>> summary = {"protocol": "backgrounds", "rows": {}, "masks": {"classical": {
+        ...     "label": "classical masks", "iou": 0.84, "iou_std": 0.1, "fallback": 0.09,
+        ...     "exact_fallback": 0.0, "masks_per_s": 50.0, "size": 32}}}
+        >>> masks_lines(summary)[5]
+        '| classical masks | 0.84 ± 0.10 | 9.0% | 0.0% | 50 |'
+    """
+    quality = summary.get("masks") or {}
+    if not quality:
+        return []
+    protocol = get_protocol(summary["protocol"])
+    key = _gain_key(protocol)
+    lines = [
+        "",
+        "## Masks: exact and what users have",
+        "",
+        *markdown_header(["masks", "IoU vs exact", "fallback", "exact fallback", "masks/s"]),
+    ]
+    for q in quality.values():
+        lines.append(
+            markdown_row(
+                [
+                    q["label"],
+                    f"{q['iou']:.2f} ± {q['iou_std']:.2f}",
+                    f"{100 * q['fallback']:.1f}%",
+                    f"{100 * q['exact_fallback']:.1f}%",
+                    f"{q['masks_per_s']:.0f}",
+                ]
+            )
+        )
+    size = next(iter(quality.values())).get("size")
+    lines += [
+        "",
+        f"Masks of the {next(iter(quality.values())).get('images')} training images at "
+        f"{size} px; fallback: share of images whose mask covers under 5% or over 90% of "
+        "the image (those views use the global pipeline).",
+        "",
+        f"Gain: paired {protocol.key_names.get(key, key)} over the baseline (points, mean "
+        "± std); kept: the gain with these masks over the gain with the exact masks.",
+        "",
+        *markdown_header(["row", "gain, exact masks", "gain, these masks", "kept", "vs exact"]),
+    ]
+    for name, r in summary["rows"].items():
+        if "exact_row" not in r:
+            continue
+        exact = summary["rows"][r["exact_row"]]
+        kept = r.get("kept", math.nan)
+        lines.append(
+            markdown_row(
+                [
+                    name,
+                    _diff(exact["paired"][key]),
+                    _diff(r["paired"][key]),
+                    "—" if math.isnan(kept) else f"{100 * kept:.0f}%",
+                    _diff(r["vs_exact"][key]),
+                ]
+            )
+        )
+    return lines
+
+
+def budget_lines(summary: dict[str, Any]) -> list[str]:
+    """The budget section: each row's gain at every training length (several budgets only)."""
+    rows = summary["rows"]
+    budgets = sorted({r.get("epochs", 0) for r in rows.values()})
+    if len(budgets) < 2:
+        return []
+    protocol = get_protocol(summary["protocol"])
+    key = _gain_key(protocol)
+    steps = {
+        e: next((r["steps"] for r in rows.values() if r.get("epochs") == e), math.nan)
+        for e in budgets
+    }
+    head = [f"{e} epochs ({steps[e]:.0f} steps)" for e in budgets]
+    lines = [
+        "",
+        f"## Budget: paired {protocol.key_names.get(key, key)} gain by training length",
+        "",
+        *markdown_header(["row", *head]),
+    ]
+    by_label: dict[tuple[str, int, str], dict[int, dict[str, Any]]] = {}
+    for r in rows.values():
+        if "paired" in r and r["kind"] == "recipe":
+            by_label.setdefault((r["method"], r["batch_size"], r["label"]), {})[r["epochs"]] = r
+    several = len({(m, b) for m, b, _ in by_label}) > 1
+    for (method, batch, label), at in by_label.items():
+        cells = [_diff(at[e]["paired"][key]) if e in at else "" for e in budgets]
+        name = f"{method} bs {batch} / {label}" if several else label
+        lines.append(markdown_row([name, *cells]))
+    for kind in ("anchor", "baseline"):
+        cells = []
+        for e in budgets:
+            r = next((r for r in rows.values() if r["kind"] == kind and r["epochs"] == e), None)
+            cells.append("" if r is None else f"{100 * r[key]['mean']:.1f} (level)")
+        if any(cells):
+            lines.append(markdown_row([f"*{kind}*", *cells]))
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
     settings = CompareSettings.from_dict(report["settings"])
@@ -142,13 +251,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for name, r in paired_rows:
             lines.append(markdown_row([name, *(_diff(r["paired"][k]) for k in keys)]))
+    lines += masks_lines(summary)
+    lines += budget_lines(summary)
     lines += study_table(summary)
     lines += ["", "## Findings", ""]
     lines += [f"- {f}" for f in report["findings"]] or ["- (no recipe rows)"]
     first = protocol.plot_key
+    extra = "".join(f" ![{name}]({name}.png)" for name in extra_plot_names(summary))
     lines += [
         "",
-        f"![{first}]({first}.png) ![paired differences](paired.png) ![study heat map](heatmap.png)",
+        f"![{first}]({first}.png) ![paired differences](paired.png) ![study heat map]"
+        f"(heatmap.png){extra}",
         "",
         f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
         f"({len(report['runs'])} pretraining runs).",

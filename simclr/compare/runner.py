@@ -91,6 +91,7 @@ def _run_one(
         "batch_size": batch,
         "train_seconds": seconds,
         "images_per_s": result.step * batch / seconds,
+        "steps": result.step,
         **peak,
         "final_loss": float(last.get("loss", math.nan)),
         "fallback_rate": float(last.get("fallback_rate", math.nan)),
@@ -140,6 +141,7 @@ def run_study(
     """
     from segaug.env import machine_summary
     from segaug.io import atomic_write
+    from simclr.compare.masks import build_mask_caches
     from simclr.compare.plots import write_plots
     from simclr.compare.report import render_markdown
     from simclr.compare.summary import calibration, findings, summarise
@@ -159,6 +161,7 @@ def run_study(
         out.mkdir(parents=True, exist_ok=False)
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
     prepared = protocol.prepare(settings)
+    mask_quality = build_mask_caches(settings, out, progress=progress)
     runs: list[dict[str, Any]] = []
     bar = tqdm(specs, desc="compare", disable=not progress)
     for spec in bar:
@@ -176,7 +179,7 @@ def run_study(
         atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
         runs.append(result)
     floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}
-    summary = summarise(runs, floors, protocol)
+    summary = summarise(runs, floors, protocol, mask_quality)
     report = {
         "created": datetime.now().isoformat(timespec="seconds"),
         "settings": json.loads(json.dumps(asdict(settings))),

@@ -96,6 +96,21 @@ class CompareSettings:
             ``probe_train`` caps the probe's training images and ``eval_images`` the
             test images (``None``: the whole split); ``anchors`` adds the baseline row
             only (objects alone needs exact backgrounds).
+        budgets: A training-length axis in epochs (every row runs at each, paired with
+            the anchors of its length; the report plots each recipe's gain against the
+            pretraining steps); empty = ``epochs``.
+        segmenter_masks: Segmenters (``classical``, ``deeplabv3``, ``sam``)
+            whose masks every recipe row is also trained with, beside the exact masks
+            (datasets with exact backgrounds). Each segmenter's masks of the training
+            images are computed once into the study's ``masks/`` cache; the report gives
+            their IoU against the exact masks, their fallback share and each recipe's
+            gain with them, paired by seed.
+        degraded_masks: Target IoUs (e.g. ``0.9, 0.75, 0.6, 0.45``): every recipe row is
+            also trained with the exact masks degraded to each
+            (:func:`segaug.masks.degrade.degrade_masks`); the report plots the gain
+            against the IoU reached.
+        mask_checkpoint: Weights file of a ``segmenter_masks`` entry that loads weights
+            (``deeplabv3``, ``sam``).
     """
 
     recipes: tuple[str, ...] = ("thesis", "background_fill")
@@ -140,6 +155,10 @@ class CompareSettings:
     data_params: dict[str, Any] = field(default_factory=dict)
     download: bool = False
     protocol: str = "auto"
+    budgets: tuple[int, ...] = ()
+    segmenter_masks: tuple[str, ...] = ()
+    degraded_masks: tuple[float, ...] = ()
+    mask_checkpoint: str | None = None
 
     def resolved_protocol(self) -> str:
         """The evaluation protocol: ``protocol``, with ``auto`` chosen by the dataset."""
@@ -153,6 +172,10 @@ class CompareSettings:
     def batch_axis(self) -> tuple[int, ...]:
         """The batch sizes every row runs at: ``batch_sizes``, else ``(batch_size,)``."""
         return self.batch_sizes or (self.batch_size,)
+
+    def budget_axis(self) -> tuple[int, ...]:
+        """The pretraining lengths (epochs) every row runs at: ``budgets``, else ``(epochs,)``."""
+        return self.budgets or (self.epochs,)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareSettings:
@@ -196,6 +219,7 @@ class CompareSettings:
             )
         if not isinstance(self.data_params, dict):
             raise ValueError(f"data_params: expected a mapping, got {self.data_params!r}")
+        self._validate_rendering()
         for r in self.recipes:
             if r not in recipes.names():
                 raise ValueError(
@@ -250,6 +274,11 @@ class CompareSettings:
             v = getattr(self, name)
             if v is not None and v < 40:
                 raise ValueError(f"{name}: expected >= 40, got {v}")
+        for e in self.budget_axis():
+            if isinstance(e, bool) or not isinstance(e, int) or e < 1:
+                raise ValueError(f"budgets: expected positive ints (epochs), got {e!r}")
+        if len(set(self.budget_axis())) != len(self.budget_axis()):
+            raise ValueError(f"budgets: expected distinct values, got {list(self.budgets)}")
         protocol.validate(self)
         batch = self.batch_axis()[0]
         for m in self.methods:  # each method's training config, its params included
@@ -258,6 +287,58 @@ class CompareSettings:
                 train_config(self, spec, Path(self.out_dir))
             except ValueError as err:
                 raise ValueError(f"method {m!r}: {err}") from None
+
+    def _validate_rendering(self) -> None:
+        """``style``, ``masks`` and the mask rows against what the dataset renders."""
+        import inspect
+
+        from segaug.data import DATASETS
+        from segaug.masks.resolve import resolve_masks, segmenter_loads_weights
+        from simclr.compare.plan import rendering_datasets, renders_data
+
+        renders = renders_data(self)
+        takes_style = "style" in inspect.signature(DATASETS.get(self.dataset)).parameters
+        if renders and self.style and not takes_style:
+            raise ValueError(
+                f"style: dataset {self.dataset!r} takes no style (its rendering options go "
+                f"in data_params); use --set style={{}} or a preset made for it "
+                f"(e.g. --preset photos)"
+            )
+        if renders and self.masks != CompareSettings.masks:
+            raise ValueError(
+                f"masks: dataset {self.dataset!r} trains with its exact masks; add rows "
+                f"trained with a segmenter's masks with segmenter_masks "
+                f"(--segmenter-masks {self.masks}), got masks={self.masks!r}"
+            )
+        if not renders and (self.segmenter_masks or self.degraded_masks):
+            raise ValueError(
+                f"segmenter_masks / degraded_masks: need exact masks to compare with "
+                f"({quoted_names(rendering_datasets())}), got dataset {self.dataset!r}"
+            )
+        for name in self.segmenter_masks:
+            resolve_masks(name, argument="segmenter_masks", kinds=("segmenter",), build=False)
+        weighted = [n for n in self.segmenter_masks if segmenter_loads_weights(n)]
+        if self.mask_checkpoint is not None and not weighted:
+            raise ValueError(
+                f"mask_checkpoint: none of segmenter_masks {list(self.segmenter_masks)} loads "
+                f"weights, got {self.mask_checkpoint!r}"
+            )
+        if len(weighted) > 1:
+            raise ValueError(
+                f"segmenter_masks: one mask_checkpoint serves one segmenter that loads weights, "
+                f"got {weighted}"
+            )
+        for name in weighted:
+            resolve_masks(
+                name, argument="segmenter_masks", checkpoint=self.mask_checkpoint, build=False
+            )
+        if len(set(self.segmenter_masks)) != len(self.segmenter_masks):
+            raise ValueError(
+                f"segmenter_masks: expected distinct names, got {self.segmenter_masks}"
+            )
+        for v in self.degraded_masks:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.2 <= v < 1.0:
+                raise ValueError(f"degraded_masks: expected target IoUs in [0.2, 1), got {v!r}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -286,6 +367,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 3,
         "probe_train": 4000,
         "eval_images": 4000,
+    },
+    # real clip-art objects on real photos (Debian's openclipart-png and mate-backgrounds),
+    # exact alpha masks, two training lengths (the longer 3x the shorter); sized for 15
+    # min on two CPU cores
+    "photos": {
+        "dataset": "objects_on_photos",
+        "style": {},
+        "recipes": ("background_fill",),
+        "num_samples": 2048,
+        "budgets": (3, 9),
+        "probe_train": 1000,
+        "probe_val": 500,
+        "eval_images": 4000,
+        "challenge_images": 1000,
     },
     # what a CPU cannot do: 64 px, a full-width ResNet-18, hundreds of epochs
     "gpu": {

@@ -22,14 +22,31 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simclr.compare.plan import masks_label
 from simclr.compare.protocols import Protocol, get_protocol
 
 __all__ = ["calibration", "findings", "study_grid", "summarise"]
 
 
 def _group(row: dict[str, Any]) -> str:
-    """The anchors a row is compared with: same method and batch size."""
-    return f"{row['method']} bs {row['batch_size']}"
+    """The anchors a row is compared with: same method, batch size and budget."""
+    budget = f" ep {row['epochs']}" if row.get("epochs") else ""
+    return f"{row['method']} bs {row['batch_size']}{budget}"
+
+
+def _paired(
+    protocol: Protocol, row: dict[str, Any], ref: dict[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """Paired differences ``row - ref`` over their shared seeds, per key."""
+    from simclr.evaluate.stats import paired_difference
+
+    shared = [sd for sd in row["seeds"] if sd in ref["seeds"]]
+    out = {}
+    for k in keys:
+        a = [row[k]["values"][row["seeds"].index(sd)] for sd in shared]
+        b = [ref[k]["values"][ref["seeds"].index(sd)] for sd in shared]
+        out[k] = paired_difference(a, b).to_dict()
+    return out
 
 
 def _stat(protocol: Protocol, runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -42,20 +59,28 @@ def _stat(protocol: Protocol, runs: list[dict[str, Any]], key: str) -> dict[str,
 
 
 def summarise(
-    runs: list[dict[str, Any]], floors: dict[str, Any], protocol: Protocol
+    runs: list[dict[str, Any]],
+    floors: dict[str, Any],
+    protocol: Protocol,
+    mask_quality: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Rows (mean ± std per metric), paired differences and gap closed per method.
+
+    A row trained with other masks than the exact ones (``masks``) is also paired with
+    the same recipe on the exact masks (``vs_exact``), and ``kept`` is the share of the
+    exact-mask gain (on the protocol's gap key) that it keeps.
 
     Args:
         runs: Every run's result.
         floors: ``{floor name: {"seeds": [results]}}``.
         protocol: The study's protocol.
+        mask_quality: What :func:`simclr.compare.masks.build_mask_caches` measured.
 
     Returns:
-        ``{"rows", "floors", "anchors", "protocol"}``; ``anchors`` maps each method (and
-        batch size) to its anchor and baseline rows.
+        ``{"rows", "floors", "anchors", "protocol", "masks"}``; ``anchors`` maps each
+        method (batch size and budget) to its anchor and baseline rows.
     """
-    from simclr.evaluate.stats import gap_closed, mean_std, paired_difference
+    from simclr.evaluate.stats import gap_closed, mean_std
 
     rows: dict[str, dict[str, Any]] = {}
     for r in runs:
@@ -67,6 +92,8 @@ def summarise(
                 "recipe": r["recipe"],
                 "label": r.get("label") or r["row"],
                 "batch_size": r.get("batch_size", 0),
+                "epochs": r.get("epochs", 0),
+                "masks": r.get("masks", "gt"),
                 "runs": [],
             },
         )
@@ -80,6 +107,7 @@ def summarise(
         row["images_per_s"] = mean_std([r["images_per_s"] for r in rs])[0]
         row["train_seconds"] = mean_std([r["train_seconds"] for r in rs])[0]
         row["final_loss"] = mean_std([r["final_loss"] for r in rs])[0]
+        row["steps"] = mean_std([r.get("steps", math.nan) for r in rs])[0]
         row["peak_memory_bytes"] = max(r.get("peak_memory_bytes", 0) for r in rs)
         row["peak_memory_kind"] = rs[0].get("peak_memory_kind", "")
         del row["runs"]
@@ -93,33 +121,65 @@ def summarise(
         anchor = rows.get(refs.get("anchor", ""))
         if base is None or row["kind"] == "baseline":
             continue
-        shared = [sd for sd in row["seeds"] if sd in base["seeds"]]
-        paired = {}
-        for k in protocol.paired_keys:
-            a = [row[k]["values"][row["seeds"].index(sd)] for sd in shared]
-            b = [base[k]["values"][base["seeds"].index(sd)] for sd in shared]
-            paired[k] = paired_difference(a, b).to_dict()
-        row["paired"] = paired
+        row["paired"] = _paired(protocol, row, base, protocol.paired_keys)
         gap = protocol.gap_key
         if anchor is not None and row["kind"] == "recipe" and gap is not None:
             row["gap_closed"] = gap_closed(row[gap]["mean"], base[gap]["mean"], anchor[gap]["mean"])
+    exact_rows = {
+        (_group(row), row["recipe"], row["label"]): name
+        for name, row in rows.items()
+        if row["kind"] == "recipe" and row["masks"] == "gt"
+    }
+    for row in rows.values():
+        if row["kind"] != "recipe" or row["masks"] == "gt" or "paired" not in row:
+            continue
+        suffix = masks_label(row["masks"])
+        exact_label = row["label"][: -len(suffix)] if row["label"].endswith(suffix) else ""
+        exact_name = exact_rows.get((_group(row), row["recipe"], exact_label))
+        if exact_name is None:
+            continue
+        exact = rows[exact_name]
+        row["exact_row"] = exact_name
+        row["vs_exact"] = _paired(protocol, row, exact, protocol.paired_keys)
+        key = protocol.gap_key or protocol.paired_keys[0]
+        gain, exact_gain = row["paired"][key]["mean"], exact["paired"][key]["mean"]
+        row["kept"] = gain / exact_gain if exact_gain > 0 else math.nan
     floor_rows = {
         name: {k: _stat(protocol, f["seeds"], k) for k in protocol.metric_keys}
         for name, f in floors.items()
     }
-    return {"rows": rows, "floors": floor_rows, "anchors": by_method, "protocol": protocol.name}
+    return {
+        "rows": rows,
+        "floors": floor_rows,
+        "anchors": by_method,
+        "protocol": protocol.name,
+        "masks": dict(mask_quality or {}),
+    }
 
 
 def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The instrument checks, each with its measured value and verdict, per method."""
     protocol = get_protocol(summary["protocol"])
     checks = []
-    several_sizes = len({r["batch_size"] for r in summary["rows"].values()}) > 1
-    for group, refs in summary["anchors"].items():
+    rows = summary["rows"].values()
+    several_sizes = len({r["batch_size"] for r in rows}) > 1
+    several_budgets = len({r.get("epochs", 0) for r in rows}) > 1
+    for refs in summary["anchors"].values():
         anchor = summary["rows"].get(refs.get("anchor", ""))
         base = summary["rows"].get(refs.get("baseline", ""))
-        method = group if several_sizes else group.split(" bs ")[0]
-        checks += protocol.calibration_checks(method, anchor, base, summary["floors"])
+        ref = anchor or base
+        if ref is None:
+            continue
+        name = ref["method"]
+        name += f" bs {ref['batch_size']}" if several_sizes else ""
+        name += f" {ref.get('epochs', 0)} ep" if several_budgets else ""
+        group = _group(ref)
+        recipes = [
+            r
+            for r in summary["rows"].values()
+            if r["kind"] == "recipe" and r.get("masks", "gt") == "gt" and _group(r) == group
+        ]
+        checks += protocol.calibration_checks(name, anchor, base, summary["floors"], recipes)
     return checks
 
 
@@ -137,6 +197,16 @@ def findings(summary: dict[str, Any]) -> list[str]:
         ]
         gap = row.get("gap_closed")
         gap_s = "" if gap is None or math.isnan(gap) else f" It closes {100 * gap:.0f}% of the gap."
+        kept = row.get("kept")
+        quality = summary.get("masks", {}).get(row.get("masks", "gt"))
+        if kept is not None and not math.isnan(kept):
+            gap_s += f" It keeps {100 * kept:.0f}% of its gain with exact masks"
+            if quality:
+                gap_s += f" (these masks: IoU {quality['iou']:.2f}, fallback "
+                gap_s += f"{100 * quality['fallback']:.0f}%)."
+            else:
+                gap_s += "."
+
         if moved:
             out.append(f"`{name}`: beyond seed noise: {', '.join(moved)}.{gap_s}")
         else:

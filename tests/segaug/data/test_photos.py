@@ -13,80 +13,35 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.photo_testutils import (
+    CANVAS,
+    CUT,
+    LEFT_COLOUR,
+    PHOTO_H,
+    PHOTO_W,
+    RIGHT_COLOUR,
+    SOFT,
+    colour_of,
+    make_folders,
+    save_png,
+    soft_disc,
+    stems,
+)
 from PIL import Image
 
 from segaug.data import build_dataset, get_dataset_info
 from segaug.data.photos import (
     ALPHA_THRESHOLD,
     OPENCLIPART_CLASSES,
-    TRAIN_REGION_SHARE,
     ObjectsOnPhotos,
-    _object_side,
     count_objects,
 )
 from segaug.data.synthetic import NEUTRAL_GRAY
 
-CANVAS = 112  # source cutouts are drawn on this square canvas
-SOFT = 96  # the soft disc's alpha > 0 box: at image size SOFT the store is the source itself
-PHOTO_W, PHOTO_H = 200, 120
-CUT = round(TRAIN_REGION_SHARE * PHOTO_W)
-LEFT_COLOUR, RIGHT_COLOUR = (250, 10, 10), (10, 10, 250)
-
-
-def _stems(side: str, n: int) -> list[str]:
-    """The first ``n`` names ``item<j>`` whose objects land on ``side``."""
-    out, j = [], 0
-    while len(out) < n:
-        if _object_side(f"item{j}") == side:
-            out.append(f"item{j}")
-        j += 1
-    return out
-
-
-def _soft_disc(colour: tuple[int, int, int]) -> np.ndarray:
-    """A disc of one colour whose alpha falls off over ~5 px; alpha > 0 spans SOFT px."""
-    centre = (SOFT - 1) / 2
-    yy, xx = np.mgrid[:SOFT, :SOFT]
-    d = np.hypot(yy - centre, xx - centre)
-    alpha = np.clip((SOFT / 2 - 3 - d) * 48 + 128, 0, 255).astype(np.uint8)
-    rgba = np.zeros((CANVAS, CANVAS, 4), np.uint8)
-    pad = (CANVAS - SOFT) // 2
-    rgba[pad : pad + SOFT, pad + 4 : pad + 4 + SOFT] = np.dstack(
-        [np.broadcast_to(np.uint8(c), (SOFT, SOFT)) for c in colour] + [alpha]
-    )
-    return rgba
-
-
-def _colour(c: int, k: int) -> tuple[int, int, int]:
-    """A colour per (class, object), far from the photos' colours and from gray."""
-    return (40 + 50 * c, 60 + 9 * k, 200 - 40 * c)
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
-def _folders(
-    root: Path, num_classes: int = 2, num_photos: int = 3, train: int = 4, test: int = 3
-) -> tuple[Path, Path]:
-    """``root/objects/<class>/<stem>.png`` soft discs, ``root/photos/p<k>.png`` two-tone."""
-    objects, photos = root / "objects", root / "photos"
-    for c in range(num_classes):
-        for k, stem in enumerate(_stems("train", train) + _stems("test", test)):
-            _save(objects / f"class{c}" / f"{stem}.png", _soft_disc(_colour(c, k)))
-    for k in range(num_photos):
-        photo = np.empty((PHOTO_H, PHOTO_W, 3), np.uint8)
-        photo[:, :CUT] = LEFT_COLOUR
-        photo[:, CUT:] = RIGHT_COLOUR
-        photo[:, :, 1] = 10 + 30 * k  # one green level per family
-        _save(photos / f"p{k}.png", photo)
-    return objects, photos
-
 
 @pytest.fixture
 def folders(tmp_path: Path) -> tuple[Path, Path]:
-    return _folders(tmp_path)
+    return make_folders(tmp_path)
 
 
 def _make(folders: tuple[Path, Path], split: str = "train", **kwargs) -> ObjectsOnPhotos:
@@ -153,20 +108,20 @@ def test_train_and_test_objects_are_disjoint(folders) -> None:
         assert train.objects[c] and test.objects[c]
         assert not set(train.objects[c]) & set(test.objects[c])
         names = {Path(f).stem for f in test.objects[c]}
-        assert names == set(_stems("test", 3))
+        assert names == set(stems("test", 3))
     for ds in (train, val, test, biased):
         for i in range(len(ds)):
             p = ds.get_placement(i)
             assert p.object_file in ds.objects[p.label]
     # By pixels too: every object colour in a test image is a test object's colour.
-    test_colours = {_colour(c, k) for c in range(2) for k in range(4, 7)}
+    test_colours = {colour_of(c, k) for c in range(2) for k in range(4, 7)}
     for ds, allowed in ((test, test_colours), (train, None)):
         images, masks, _ = ds.get_batch(np.arange(len(ds)))
         for image, mask in zip(images, masks, strict=True):
             inner = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
             colour = tuple(int(v) for v in np.median(image[inner], axis=0))
             nearest = min(
-                (_colour(c, k) for c in range(2) for k in range(7)),
+                (colour_of(c, k) for c in range(2) for k in range(7)),
                 key=lambda t: sum(abs(a - b) for a, b in zip(t, colour, strict=True)),
             )
             assert (nearest in test_colours) == (allowed is not None)
@@ -190,7 +145,7 @@ def test_test_crops_come_only_from_the_held_out_region(folders) -> None:
 # -------------------------------------------------------------------------- filters
 def test_filters_drop_opaque_tiny_thin_empty_huge_and_duplicate_cutouts(tmp_path) -> None:
     folder = tmp_path / "objects"
-    good = _soft_disc((200, 60, 60))
+    good = soft_disc((200, 60, 60))
     yy, xx = np.mgrid[:CANVAS, :CANVAS]
     centre = (CANVAS - 1) / 2
     d = np.hypot(yy - centre, xx - centre)
@@ -204,12 +159,12 @@ def test_filters_drop_opaque_tiny_thin_empty_huge_and_duplicate_cutouts(tmp_path
     ring[(d > 47) & (d < 51)] = (0, 0, 0, 255)  # an outline: erosion leaves little
     empty = np.zeros((CANVAS, CANVAS, 4), np.uint8)
     empty[..., 3] = 60  # faint everywhere, opaque nowhere
-    for name, cls in ((f"{s}.png", c) for c in ("a", "b") for s in _stems("train", 2)):
-        _save(folder / cls / name, good)
+    for name, cls in ((f"{s}.png", c) for c in ("a", "b") for s in stems("train", 2)):
+        save_png(folder / cls / name, good)
     cases = {"box": box, "tiny": tiny, "line": line, "ring": ring, "empty": empty}
     for name, array in cases.items():
-        _save(folder / "a" / f"{name}.png", array)
-    _save(folder / "a" / "small" / f"{_stems('train', 1)[0]}.png", good[::2, ::2])  # a copy
+        save_png(folder / "a" / f"{name}.png", array)
+    save_png(folder / "a" / "small" / f"{stems('train', 1)[0]}.png", good[::2, ::2])  # a copy
     Image.new("1", (5001, 5001)).save(folder / "a" / "huge.png")  # > MAX_SOURCE_PIXELS
     (folder / "a" / "broken.png").write_bytes(b"not a png")
     Image.fromarray(np.zeros((20, 20, 4), np.uint8)).save(folder / "a" / "icon.png")  # tiny
@@ -227,9 +182,9 @@ def test_filters_drop_opaque_tiny_thin_empty_huge_and_duplicate_cutouts(tmp_path
     assert counts["a"]["files"] == 11 and counts["a"]["train"] + counts["a"]["test"] == 2
     assert counts["b"]["removed"] == dict.fromkeys(counts["b"]["removed"], 0)
     # The dataset keeps the same ones: class "a" has its two good cutouts, both train.
-    photos = _folders(tmp_path / "bg", num_classes=0)[1]
+    photos = make_folders(tmp_path / "bg", num_classes=0)[1]
     ds = ObjectsOnPhotos("train", size=32, num_samples=4, objects=folder, backgrounds=photos)
-    assert ds.objects[0] == tuple(f"a/{s}.png" for s in sorted(_stems("train", 2)))
+    assert ds.objects[0] == tuple(f"a/{s}.png" for s in sorted(stems("train", 2)))
     assert ds.removed["duplicate"] == 1 and sum(ds.removed.values()) <= 9
     with pytest.raises(ValueError, match="class 'a' has no usable test cutout"):
         ObjectsOnPhotos("test", size=32, num_samples=4, objects=folder, backgrounds=photos)
@@ -325,7 +280,7 @@ def test_bad_arguments_raise_one_clear_error(folders, kwargs, match) -> None:
 
 
 def test_fewer_photos_than_classes_is_refused(tmp_path) -> None:
-    objects, photos = _folders(tmp_path, num_classes=3, num_photos=2)
+    objects, photos = make_folders(tmp_path, num_classes=3, num_photos=2)
     with pytest.raises(ValueError, match="backgrounds: 2 photos .* one per class \\(3\\)"):
         ObjectsOnPhotos("train", objects=objects, backgrounds=photos)
 
