@@ -49,7 +49,8 @@ def training_images(s: CompareSettings) -> Any:
     from segaug.data import build_dataset, get_dataset_info
 
     options = get_dataset_info(s.dataset).pretrain_options(s.image_size, s.num_samples)
-    return build_dataset(s.dataset, None, split="train", **options, **rendered_data_options(s))
+    options.update(rendered_data_options(s))  # as the trainer merges data.params
+    return build_dataset(s.dataset, None, split="train", **options)
 
 
 def fallback_share(masks: np.ndarray) -> float:
@@ -119,7 +120,8 @@ def build_mask_caches(
             source: Any = DegradedMasks(exact, float(masks[len(DEGRADED_PREFIX) :]), seed=0)
         else:
             source = _segmenter(s, masks)
-        precompute_masks(base, folder, source, size=s.image_size, progress=progress)
+        size = int(exact.shape[-1])  # the rendered size (at least 16 px), as the images
+        precompute_masks(base, folder, source, size=size, progress=progress)
         seconds = time.perf_counter() - t0
         cache = MaskCache(folder)
         got = np.stack(
@@ -134,7 +136,7 @@ def build_mask_caches(
             "fallback": fallback_share(got),
             "exact_fallback": fallback_share(exact),
             "images": len(base),
-            "size": s.image_size,
+            "size": size,
             "seconds": seconds,
             "masks_per_s": len(base) / seconds,
         }

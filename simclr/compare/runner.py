@@ -48,6 +48,11 @@ def _open_resumed(out: Path, settings: CompareSettings) -> None:
         )
 
 
+def _read_result(path: Path) -> dict[str, Any]:
+    """A finished run's ``result.json``."""
+    return json.loads(path.read_text())
+
+
 def _peak_memory(cuda: bool, rss: Any) -> dict[str, Any]:
     """Peak memory of the run: CUDA allocations, or the process's RSS peak on CPU.
 
@@ -168,8 +173,9 @@ def run_study(
         bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
         run_dir = out / "runs" / spec.name
         done = run_dir / "result.json"
-        if done.is_file():
-            runs.append(json.loads(done.read_text()))
+        if done.is_file():  # a result written before a field existed gets the spec's
+            runs.append({**asdict(spec), "params": dict(spec.params), **_read_result(done)})
+            runs[-1]["epochs"] = runs[-1].get("epochs") or spec.epochs
             continue
         if run_dir.exists():  # an interrupted run: start it again from scratch
             import shutil

@@ -339,6 +339,16 @@ class CompareSettings:
         for v in self.degraded_masks:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.2 <= v < 1.0:
                 raise ValueError(f"degraded_masks: expected target IoUs in [0.2, 1), got {v!r}")
+        if len({f"{v:g}" for v in self.degraded_masks}) != len(self.degraded_masks):
+            raise ValueError(
+                f"degraded_masks: expected distinct values, got {list(self.degraded_masks)}"
+            )
+        owned = [k for k in ("background",) if k in self.style or k in self.data_params]
+        if renders and owned:
+            raise ValueError(
+                "style / data_params: 'background' is set by the protocol (the dataset's "
+                "backgrounds, or gray for the anchor); remove it"
+            )
 
 
 PRESETS: dict[str, dict[str, Any]] = {

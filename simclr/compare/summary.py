@@ -215,13 +215,19 @@ def findings(summary: dict[str, Any]) -> list[str]:
 
 
 def study_grid(summary: dict[str, Any]) -> tuple[list[str], list[tuple[str, int]], dict]:
-    """Labels (rows), (method, batch size) columns and ``{(label, column): row}``."""
+    """Labels (rows), (method, batch size) columns and ``{(label, column): row}``.
+
+    With several budgets a label carries its budget (``"thesis, 9 ep"``), so every
+    training length keeps its own line.
+    """
+    several_budgets = len({r.get("epochs", 0) for r in summary["rows"].values()}) > 1
     labels: list[str] = []
     columns: list[tuple[str, int]] = []
     cells = {}
     for r in summary["rows"].values():
         col = (r["method"], r["batch_size"])
-        labels += [r["label"]] if r["label"] not in labels else []
+        label = f"{r['label']}, {r['epochs']} ep" if several_budgets else r["label"]
+        labels += [label] if label not in labels else []
         columns += [col] if col not in columns else []
-        cells[(r["label"], col)] = r
+        cells[(label, col)] = r
     return labels, columns, cells

@@ -102,7 +102,9 @@ def pooled_half_width(
     Each row's per-seed differences from the baseline contribute their sum of squares
     about their own mean; the pooled variance has ``sum(n_i - 1)`` degrees of freedom,
     and the half-width is for a row of the median seed count. It says which effect the
-    study's seeds can resolve, more stably than any single row's interval.
+    study's seeds can resolve, more stably than any single row's interval. The rows
+    share their baseline runs, so their differences are correlated and the degrees of
+    freedom are an upper bound: the half-width is, if anything, slightly optimistic.
 
     Args:
         differences: Per row, the per-seed differences (rows of fewer than 2 seeds are
@@ -115,7 +117,7 @@ def pooled_half_width(
     Example:
         >>> half, df = pooled_half_width([[0.01, 0.03, 0.02], [0.05, 0.04, 0.06]])
         >>> round(half, 4), df
-        (0.0157, 4)
+        (0.016, 4)
     """
     rows = [np.asarray(d, dtype=np.float64) for d in differences if len(d) >= 2]
     df = sum(d.size - 1 for d in rows)

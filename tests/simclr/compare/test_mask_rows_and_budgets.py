@@ -140,8 +140,18 @@ def test_budgets_and_degraded_masks_end_to_end_and_resume(tmp_path) -> None:
     # resume: the mask cache and the finished runs are reused
     stamp = (mask_cache_dir(out, "iou=0.6") / "quality.json").stat().st_mtime_ns
     (out / "runs" / "2-ep---background_fill-seed1" / "result.json").unlink()
+    # a result written before the budget and masks fields existed is read with the spec's
+    old = out / "runs" / "2-ep---simclr-seed0" / "result.json"
+    legacy = json.loads(old.read_text())
+    for key in ("epochs", "masks", "steps"):
+        legacy.pop(key)
+    old.write_text(json.dumps(legacy))
     run_study(settings, progress=False, resume=out)
     assert (mask_cache_dir(out, "iou=0.6") / "quality.json").stat().st_mtime_ns == stamp
+    resumed = json.loads((out / "report.json").read_text())["summary"]["rows"]
+    assert list(resumed) == list(rows)
+    assert resumed["2 ep / background_fill"]["paired"]["object_info"]["n"] == 2
+    assert resumed["2 ep / simclr"]["epochs"] == 2
 
 
 def test_photos_with_segmenter_masks_end_to_end(tmp_path) -> None:

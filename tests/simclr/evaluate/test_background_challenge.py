@@ -10,7 +10,7 @@ import torch
 
 from segaug.data.synthetic import NEUTRAL_GRAY, ShapeStyle, SyntheticShapes
 from simclr.evaluate.background import background_challenge, bg_gap, composite, half_split_probe
-from simclr.evaluate.stats import gap_closed, mean_std, paired_difference
+from simclr.evaluate.stats import gap_closed, mean_std, paired_difference, pooled_half_width
 
 
 def _synthetic_test_set(n=60):
@@ -146,3 +146,18 @@ def test_half_split_probe_fits_on_one_half_and_scores_the_other():
     # second half: x = 1,0,0,1 ; y = 0,1,0,1 -> predictions 1,0,0,1 -> 2 of 4 right
     assert half_split_probe(x, y, fit) == pytest.approx(0.5)
     assert seen == {"n": 4, "k": 2}
+
+
+def test_pooled_half_width_against_a_direct_computation():
+    from scipy import stats
+
+    rows = [[0.01, 0.04, 0.02], [0.20, 0.26, 0.23], [0.5]]  # the 1-seed row is left out
+    half, df = pooled_half_width(rows)
+    a, b = np.array(rows[0]), np.array(rows[1])
+    pooled_var = (((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / 4
+    expected = stats.t.ppf(0.975, 4) * math.sqrt(pooled_var / 3)
+    assert df == 4 and half == pytest.approx(expected, rel=1e-12)
+    # a single row reduces to that row's own paired t interval
+    alone = paired_difference(rows[1], [0.0, 0.0, 0.0])
+    assert pooled_half_width([rows[1]])[0] == pytest.approx(alone.high - alone.mean, rel=1e-12)
+    assert math.isnan(pooled_half_width([[0.3]])[0]) and pooled_half_width([])[1] == 0
