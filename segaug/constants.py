@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS"]
+__all__ = ["GLOBAL_ONLY", "IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS"]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel RGB mean of ImageNet-1k (torchvision's pretrained models use it)."""
@@ -21,3 +21,7 @@ IMAGENET_STATS: tuple[tuple[float, float, float], tuple[float, float, float]] = 
     IMAGENET_STD,
 )
 """``(mean, std)`` together."""
+
+GLOBAL_ONLY = "global (masks unused)"
+"""How the training log and the reports name the fallback of a recipe that never uses
+masks (``simclr``): every sample takes the global pipeline by design, not by failure."""

@@ -74,5 +74,3 @@ def tiny_mae_config(out: Path, *overrides: str) -> Config:
         "optim.weight_decay=0.05",
         *overrides,
     )
-
-
