@@ -57,3 +57,14 @@ def test_claim_accepts_empty_and_foreign_folders(tmp_path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="a file, not a folder"):
         claim_run_folder(tmp_path / "file", resume=False, overwrite=False)
+
+
+def test_a_global_only_recipe_logs_global_not_a_fallback_rate(tmp_path) -> None:
+    from segaug.constants import GLOBAL_ONLY
+
+    out = tmp_path / "run"
+    train(tiny_config(out, "train.epochs=1", "augment.recipe=simclr"))
+    log = (out / "train.log").read_text()
+    assert f"fallback {GLOBAL_ONLY}" in log and "fallback 100.0%" not in log
+    train(tiny_config(tmp_path / "region", "train.epochs=1", "augment.recipe=thesis"))
+    assert "%" in (tmp_path / "region" / "train.log").read_text().split("fallback ")[1][:8]
