@@ -8,7 +8,13 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_STATS", "RELIABLE_COVERAGE"]
+__all__ = [
+    "GLOBAL_ONLY",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMAGENET_STATS",
+    "RELIABLE_COVERAGE",
+]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel RGB mean of ImageNet-1k (torchvision's pretrained models use it)."""
@@ -26,3 +32,7 @@ RELIABLE_COVERAGE: tuple[float, float] = (0.05, 0.90)
 """``(min, max)`` foreground share of a mask that region augmentation trusts; a sample
 whose mask covers less or more falls back to the global pipeline (every recipe's default
 ``coverage``)."""
+
+GLOBAL_ONLY = "global (masks unused)"
+"""How the training log and the reports name the fallback of a recipe that never uses
+masks (``simclr``): every sample takes the global pipeline by design, not by failure."""

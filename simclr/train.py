@@ -7,6 +7,7 @@ The CLI is a thin layer over :func:`train`, which tests call directly::
     simclr-train --config configs/synthetic_simclr.yaml --optim.lr 0.5 --accumulate 4
     simclr-train --set data.dataset=cifar10 --set data.root=/data  # --set repeats; all count
     simclr-train --resume runs/synthetic_simclr    # continue from runs/.../last.pt
+    simclr-train --overwrite                       # replace the run in train.output_dir
     torchrun --nproc_per_node 8 -m simclr.train --config configs/imagenet_resnet50_thesis.yaml
 
 The loop itself is :class:`simclr.trainer.Trainer`; the objects it trains come from
@@ -64,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         help="config overrides (repeatable; all are applied, in order)",
     )
     p.add_argument("--resume", help="checkpoint file or run directory (uses its last.pt)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="empty train.output_dir first when it holds a run (else such a folder is refused)",
+    )
     p.add_argument("--accumulate", type=int, help="micro-batches per step (train.accumulate)")
     p.add_argument("--output-dir", help="run directory (train.output_dir)")
     p.add_argument("--epochs", type=int, help="train.epochs")
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
                 return 0
             resolve_device(cfg.train.device, name="config 'train.device'")  # named error
-            result = train(cfg, resume=args.resume)
+            result = train(cfg, resume=args.resume, overwrite=args.overwrite)
     except NonFiniteLossError as err:
         report_error("simclr-train", err)
         return 1

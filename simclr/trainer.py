@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from segaug.constants import GLOBAL_ONLY
 from segaug.env import resolve_device
 from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
@@ -58,6 +59,7 @@ from simclr.data import build_loader, build_pretrain_dataset, normalization_stat
 from simclr.gradcache import StepResult, forward_backward
 from simclr.methods import Progress
 from simclr.optim import build_optimizer, build_scheduler, scaled_lr
+from simclr.run_folder import claim_run_folder
 from simclr.run_log import RunLog, log, setup_logging
 
 __all__ = [
@@ -146,9 +148,11 @@ class Trainer:
         cfg: Config,
         resume: str | os.PathLike | None = None,
         augment: nn.Module | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.cfg = cfg
         self.resume = resume
+        self.overwrite = overwrite
         self.step = 0
         self.start_epoch = 0
         self.skip_batches = 0
@@ -166,7 +170,8 @@ class Trainer:
         check_config(cfg, self.info.world_size)
         self.is_main = self.info.rank == 0
         self.out = Path(cfg.train.output_dir)
-        if self.is_main:
+        if self.is_main:  # a folder holding a run is resumed, overwritten or refused
+            claim_run_folder(self.out, resume=self.resume is not None, overwrite=self.overwrite)
             self.out.mkdir(parents=True, exist_ok=True)
         setup_logging(self.out if self.is_main else None)
         if not self.is_main:
@@ -532,12 +537,16 @@ class Trainer:
             if acc == acc
             else ""
         )
+        # a global-only recipe sends every sample to the global pipeline by design
+        masks_word = (
+            GLOBAL_ONLY if not getattr(self.aug, "region", True) else f"{100 * mask_fallback:.1f}%"
+        )
         log.info(
-            "epoch %d/%d  loss %.4f  fallback %.1f%%%s  %.0f img/s",
+            "epoch %d/%d  loss %.4f  fallback %s%s  %.0f img/s",
             epoch + 1,
             cfg.train.epochs,
             row["loss"],
-            100 * mask_fallback,
+            masks_word,
             probe,
             row["images_per_s"],
         )
@@ -563,7 +572,10 @@ class Trainer:
 
 
 def train(
-    cfg: Config, resume: str | os.PathLike | None = None, augment: nn.Module | None = None
+    cfg: Config,
+    resume: str | os.PathLike | None = None,
+    augment: nn.Module | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Run (or continue) pretraining as described by ``cfg``: ``Trainer(...).fit()``.
 
@@ -572,6 +584,9 @@ def train(
         resume: A checkpoint file or run directory to continue from (``last.pt``).
         augment: Replace the configured segaug recipe (tests); must offer ``pair`` and
             ``__call__`` returning ``AugmentedBatch``-like objects.
+        overwrite: Empty ``train.output_dir`` first when it holds a run (else such a
+            folder is refused unless the run resumes;
+            :func:`simclr.run_folder.claim_run_folder`).
 
     Returns:
         TrainResult with the final counters and the per-epoch metrics.
@@ -581,4 +596,4 @@ def train(
             config does not match; raised before any training step.
         NonFiniteLossError: The loss became NaN/inf (the last good checkpoint is kept).
     """
-    return Trainer(cfg, resume=resume, augment=augment).fit()
+    return Trainer(cfg, resume=resume, augment=augment, overwrite=overwrite).fit()

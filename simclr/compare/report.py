@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from segaug.constants import GLOBAL_ONLY
 from simclr.compare.plan import BASELINE
 from simclr.compare.plots import extra_plot_names
 from simclr.compare.protocols import Protocol, get_protocol
@@ -103,7 +104,7 @@ def _results_lines(summary: dict[str, Any], protocol: Protocol) -> list[str]:
         label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
             r["kind"], f"`{name}`"
         )
-        fb = "global" if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
+        fb = GLOBAL_ONLY if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
         lines.append(markdown_row([label, *protocol.row_cells(r), fb, f"{r['images_per_s']:.0f}"]))
     if protocol.column_notes:
         lines += ["", "What each column means:", ""]
