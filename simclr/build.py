@@ -21,17 +21,39 @@ Example:
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from torch import nn
 
 from segaug import recipes
+from segaug.augment.recipes import RECIPES
 from segaug.augment.region import RegionAugment
-from segaug.data import DATASET_INFO
+from segaug.data import DATASET_INFO, DATASETS
 from simclr.config import Config
 from simclr.gradcache import TrainModule
 from simclr.methods import METHODS, ViewSpec, build_method
 from simclr.models import BACKBONES, build_backbone
 
 __all__ = ["build_augment", "build_local_augment", "build_train_module", "check_config"]
+
+
+def _check_params(
+    field: str, params: dict[str, Any], factory: Any, what: str, skip: tuple[str, ...]
+) -> None:
+    """Refuse keys of ``params`` that ``factory`` does not take, in one line listing its own."""
+    accepted = [
+        name
+        for name, p in inspect.signature(factory).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in skip
+    ]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+    unknown = sorted(set(params) - set(accepted))
+    if unknown and not takes_any:
+        raise ValueError(
+            f"config '{field}': {what} has no parameter {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(accepted) or '(none)'}"
+        )
 
 
 def check_config(cfg: Config, world_size: int = 1) -> None:
@@ -56,6 +78,16 @@ def check_config(cfg: Config, world_size: int = 1) -> None:
     method_cls = METHODS.get(cfg.method.name)
     method_cls.config_class.from_params(cfg.method.params)  # raises naming the param
     method_cls.check_backbone(m.backbone)
+    _check_params("augment.params", cfg.augment.params, RECIPES.get(cfg.augment.recipe),
+                  f"recipe {cfg.augment.recipe!r}", skip=("output_size",))  # fmt: skip
+    try:
+        build_augment(cfg)  # ill-typed values fail here, before any data is loaded
+    except TypeError as err:
+        raise ValueError(f"config 'augment.params' = {cfg.augment.params!r}: {err}") from None
+    by_path = getattr(DATASET_INFO.get(d.dataset.lower()), "masks_by_path", False)
+    if d.dataset.lower() in DATASETS.names() and not by_path:  # a folder ignores params
+        _check_params("data.params", d.params, DATASETS.get(d.dataset), f"dataset {d.dataset!r}",
+                      skip=("root", "split", "download", "transform"))  # fmt: skip
     info = DATASET_INFO.get(d.dataset.lower())
     takes_num_samples = info is not None and "num_samples" in info.pretrain_options(
         d.image_size, d.num_samples

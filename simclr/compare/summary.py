@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simclr.compare.plan import masks_label
+from simclr.compare.plan import EXACT_MASKS, masks_label
 from simclr.compare.protocols import Protocol, get_protocol
 
 __all__ = ["calibration", "findings", "study_grid", "summarise"]
@@ -93,7 +93,7 @@ def summarise(
                 "label": r.get("label") or r["row"],
                 "batch_size": r.get("batch_size", 0),
                 "epochs": r.get("epochs", 0),
-                "masks": r.get("masks", "gt"),
+                "masks": r.get("masks", EXACT_MASKS),
                 "runs": [],
             },
         )
@@ -128,10 +128,10 @@ def summarise(
     exact_rows = {
         (_group(row), row["recipe"], row["label"]): name
         for name, row in rows.items()
-        if row["kind"] == "recipe" and row["masks"] == "gt"
+        if row["kind"] == "recipe" and row["masks"] == EXACT_MASKS
     }
     for row in rows.values():
-        if row["kind"] != "recipe" or row["masks"] == "gt" or "paired" not in row:
+        if row["kind"] != "recipe" or row["masks"] == EXACT_MASKS or "paired" not in row:
             continue
         suffix = masks_label(row["masks"])
         exact_label = row["label"][: -len(suffix)] if row["label"].endswith(suffix) else ""
@@ -177,7 +177,9 @@ def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
         recipes = [
             r
             for r in summary["rows"].values()
-            if r["kind"] == "recipe" and r.get("masks", "gt") == "gt" and _group(r) == group
+            if r["kind"] == "recipe"
+            and r.get("masks", EXACT_MASKS) == EXACT_MASKS
+            and _group(r) == group
         ]
         checks += protocol.calibration_checks(name, anchor, base, summary["floors"], recipes)
     return checks
@@ -198,7 +200,7 @@ def findings(summary: dict[str, Any]) -> list[str]:
         gap = row.get("gap_closed")
         gap_s = "" if gap is None or math.isnan(gap) else f" It closes {100 * gap:.0f}% of the gap."
         kept = row.get("kept")
-        quality = summary.get("masks", {}).get(row.get("masks", "gt"))
+        quality = summary.get("masks", {}).get(row.get("masks", EXACT_MASKS))
         if kept is not None and not math.isnan(kept):
             gap_s += f" It keeps {100 * kept:.0f}% of its gain with exact masks"
             if quality:

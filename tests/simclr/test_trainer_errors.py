@@ -24,6 +24,9 @@ from simclr.train import NonFiniteLossError, main, parse_args, train
         ("train.accumulate=3", "multiple of"),
         ("optim.name=adam", "optim.name"),
         ("data.masks=/nonexistent/cache", "data.masks"),
+        ("augment.params.nosuch=1", r"recipe 'thesis' has no parameter 'nosuch'; expected some of"),
+        ("augment.params.crop_scale=7", "augment.params"),
+        ("data.params.nosuch=1", r"dataset 'synthetic' has no parameter 'nosuch'"),
     ],
 )
 def test_bad_config_raises_before_training(tmp_path, override, match):
@@ -114,3 +117,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert after["step"] == 2
     for k, v in good["model"].items():
         assert torch.equal(v, after["model"][k]), k
+
+
+def test_bad_recipe_param_is_one_line_on_the_command_line(tmp_path, capsys):
+    argv = ["--set", f"train.output_dir={tmp_path}", "augment.params.nosuch=1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "crop_scale" in err[0] and "nosuch" in err[0], err

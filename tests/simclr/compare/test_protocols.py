@@ -119,7 +119,10 @@ def test_a_new_protocol_is_one_class(counting_protocol, tmp_path, monkeypatch):
 
 
 def test_auto_picks_the_protocol_from_capabilities(monkeypatch):
-    assert [n for n, i in DATASET_INFO.items() if i.exact_backgrounds] == ["synthetic"]
+    assert [n for n, i in DATASET_INFO.items() if i.exact_backgrounds] == [
+        "synthetic",
+        "objects_on_photos",
+    ]
     assert auto_protocol(get_dataset_info("synthetic")).name == "backgrounds"
     assert auto_protocol(get_dataset_info("cifar10")).name == "transfer"
     assert CompareSettings(dataset="cifar10").resolved_protocol() == "transfer"
@@ -127,13 +130,15 @@ def test_auto_picks_the_protocol_from_capabilities(monkeypatch):
     # data from the settings and gets the objects-alone anchor: no name is tested
     info = dataclasses.replace(get_dataset_info("cifar10"), exact_backgrounds=True)
     monkeypatch.setitem(DATASET_INFO, "cifar10", info)
+    # such a dataset's factory would take the rendering options; cifar10's does not
+    monkeypatch.setattr("simclr.build._check_params", lambda *args, **kwargs: None)
     s = CompareSettings(dataset="cifar10", recipes=("thesis",), seeds=(0,))
     assert s.resolved_protocol() == "backgrounds"
     anchor = plan_runs(s)[0]
     assert (anchor.row, anchor.kind) == ("objects alone", "anchor")
     cfg = train_config(s, anchor, Path("unused"))
     assert cfg.data.num_samples == s.num_samples and cfg.data.params["bias"] == s.bias
-    assert cfg.data.params["style"]["background"] == "neutral"
+    assert cfg.data.params["background"] == "neutral"
 
 
 def test_a_protocol_refuses_a_dataset_without_its_capability():
@@ -141,7 +146,7 @@ def test_a_protocol_refuses_a_dataset_without_its_capability():
         CompareSettings(dataset="cifar10", protocol="backgrounds").validate()
     assert str(err.value) == (
         "protocol: 'backgrounds' needs exact masks and backgrounds, which only 'synthetic' "
-        "has; got dataset 'cifar10' (use protocol 'transfer')"
+        "and 'objects_on_photos' have; got dataset 'cifar10' (use protocol 'transfer')"
     )
     assert get_protocol("backgrounds").supports(get_dataset_info("synthetic"))
     assert get_protocol("transfer").supports(get_dataset_info("synthetic"))
@@ -170,7 +175,8 @@ def test_knn_and_probe_sizes_come_from_the_descriptor_and_named_settings(monkeyp
         return {}
 
     monkeypatch.setattr(background, "background_metrics", fake)
-    BackgroundsProtocol().evaluate(RawPixels(2), CompareSettings(), [0.5] * 3, [0.5] * 3, {})
+    prepared = ({}, 10)  # the image sets and the class count that prepare() found
+    BackgroundsProtocol().evaluate(RawPixels(2), CompareSettings(), [0.5] * 3, [0.5] * 3, prepared)
     assert seen == {
         "num_classes": get_dataset_info("synthetic").num_classes,
         "knn_k": KNN_K,
