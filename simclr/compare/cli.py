@@ -12,12 +12,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
-from simclr.compare.runner import run_study
+from simclr.compare.runner import run_study, study_settings
 from simclr.compare.settings import PRESETS, CompareSettings, preset_settings
 
 __all__ = ["main"]
@@ -53,6 +54,31 @@ def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]) -> Any:
+    """A study folder's own settings; a flag given with ``--resume`` must not change one."""
+    from dataclasses import asdict
+
+    saved = study_settings(folder)
+    if preset is not None and preset != saved.preset:
+        raise ValueError(
+            f"--preset {preset}: {folder} was run with preset {saved.preset!r}; resume it "
+            "without --preset"
+        )
+    stored = asdict(saved)
+    for key, value in overrides.items():
+        if _json_form(value) != _json_form(stored[key]):
+            raise ValueError(
+                f"{key}: {folder} was run with {key}={stored[key]!r}, got {value!r}; a "
+                "resumed study keeps its settings (drop the flag, or start a new --out-dir)"
+            )
+    return saved
+
+
+def _json_form(value: Any) -> Any:
+    """``value`` as settings.json stores it (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``segaug-compare``."""
     p = argparse.ArgumentParser(
@@ -62,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "challenge and paired statistics on the offline SyntheticShapes data; on a real "
         "dataset (--dataset), linear probe and kNN (the transfer protocol).",
     )
-    p.add_argument("--preset", default="default", choices=list(PRESETS))
+    p.add_argument("--preset", default=None, choices=list(PRESETS), help="default: default")
     p.add_argument("--recipes", "--pipelines", nargs="+", dest="recipes", default=None)
     p.add_argument("--methods", nargs="+", default=None)
     p.add_argument("--sweep", nargs="+", default=None, help="recipe.param=v1,v2 (extra rows)")
@@ -128,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default=None)
     p.add_argument("--out-dir", default=None)
-    p.add_argument("--resume", default=None, help="a previous report folder to complete")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="complete a study folder with its own settings (other flags must agree with them)",
+    )
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -159,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("dataset", "data_root", "masks", "protocol", "device", "out_dir"):
             if getattr(a, key) is not None:
                 overrides[key] = getattr(a, key)
-        settings = preset_settings(a.preset, **overrides)
+        if a.resume is not None:
+            settings = _resumed_settings(a.resume, a.preset, overrides)
+        else:
+            settings = preset_settings(a.preset or "default", **overrides)
         out = run_study(settings, progress=not a.no_progress, resume=a.resume)
     except ValueError as err:
         print(f"segaug-compare: error: {err}", file=sys.stderr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
@@ -30,27 +31,67 @@ from simclr.compare.plan import BASELINE, RunSpec, plan_runs, train_config
 from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import CompareSettings
 
-__all__ = ["evaluate_floors", "run_study"]
+__all__ = ["evaluate_floors", "run_study", "study_settings"]
+
+
+def study_settings(folder: str | Path) -> CompareSettings:
+    """The settings a study folder was run with (``settings.json``).
+
+    Settings added since the folder was made take their defaults.
+
+    Raises:
+        ValueError: ``folder`` is not a study (no readable ``settings.json``), in one line.
+    """
+    path = Path(folder) / "settings.json"
+    if not path.is_file():
+        raise ValueError(f"resume: {folder} is not a segaug-compare folder (no settings.json)")
+    try:
+        saved = json.loads(path.read_text())
+        return CompareSettings.from_dict(
+            {**json.loads(json.dumps(asdict(CompareSettings()))), **saved}
+        )
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"resume: {path} cannot be read ({err})") from None
 
 
 def _open_resumed(out: Path, settings: CompareSettings) -> None:
     """Refuse a folder that is not a study, or one run with other settings."""
-    if not (out / "settings.json").is_file():
-        raise ValueError(f"resume: {out} is not a segaug-compare folder (no settings.json)")
-    saved = json.loads((out / "settings.json").read_text())
+    saved = json.loads(json.dumps(asdict(study_settings(out))))
     now = json.loads(json.dumps(asdict(settings)))
-    # settings added since the folder was made take their defaults
-    saved = {**json.loads(json.dumps(asdict(CompareSettings()))), **saved}
     differ = sorted(k for k in now if saved.get(k) != now[k])
     if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])
         raise ValueError(
-            f"resume: {out} was run with other settings ({', '.join(differ)}); start a new folder"
+            f"resume: {out} was run with other settings ({shown}); resume it with "
+            f"`segaug-compare --resume {out}` alone, or start a new --out-dir"
         )
 
 
-def _read_result(path: Path) -> dict[str, Any]:
-    """A finished run's ``result.json``."""
-    return json.loads(path.read_text())
+def _last_logged_epoch(run_dir: Path) -> dict[str, float]:
+    """The last row of a run's ``epochs.csv`` (a resumed run that had no epoch left)."""
+    import csv
+
+    path = run_dir / "epochs.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    return {k: float(v) for k, v in rows[-1].items() if k in ("loss", "fallback_rate") and v}
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    """A finished run's ``result.json``; ``None`` (said on stderr) when it cannot be read."""
+    try:
+        result = json.loads(path.read_text())
+        if not isinstance(result, dict):
+            raise ValueError(f"expected a JSON object, got {type(result).__name__}")
+        return result
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        print(f"segaug-compare: {path} is broken ({err}); that run is redone", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def _peak_memory(cuda: bool, rss: Any) -> dict[str, Any]:
@@ -69,9 +110,18 @@ def _peak_memory(cuda: bool, rss: Any) -> dict[str, Any]:
 
 
 def _run_one(
-    s: CompareSettings, protocol: Protocol, spec: RunSpec, run_dir: Path, prepared: Any
+    s: CompareSettings,
+    protocol: Protocol,
+    spec: RunSpec,
+    run_dir: Path,
+    prepared: Any,
+    resume_from: Path | None = None,
 ) -> dict[str, Any]:
-    """Pretrain one run, then measure its frozen encoder with the protocol."""
+    """Pretrain one run (or continue it from ``resume_from``), then measure its encoder.
+
+    A resumed run's ``train_seconds`` covers only its last part and its ``images_per_s``
+    is not measured (NaN); ``resumed`` says so.
+    """
     from segaug.env import PeakRSS
     from simclr.evaluate.features import load_encoder
     from simclr.train import train
@@ -82,21 +132,22 @@ def _run_one(
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     with PeakRSS() as rss:
-        result = train(cfg)
+        result = train(cfg, resume=resume_from, overwrite=resume_from is None)
     seconds = time.perf_counter() - t0
     peak = _peak_memory(cuda, rss)
     enc = load_encoder(run_dir)
     mean, std = enc.mean_std
     metrics = protocol.evaluate(enc.encoder, s, mean, std, prepared)
-    last = result.epochs[-1] if result.epochs else {}
+    last = result.epochs[-1] if result.epochs else _last_logged_epoch(run_dir)
     batch = cfg.data.batch_size
     return {
         **asdict(spec),
         "params": dict(spec.params),
         "batch_size": batch,
         "train_seconds": seconds,
-        "images_per_s": result.step * batch / seconds,
+        "images_per_s": math.nan if resume_from else result.step * batch / seconds,
         "steps": result.step,
+        "resumed": resume_from is not None,
         **peak,
         "final_loss": float(last.get("loss", math.nan)),
         "fallback_rate": float(last.get("fallback_rate", math.nan)),
@@ -173,15 +224,15 @@ def run_study(
         bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
         run_dir = out / "runs" / spec.name
         done = run_dir / "result.json"
-        if done.is_file():  # a result written before a field existed gets the spec's
-            runs.append({**asdict(spec), "params": dict(spec.params), **_read_result(done)})
+        loaded = _read_result(done) if done.is_file() else None
+        if loaded is not None:  # a result written before a field existed gets the spec's
+            runs.append({**asdict(spec), "params": dict(spec.params), **loaded})
             runs[-1]["epochs"] = runs[-1].get("epochs") or spec.epochs
             continue
-        if run_dir.exists():  # an interrupted run: start it again from scratch
-            import shutil
-
-            shutil.rmtree(run_dir)
-        result = _run_one(settings, protocol, spec, run_dir, prepared)
+        # an interrupted run continues from its last checkpoint; one killed before its
+        # first checkpoint starts again in its emptied folder
+        resume_from = run_dir if (run_dir / "last.pt").is_file() else None
+        result = _run_one(settings, protocol, spec, run_dir, prepared, resume_from)
         atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
         runs.append(result)
     floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}

@@ -163,7 +163,10 @@ def test_real_dataset_errors_come_before_training(tmp_path, capsys):
             "which only 'synthetic' and 'objects_on_photos' have",
         ),
         (["--dataset", "cifar10", "--data-root", str(tmp_path / "absent")], "was not found"),
-        (["--dataset", "cifar10", "--set", "bias=0.5"], "bias: applies to 'synthetic' and 'objects_on_photos' only"),
+        (
+            ["--dataset", "cifar10", "--set", "bias=0.5"],
+            "bias: applies to 'synthetic' and 'objects_on_photos' only",
+        ),
         (["--set", "protocol=fancy"], "protocol: expected 'auto'"),
         (
             ["--dataset", "imagefolder", "--data-root", str(root), "--masks", "nope"],

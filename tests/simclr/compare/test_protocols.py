@@ -59,7 +59,7 @@ def counting_protocol():
     del PROTOCOLS._entries["counting"]  # the registry has no public removal (tests only)
 
 
-def _fake_run(s, protocol, spec, run_dir, prepared):
+def _fake_run(s, protocol, spec, run_dir, prepared, resume_from=None):
     """What ``_run_one`` returns, without training: recipes score 0.1 above the baseline."""
     run_dir.mkdir(parents=True)
     score = 0.5 + (0.1 if spec.kind == "recipe" else 0.0) + spec.seed / 100

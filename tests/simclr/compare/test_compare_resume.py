@@ -1,0 +1,94 @@
+"""``segaug-compare --resume DIR`` as users type it: settings from the folder, runs continued.
+
+A finished run is reused, an interrupted one continues from its ``last.pt``, a broken
+``result.json`` is reported by path and that run redone, and a flag that would change a
+setting of the folder is refused in one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simclr.compare.cli import main
+
+TINY = [
+    "--recipes", "thesis", "--seeds", "1", "--no-progress",
+    "--set", "num_samples=64", "--set", "epochs=1", "--set", "batch_size=32",
+    "--set", "probe_train=60", "--set", "probe_val=30",
+    "--set", "eval_images=60", "--set", "challenge_images=60", "--set", "floors=false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    parent = tmp_path_factory.mktemp("studies")
+    assert main([*TINY, "--out-dir", str(parent)]) == 0
+    (out,) = parent.glob("compare-*")
+    return out
+
+
+def _result(out, name):
+    return json.loads((out / "runs" / name / "result.json").read_text())
+
+
+def test_resume_alone_reads_the_settings_and_reuses_finished_runs(study, capsys) -> None:
+    stamp = (study / "runs" / "thesis-seed0" / "result.json").stat().st_mtime_ns
+    assert main(["--resume", str(study), "--no-progress"]) == 0
+    assert (study / "runs" / "thesis-seed0" / "result.json").stat().st_mtime_ns == stamp
+    assert f"report: {study}" in capsys.readouterr().out
+    # a flag that agrees with the folder is accepted
+    assert main(["--resume", str(study), "--no-progress", "--set", "epochs=1"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "text"),
+    [
+        (["--set", "epochs=2"], "epochs: {out} was run with epochs=1, got 2"),
+        (["--recipes", "background_fill"], "recipes: {out} was run with recipes=('thesis',)"),
+        (["--preset", "cpu"], "--preset cpu: {out} was run with preset 'default'"),
+    ],
+)
+def test_a_flag_that_changes_a_setting_is_refused_in_one_line(study, capsys, flags, text):
+    assert main(["--resume", str(study), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text.format(out=study) in err[0], err
+
+
+def test_not_a_study_folder_is_one_line(tmp_path, capsys) -> None:
+    assert main(["--resume", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a segaug-compare folder" in err[0]
+
+
+def test_interrupted_and_broken_runs_continue_from_their_checkpoint(study, capsys) -> None:
+    before = _result(study, "thesis-seed0")
+    # an interrupted run: its checkpoint is there, its result is not
+    (study / "runs" / "thesis-seed0" / "result.json").unlink()
+    # a broken result: reported by path, that run redone (from its checkpoint)
+    broken = study / "runs" / "simclr-seed0" / "result.json"
+    base_before = _result(study, "simclr-seed0")
+    broken.write_text('{"row": "simclr", "seed"')
+    # a run killed before its first checkpoint: its folder is emptied and it starts again
+    anchor = study / "runs" / "objects-alone-seed0"
+    anchor_before = _result(study, "objects-alone-seed0")
+    for child in anchor.iterdir():
+        child.unlink() if child.is_file() else None
+    (anchor / "config.yaml").write_text("partial: true\n")
+    capsys.readouterr()
+    assert main(["--resume", str(study), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"{broken} is broken" in err and "that run is redone" in err
+    after = _result(study, "thesis-seed0")
+    assert after["resumed"] is True
+    # the same weights (the finished checkpoint) give the very same numbers
+    for key in ("object_info", "bg_info", "knn_original"):
+        assert after[key] == before[key], key
+    assert after["final_loss"] == pytest.approx(before["final_loss"], abs=1e-5)  # from the CSV
+    assert _result(study, "simclr-seed0")["object_info"] == base_before["object_info"]
+    fresh = _result(study, "objects-alone-seed0")
+    assert (
+        fresh["resumed"] is False
+        and fresh["object_info_neutral"] == anchor_before["object_info_neutral"]
+    )  # retrained from scratch at the same seed: bit-identical
