@@ -27,7 +27,7 @@ __all__ = ["USER_ERRORS", "ExitStatus", "one_line", "report_error", "user_errors
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
-    from segaug.masks.cache import MissingMaskError
+    from segaug.masks.cache import CorruptMaskError, MissingMaskError
     from segaug.masks.deeplab import WeightsUnavailableError
 
     return (
@@ -38,6 +38,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         FileExistsError,
         PermissionError,
         MissingMaskError,
+        CorruptMaskError,  # a cached mask failed its checksum (names key, chunk, repair)
         WeightsUnavailableError,
     )
 
@@ -49,14 +50,26 @@ USER_ERRORS: tuple[type[BaseException], ...] = _user_error_types()
 def one_line(err: BaseException) -> str:
     """The error's message on one line (line breaks become spaces).
 
+    An error re-raised from a DataLoader worker carries the worker's traceback in its
+    message; only the original message is kept.
+
     Example:
         >>> one_line(FileNotFoundError(2, "No such file or directory", "/nope"))
         "No such file or directory: '/nope'"
+        >>> worker = ["Caught ValueError in DataLoader worker process 0.",
+        ...           "Original Traceback (most recent call last):", "  File ...",
+        ...           "ValueError: mask 'k' is bad"]
+        >>> one_line(ValueError(chr(10).join(worker)))
+        "mask 'k' is bad"
     """
     if isinstance(err, OSError) and err.strerror:  # drop the "[Errno 2]" prefix
         text = f"{err.strerror}: {err.filename!r}" if err.filename else err.strerror
     else:
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if "Original Traceback (most recent call last):" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        head, sep, rest = last.partition(": ")
+        text = rest if sep and head.replace(".", "").replace("_", "").isalnum() else last
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
     return text or type(err).__name__
 

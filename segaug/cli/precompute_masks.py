@@ -9,6 +9,7 @@ Usage::
     segaug-precompute-masks DATASET --out CACHE --source gt
     segaug-precompute-masks --stats CACHE
     segaug-precompute-masks --compact CACHE
+    segaug-precompute-masks --verify CACHE
 
 ``SRC`` is an image folder (searched recursively) or a dataset name of
 ``segaug.data.registry`` (with ``--data-root``, ``--split``). ``--source`` looks masks
@@ -92,13 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--stats", metavar="CACHE", help="print the summary of an existing cache and exit"
     )
     p.add_argument("--compact", metavar="CACHE", help="rewrite a cache into one chunk and exit")
+    p.add_argument(
+        "--verify",
+        metavar="CACHE",
+        help="check every mask against its checksum, list the corrupt ones and exit "
+        "(status 1 when any is corrupt)",
+    )
     return p  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     from segaug.masks.cache import MaskCache
-    from segaug.masks.precompute import PRECOMPUTE_KINDS, cache_report, precompute_masks
+    from segaug.masks.precompute import (
+        PRECOMPUTE_KINDS,
+        cache_report,
+        precompute_masks,
+        verify_cache,
+    )
     from segaug.masks.resolve import resolve_masks
 
     parser = build_parser()
@@ -107,6 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.stats:
             print(cache_report(args.stats))
             return 0
+        if args.verify:
+            checked, bad = verify_cache(args.verify)
+            if not bad:
+                print(f"verified {args.verify}: {checked} masks, all pass their checksums")
+                return 0
+            print(f"verified {args.verify}: {len(bad)} of {checked} masks are corrupt:")
+            for key, chunk in bad[:50]:
+                print(f"  {key}  (in {chunk})")
+            if len(bad) > 50:
+                print(f"  ... and {len(bad) - 50} more (all listed in {args.verify}/verified.json)")
+            print(
+                f"repair: segaug-precompute-masks SRC --out {args.verify} (recomputes exactly "
+                "the corrupt and missing masks)"
+            )
+            return 1
         if args.compact:
             kept = MaskCache(args.compact).compact()
             print(f"compacted {args.compact}: {kept} masks in one chunk")

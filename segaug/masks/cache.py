@@ -531,6 +531,20 @@ class MaskCache:
         self._ensure_loaded()
         return self._nbytes.copy()
 
+    def corrupt_entries(self) -> list[tuple[str, str]]:
+        """``(key, chunk file)`` of every live mask whose bytes fail their checksum.
+
+        Reads every mask once (what ``segaug-precompute-masks --verify`` runs).
+        """
+        self._ensure_loaded()
+        bad = []
+        for i, key in enumerate(self._keys):
+            ci, start = int(self._chunk[i]), int(self._offset[i])
+            blob = memoryview(self._payload(ci))[start : start + int(self._nbytes[i])]
+            if zlib.crc32(blob) != int(self._crc[i]):
+                bad.append((key, str(self._chunks[ci].path)))
+        return bad
+
     def valid_entries(self) -> dict[str, str]:
         """``key -> content hash`` of every live mask whose bytes pass the checksum.
 

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -170,8 +171,51 @@ def cache_report(root: str | os.PathLike[str], config_id: str | None = None) -> 
         f"masks: {len(cache)}   median size: {np.median(sizes):.0f} B   "
         f"total: {sizes.sum() / 1e6:.2f} MB   shapes (first 1000): {len(shapes)} distinct",
         _coverage_report(cache.coverages()),
+        _verified_line(Path(root), cache),
     ]
     return "\n".join(lines)
+
+
+VERIFIED_FILE = "verified.json"
+"""What the last ``--verify`` found, kept in the cache folder (``--stats`` reports it)."""
+
+
+def verify_cache(root: str | os.PathLike[str]) -> tuple[int, list[tuple[str, str]]]:
+    """Check every mask of a cache against its checksum; record the result in the cache.
+
+    Returns:
+        ``(masks checked, [(key, chunk file) of every corrupt mask])``.
+
+    Raises:
+        ValueError: If ``root`` is not a directory.
+    """
+    from segaug.io import atomic_write
+
+    if not Path(root).is_dir():
+        raise ValueError(f"cache must be an existing directory, got {str(root)!r}")
+    cache = MaskCache(root)
+    bad = cache.corrupt_entries()
+    record = {
+        "checked": len(cache),
+        "corrupt": [{"key": k, "chunk": c} for k, c in bad],
+        "chunks": sorted(p.name for p in cache._chunk_paths()),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    atomic_write(Path(root) / VERIFIED_FILE, json.dumps(record, indent=1))
+    return len(cache), bad
+
+
+def _verified_line(root: Path, cache: MaskCache) -> str:
+    path = root / VERIFIED_FILE
+    if not path.is_file():
+        return "verified: no (checksums are checked when a mask is read; run --verify CACHE)"
+    record = json.loads(path.read_text())
+    stale = record.get("chunks") != sorted(p.name for p in cache._chunk_paths())
+    state = " (the cache changed since: run --verify again)" if stale else ""
+    return (
+        f"verified: {record['when']}, {record['checked']} masks, "
+        f"{len(record['corrupt'])} corrupt{state}"
+    )
 
 
 # ------------------------------------------------------------------------ sources

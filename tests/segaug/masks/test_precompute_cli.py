@@ -210,3 +210,38 @@ def test_cli_run_failure_exit_1(folder, tmp_path: Path, monkeypatch, capsys) -> 
     src, _ = folder
     assert main([str(src), "--out", str(tmp_path / "c"), "--no-progress", "--workers", "0"]) == 1
     assert "simulated" in capsys.readouterr().err
+
+
+def test_verify_lists_corrupt_masks_and_stats_says_so(folder, tmp_path: Path, capsys) -> None:
+    src, keys = folder
+    out = tmp_path / "cache"
+    _run(src, out, chunk_size=100)
+    capsys.readouterr()
+    assert main(["--stats", str(out)]) == 0
+    assert "verified: no" in capsys.readouterr().out
+    assert main(["--verify", str(out)]) == 0
+    assert f"{len(keys)} masks, all pass" in capsys.readouterr().out
+    assert main(["--stats", str(out)]) == 0
+    assert f"{len(keys)} masks, 0 corrupt" in capsys.readouterr().out
+    # flip a byte of one mask: --verify names it, its chunk and the repair; exit 1
+    (path,) = sorted((out / CHUNK_DIR).glob("*.smc"))
+    info = _read_chunk_header(path)
+    row = info.header["keys"].index(keys[3])
+    data = bytearray(path.read_bytes())
+    data[info.payload_start + info.header["offsets"][row] + 2] ^= 0x55
+    path.write_bytes(bytes(data))
+    assert main(["--verify", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert f"1 of {len(keys)} masks are corrupt" in text
+    assert keys[3] in text and path.name in text and f"--out {out}" in text
+    assert main(["--stats", str(out)]) == 0
+    assert "1 corrupt" in capsys.readouterr().out
+    # at training time the bad entry is one line naming key, chunk and repair
+    from segaug.errors import one_line
+    from segaug.masks.cache import CorruptMaskError
+
+    cache = MaskCache(out)
+    with pytest.raises(CorruptMaskError) as err:
+        cache.load(keys[3])
+    line = one_line(err.value)
+    assert keys[3] in line and path.name in line and "segaug-precompute-masks" in line
