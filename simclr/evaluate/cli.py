@@ -91,6 +91,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
         help="build_dataset options, e.g. synthetic.num_samples=500",
     )
     p.add_argument("--out", help="report folder (default: <run dir>/eval)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the report of a folder that already holds one (its feature cache is kept)",
+    )
     p.add_argument("--method", help="expected pretraining method (error if different)")
     p.add_argument("--backbone", help="expected backbone (error if different)")
     p.add_argument("--protocols", nargs="+", default=["linear", "knn"], choices=PROTOCOLS)
@@ -238,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         args = build_eval_parser().parse_args(argv)
         settings = settings_from_args(args)
         report = evaluate_checkpoint(
-            args.checkpoint, settings, args.out, method=args.method, backbone=args.backbone
+            args.checkpoint,
+            settings,
+            args.out,
+            method=args.method,
+            backbone=args.backbone,
+            overwrite=args.overwrite,
         )
     except USER_ERRORS as err:  # bad value, missing dataset/checkpoint: one line, 2
         return report_error("simclr-eval", err)

@@ -809,8 +809,13 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None,
     method: str | None = None,
     backbone: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a ``simclr-train`` checkpoint (file or run directory); write the reports.
+
+    A report folder that already holds a report is refused unless ``overwrite``, which
+    replaces the report (the feature cache in it is kept: it is keyed by checkpoint and
+    settings, so a rerun reuses what is still valid).
 
     Args:
         checkpoint: A ``.pt`` file or a run directory (its ``last.pt``).
@@ -818,9 +823,14 @@ def evaluate_checkpoint(
         out_dir: Report folder; default ``<run dir>/eval``.
         method: Expected method (``ValueError`` if the checkpoint's differs).
         backbone: Expected backbone (``ValueError`` if the checkpoint's differs).
+        overwrite: Replace the report of a folder that already holds one.
 
     Returns:
         The report dict (also written as ``report.json`` and ``report.md``).
+
+    Raises:
+        ValueError: Bad settings or checkpoint, or ``out_dir`` holds a report and
+            ``overwrite`` is False (one line naming the folder and the ways forward).
     """
     from simclr.evaluate.features import load_encoder, random_encoder
 
@@ -829,6 +839,11 @@ def evaluate_checkpoint(
         checkpoint, method=method, backbone=backbone, image_size=settings.image_size
     )
     out = Path(out_dir) if out_dir is not None else loaded.checkpoint.parent / "eval"
+    if (out / "report.json").exists() and not overwrite:
+        raise ValueError(
+            f"report folder '{out}' holds a report (report.json); replace it with --overwrite "
+            "(the feature cache there is kept and reused) or choose another --out"
+        )
     if settings.cache_dir is None:
         settings = dataclasses.replace(settings, cache_dir=str(out / "feature_cache"))
     out.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,13 @@ def test_re_evaluation_hits_the_cache(trained_run, tmp_path):
     )  # fmt: skip
     first = evaluate_checkpoint(trained_run, s, tmp_path / "e")
     assert first["cache"]["hits"] == 0 and first["cache"]["misses"] == 4
-    second = evaluate_checkpoint(trained_run, s, tmp_path / "e")
+    # a second evaluation into the same folder is refused unless it overwrites the report;
+    # the feature cache there is kept and hit
+    before = (tmp_path / "e" / "report.json").read_bytes()
+    with pytest.raises(ValueError, match=r"holds a report \(report.json\); replace it with"):
+        evaluate_checkpoint(trained_run, s, tmp_path / "e")
+    assert (tmp_path / "e" / "report.json").read_bytes() == before
+    second = evaluate_checkpoint(trained_run, s, tmp_path / "e", overwrite=True)
     assert second["cache"] == {**first["cache"], "hits": 4, "misses": 0}
     assert second["datasets"]["synthetic"]["summary"] == first["datasets"]["synthetic"]["summary"]
 
