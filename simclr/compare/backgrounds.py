@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -229,7 +230,7 @@ class BackgroundsProtocol(Protocol):
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
-        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        recipe_rows: Sequence[dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
         """What the conclusions need: room above the floors, a stable anchor, resolution.
 

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from torch import nn
@@ -157,7 +158,7 @@ class Protocol:
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
-        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        recipe_rows: Sequence[dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
         """The instrument's checks for one method: ``[{"check", "value", "ok"}]``.
 

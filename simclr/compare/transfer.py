@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +185,7 @@ class TransferProtocol(Protocol):
         anchor: dict[str, Any] | None,
         baseline: dict[str, Any] | None,
         floors: dict[str, dict[str, Any]],
-        recipe_rows: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        recipe_rows: Sequence[dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
         checks = []
         for key in self.paired_keys if baseline is not None and floors else ():
