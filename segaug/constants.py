@@ -13,8 +13,13 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGENET_STATS",
+    "ON_BAD_IMAGE",
     "RELIABLE_COVERAGE",
 ]
+
+ON_BAD_IMAGE: tuple[str, ...] = ("skip", "error")
+"""What an unreadable image file does: ``skip`` leaves it out (one warning), ``error``
+stops in one line naming the file (:mod:`segaug.data.unreadable`)."""
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel RGB mean of ImageNet-1k (torchvision's pretrained models use it)."""

@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["USER_ERRORS", "ExitStatus", "one_line", "report_error", "user_errors"]
+__all__ = [
+    "USER_ERRORS",
+    "ExitStatus",
+    "one_line",
+    "one_line_warnings",
+    "report_error",
+    "user_errors",
+]
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -88,10 +96,42 @@ class ExitStatus:
 
 
 @contextlib.contextmanager
-def user_errors(prog: str) -> Iterator[ExitStatus]:
-    """Report a user error raised in the block as one line; set ``status.code`` to 2."""
-    status = ExitStatus()
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Show warnings raised in the block as one line each, ``prog: warning: message``
+    (not Python's two-line form with the source line).
+
+    Example:
+        >>> import sys, contextlib, io
+        >>> err = io.StringIO()
+        >>> with contextlib.redirect_stderr(err), warnings.catch_warnings():
+        ...     warnings.simplefilter("always")
+        ...     with one_line_warnings("demo"):
+        ...         warnings.warn("cannot read image 'a.jpg'")
+        >>> err.getvalue()
+        "demo: warning: cannot read image 'a.jpg'\\n"
+    """
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
     try:
-        yield status
-    except USER_ERRORS as err:
-        status.code = report_error(prog, err)
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+@contextlib.contextmanager
+def user_errors(prog: str) -> Iterator[ExitStatus]:
+    """Report a user error raised in the block as one line; set ``status.code`` to 2.
+
+    Warnings are shown as one line each (:func:`one_line_warnings`).
+    """
+    status = ExitStatus()
+    with one_line_warnings(prog):
+        try:
+            yield status
+        except USER_ERRORS as err:
+            status.code = report_error(prog, err)

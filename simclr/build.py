@@ -29,6 +29,7 @@ from torch import nn
 from segaug import recipes
 from segaug.augment.recipes import RECIPES
 from segaug.augment.region import RegionAugment
+from segaug.constants import ON_BAD_IMAGE
 from segaug.data import DATASET_INFO, DATASETS
 from simclr.config import Config
 from simclr.gradcache import TrainModule
@@ -62,8 +63,8 @@ def check_config(cfg: Config, world_size: int = 1) -> None:
     Runs :meth:`Config.validate` (types, ranges, relations), then checks the names
     against the registries: ``model.backbone`` (:data:`simclr.models.BACKBONES`),
     ``method.name`` and ``method.params`` (the method's own params dataclass and its
-    backbone requirement), and ``data.num_samples`` against the batch size for the
-    datasets that take it.
+    backbone requirement), ``data.on_bad_image``, and ``data.num_samples`` against the
+    batch size for the datasets that take it.
 
     Args:
         cfg: The run configuration.
@@ -78,6 +79,10 @@ def check_config(cfg: Config, world_size: int = 1) -> None:
     method_cls = METHODS.get(cfg.method.name)
     method_cls.config_class.from_params(cfg.method.params)  # raises naming the param
     method_cls.check_backbone(m.backbone)
+    if d.on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(
+            f"config 'data.on_bad_image' = {d.on_bad_image!r}: expected {' or '.join(ON_BAD_IMAGE)}"
+        )
     _check_params("augment.params", cfg.augment.params, RECIPES.get(cfg.augment.recipe),
                   f"recipe {cfg.augment.recipe!r}", skip=("output_size",))  # fmt: skip
     try:

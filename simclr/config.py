@@ -66,6 +66,9 @@ class DataConfig:
         download: Let torchvision datasets download (never in tests).
         params: Extra keyword arguments for the dataset factory (for ``synthetic``:
             ``bias``, ``seed``, ``style``: a dict of ``ShapeStyle`` fields).
+        on_bad_image: ``skip``: an image file that cannot be read is left out (one
+            warning; every such file is listed in ``RUN/unreadable_images.txt``);
+            ``error``: the run stops in one line naming the file.
     """
 
     dataset: str = "synthetic"
@@ -80,6 +83,7 @@ class DataConfig:
     std: list[float] | None = None
     download: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    on_bad_image: str = "skip"
 
 
 @dataclass

@@ -136,6 +136,7 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
     kwargs = info.pretrain_options(cfg.image_size, cfg.num_samples)
     root: str | None = cfg.root if info.needs_root else None
     from segaug.data.masked import InMemoryMaskedDataset, MaskedDataset, MaskedImageFolder
+    from segaug.data.unreadable import BadImageError
     from segaug.masks import MissingMaskError
 
     source = _mask_source(cfg.masks)
@@ -152,7 +153,10 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
             folder = folder if folder.is_dir() else Path(cfg.root)
             if not folder.is_dir():
                 raise ValueError(f"config 'data.root' = {cfg.root!r}: folder not found")
-            return MaskedImageFolder(folder, masks=source, size=cfg.image_size)
+            ds: Dataset = MaskedImageFolder(
+                folder, masks=source, size=cfg.image_size, on_bad_image=cfg.on_bad_image
+            )
+            return _named_bad_image_setting(ds)
         kwargs.update(cfg.params)
         base = build_dataset(cfg.dataset, root, split=cfg.split, download=cfg.download, **kwargs)
         source = source.build(base)
@@ -167,9 +171,18 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
             return InMemoryMaskedDataset(
                 base.images, cached, base.targets, getattr(base, "classes", None)
             )
-        return MaskedDataset(base, masks=source, size=cfg.image_size)
+        ds = MaskedDataset(base, masks=source, size=cfg.image_size, on_bad_image=cfg.on_bad_image)
+        return _named_bad_image_setting(ds)
     except MissingMaskError as err:
         raise ValueError(f"config 'data.masks' = {cfg.masks!r}: {err}") from err
+    except BadImageError as err:  # a file the mask cache records as unreadable
+        raise BadImageError(f"config 'data.on_bad_image' = 'error': {err}") from None
+
+
+def _named_bad_image_setting(ds: Any) -> Any:
+    """Messages about unreadable images name the config key that sets the policy."""
+    ds.unreadable.argument = "data.on_bad_image"
+    return ds
 
 
 def num_classes_of(ds: Any) -> int:

@@ -26,9 +26,12 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["RUN_FILES", "RunFolderError", "claim_run_folder", "run_files_in"]
+__all__ = ["RUN_FILES", "UNREADABLE_LOG", "RunFolderError", "claim_run_folder", "run_files_in"]
 
 RUN_FILES = ("last.pt", "config.yaml", "metrics.csv", "epochs.csv")
+
+UNREADABLE_LOG = "unreadable_images.txt"
+"""The run folder's list of image files left out because they cannot be read."""
 """Files whose presence means a folder holds a ``simclr-train`` run (and ``epoch_*.pt``)."""
 
 

@@ -48,8 +48,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from segaug.constants import GLOBAL_ONLY
+from segaug.data.unreadable import append_unreadable_log, read_unreadable_log
 from segaug.env import resolve_device
 from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
@@ -59,7 +61,7 @@ from simclr.data import build_loader, build_pretrain_dataset, normalization_stat
 from simclr.gradcache import StepResult, forward_backward
 from simclr.methods import Progress
 from simclr.optim import build_optimizer, build_scheduler, scaled_lr
-from simclr.run_folder import claim_run_folder
+from simclr.run_folder import UNREADABLE_LOG, claim_run_folder
 from simclr.run_log import RunLog, log, setup_logging
 
 __all__ = [
@@ -201,6 +203,7 @@ class Trainer:
         """Dataset, per-process loader, augmentation and normalisation; the class count."""
         cfg = self.cfg
         ds = build_pretrain_dataset(cfg.data)
+        self.watch_unreadable(ds)
         self.aug = augment if augment is not None else build_augment(cfg)
         self.aug.to(self.device)
         self.per_process = cfg.data.batch_size // self.info.world_size
@@ -212,6 +215,38 @@ class Trainer:
         self.mean_t = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std_t = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         return num_classes_of(ds)
+
+    def watch_unreadable(self, ds: Dataset) -> None:
+        """Unreadable images left out are listed in ``RUN/unreadable_images.txt``.
+
+        Files the mask cache already records go in now; the loader's processes append
+        the ones they meet, and each epoch's log line reports the count.
+        """
+        self.unreadable_log = self.out / UNREADABLE_LOG
+        self.unreadable_reported = 0
+        policy = getattr(ds, "unreadable", None)
+        if policy is None:  # in-memory data: nothing is decoded
+            return
+        policy.log_path = self.unreadable_log
+        if self.is_main and policy.found:
+            listed = read_unreadable_log(self.unreadable_log)
+            known = {policy.describe(i): r for i, r in sorted(policy.found.items())}
+            append_unreadable_log(
+                self.unreadable_log, {k: r for k, r in known.items() if k not in listed}
+            )
+            self.unreadable_reported = len(known)
+
+    def report_unreadable(self) -> None:
+        """Rank 0: one warning when more unreadable images were left out this epoch."""
+        count = len(read_unreadable_log(self.unreadable_log))
+        if count > self.unreadable_reported:
+            log.warning(
+                "%d unreadable image file(s) left out so far (the next readable image took "
+                "each one's place); listed in %s",
+                count,
+                self.unreadable_log,
+            )
+            self.unreadable_reported = count
 
     def setup_model(self, num_classes: int) -> None:
         """Backbone + method (+ online probe) on the device, and the method's views."""
@@ -550,6 +585,7 @@ class Trainer:
             probe,
             row["images_per_s"],
         )
+        self.report_unreadable()
 
     # -------------------------------------------------------------------- fit
     def fit(self) -> TrainResult:

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from segaug.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, one_line_warnings, report_error
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
+@one_line_warnings("segaug-precompute-masks")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     from segaug.masks.cache import MaskCache

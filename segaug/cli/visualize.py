@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from segaug import recipes
-from segaug.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, one_line_warnings, report_error
 from segaug.viz import save_pair_grid
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ def visualize(
     return save_pair_grid(out, imgs, msks, aug, panel=max(size, 96), title=title)
 
 
+@one_line_warnings("segaug-visualize")
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``segaug-visualize``."""
     p = argparse.ArgumentParser(

@@ -21,6 +21,11 @@ Masks come from one of:
 * a :class:`~segaug.masks.base.Segmenter` or its name, run on the fly in the worker
   process on CPU (fine for ``classical``; precompute for the neural segmenters).
 
+An image file that cannot be read (truncated, zero bytes, not an image) is left out
+with one warning, the next readable item taking its place, or stops the run in one
+line naming the file with ``on_bad_image="error"`` (:mod:`segaug.data.unreadable`).
+Files that precompute could not read are known from the cache without reading them.
+
 Spec strings are read by :func:`segaug.masks.resolve.resolve_masks`.
 
 Example:
@@ -46,6 +51,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
+from segaug.data.unreadable import (
+    BadImageError,
+    BadImageWarning,
+    UnreadableImages,
+    describe_item,
+)
 from segaug.masks.base import Segmenter
 from segaug.masks.cache import MaskCache, index_key
 from segaug.masks.gt import GroundTruthMasks
@@ -53,6 +64,7 @@ from segaug.masks.resolve import ResolvedMasks, mask_spec_error, resolve_masks
 from segaug.masks.sources import MaskFileError, MaskFileWarning, MaskSource
 
 __all__ = [
+    "BadImageError",
     "InMemoryMaskedDataset",
     "MaskedDataset",
     "MaskedImageFolder",
@@ -135,6 +147,10 @@ class MaskedDataset(Dataset):
         size: Output side in pixels (>= 8).
         keys: Cache key of every item; default :func:`index_key` of the index (what
             ``segaug-precompute-masks DATASET_NAME`` writes).
+        on_bad_image: ``"skip"``: an unreadable image is left out (one
+            :class:`~segaug.data.unreadable.BadImageWarning`; the next readable item
+            takes its place); ``"error"``: it raises
+            :class:`~segaug.data.unreadable.BadImageError` naming the file.
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8 in
@@ -144,6 +160,13 @@ class MaskedDataset(Dataset):
         ValueError: On a bad argument.
         MissingMaskError: If the cache lacks masks for some keys (at construction; the
             message names them and gives the command that computes them).
+        BadImageError: With ``on_bad_image="error"``, for the first unreadable image
+            (at construction for files the cache records as unreadable).
+
+    Attributes:
+        unreadable: The :class:`~segaug.data.unreadable.UnreadableImages` policy; its
+            ``found`` lists the items left out in this process, and setting its
+            ``log_path`` appends every newly found one to a file (from workers too).
 
     Example:
         >>> cache = MaskCache("masks/cifar10")  # doctest: +SKIP
@@ -156,6 +179,7 @@ class MaskedDataset(Dataset):
         masks: MaskCache | str | os.PathLike[str] | Segmenter | MaskSource | ResolvedMasks,
         size: int = 96,
         keys: Sequence[str] | None = None,
+        on_bad_image: str = "skip",
     ) -> None:
         if not hasattr(base, "__getitem__") or not hasattr(base, "__len__"):
             raise ValueError(f"base must be a dataset (len and [i]), got {type(base).__name__}")
@@ -171,6 +195,7 @@ class MaskedDataset(Dataset):
         self.segmenter: Segmenter | None = None
         self._positions: np.ndarray | None = None
         self._unusable: dict[str, str] = {}
+        self.unreadable = UnreadableImages(on_bad_image, describe=self.describe)
         masks = resolve_masks(masks, argument="masks", dataset=base).masks
         if isinstance(masks, MaskSource):
             if masks.by_path and keys is None:
@@ -192,10 +217,49 @@ class MaskedDataset(Dataset):
                 )
         elif isinstance(masks, MaskCache):
             self.cache = masks
-            self._positions = masks.positions(self.keys)  # fails early, listing missing keys
+            failures = masks.failures()
+            # Fails early, listing missing keys; recorded failures are not missing.
+            self._positions = masks.positions(self.keys, allow_missing=failures)
+            self._known_failures(failures)
             masks.preload()  # forked workers share the payload instead of each reading it
         else:  # resolve_masks builds one of the three kinds
             self.segmenter = masks
+
+    def describe(self, index: int) -> str:
+        """The file of item ``index`` (its path when the base dataset lists paths)."""
+        return describe_item(self.base, index, self.keys[index])
+
+    def _known_failures(self, failures: dict[str, tuple[str, str]]) -> None:
+        """Items precompute could not read: images left out, annotations empty."""
+        images, unusable = {}, []
+        for i, key in enumerate(self.keys):
+            kind, reason = failures.get(key, ("", ""))
+            if kind == "image":
+                images[i] = reason
+            elif kind == "mask":
+                unusable.append(f"{key}: {reason}")
+        if images and self.unreadable.on_bad_image == "error":
+            first = min(images)
+            raise self.unreadable.error(first, f"precompute could not read it: {images[first]}")
+        self.unreadable.found.update(images)
+        if images:
+            first = ", ".join(self.describe(i) for i in sorted(images)[:3])
+            warnings.warn(
+                f"{len(images)} of {len(self.keys)} images could not be read when their "
+                f"masks were precomputed ({first}{' ...' if len(images) > 3 else ''}); they "
+                "are left out, the next readable image taking their place; set "
+                "on_bad_image=error to stop instead",
+                BadImageWarning,
+                stacklevel=3,
+            )
+        if unusable:
+            warnings.warn(
+                f"{len(unusable)} of {len(self.keys)} annotation files were unusable when the "
+                f"masks were precomputed, those items get an empty mask (global augmentation): "
+                f"{'; '.join(unusable[:3])}{' ...' if len(unusable) > 3 else ''}",
+                MaskFileWarning,
+                stacklevel=3,
+            )
 
     @property
     def gt(self) -> GroundTruthMasks | None:
@@ -226,7 +290,9 @@ class MaskedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         if not isinstance(index, (int, np.integer)) or not -len(self) <= index < len(self):
             raise IndexError(f"index {index!r} out of range for {len(self)} items")
-        index = int(index) % len(self)
+        return self.unreadable.read(int(index) % len(self), len(self), self._item)
+
+    def _item(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         raw, label = self._load(index)
         image = to_uint8_chw(raw)
         if self.segmenter is not None:
@@ -235,7 +301,11 @@ class MaskedDataset(Dataset):
                 mask = self.segmenter(image[None].float().div_(255))[0].to(torch.uint8)
         else:
             if self.cache is not None and self._positions is not None:
-                array = self.cache.load_at(int(self._positions[index]))
+                position = int(self._positions[index])
+                if position >= 0:
+                    array = self.cache.load_at(position)
+                else:  # an unusable annotation file, recorded by precompute
+                    array = np.zeros(image.shape[-2:], np.uint8)
             elif self.source is not None:
                 array = self._source_mask(index, (int(image.shape[-2]), int(image.shape[-1])))
             else:  # pragma: no cover - __init__ sets one of the three sources
@@ -329,6 +399,7 @@ class MaskedImageFolder(MaskedDataset):
             ``"files:MASK_DIR?foreground=1,3"``) reading ``MASK_DIR/<class>/<name>.png``
             for ``root/<class>/<name>.<ext>``.
         size: Output side in pixels (>= 8).
+        on_bad_image: ``"skip"`` or ``"error"``, as for :class:`MaskedDataset`.
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
@@ -353,6 +424,7 @@ class MaskedImageFolder(MaskedDataset):
         root: str | os.PathLike[str],
         masks: MaskCache | str | os.PathLike[str] | Segmenter | MaskSource | ResolvedMasks,
         size: int = 96,
+        on_bad_image: str = "skip",
     ) -> None:
         from torchvision.datasets import ImageFolder
 
@@ -369,4 +441,4 @@ class MaskedImageFolder(MaskedDataset):
         folder = ImageFolder(os.fspath(root))
         self.classes = folder.classes
         keys = [Path(path).relative_to(root).as_posix() for path, _ in folder.samples]
-        super().__init__(folder, resolved, size=size, keys=keys)
+        super().__init__(folder, resolved, size=size, keys=keys, on_bad_image=on_bad_image)

@@ -7,6 +7,8 @@ Layout of a cache directory::
       chunks/
         <created_ns>-<writer>-<seq>.smc   # immutable chunk files, written atomically
         .tmp-*                             # a chunk being written (ignored by readers)
+      failed/
+        <writer>.json                      # items a precompute run could not read
 
 Every chunk file holds up to ``chunk_size`` masks computed by one segmenter
 configuration, and is its own manifest: a header (JSON, protected by a CRC-32) lists
@@ -25,6 +27,10 @@ compressed size, offset and the CRC-32 of its bytes; the payload holds the masks
   ``config_id`` all match; later chunks supersede earlier ones for the same key.
 * Corruption is detected by checksum (header CRC, per-mask CRC); corrupt entries
   count as missing and are recomputed by the next precompute run.
+* Items a precompute run could not read are recorded (:meth:`MaskCache.failures`):
+  an unreadable image (kind ``"image"``), which datasets reading the cache leave out,
+  or an unusable annotation file (kind ``"mask"``), whose item gets an empty mask.
+  A later run that reads the item supersedes the record.
 
 Readers select one segmenter configuration: the one given, or by default the
 configuration of the most recently written chunk.
@@ -64,6 +70,9 @@ FORMAT_NAME = "segaug-mask-cache"
 FORMAT_VERSION = 1
 MARKER_FILE = "segaug-mask-cache.json"
 CHUNK_DIR = "chunks"
+FAILED_DIR = "failed"
+FAILURE_KINDS = ("image", "mask")
+"""Why an item has no mask: its image cannot be read, or its annotation file is unusable."""
 CHUNK_SUFFIX = ".smc"
 _MAGIC = b"SEGAUGMC"
 _PREFIX = struct.Struct("<8sQI")  # magic, header length, header crc32
@@ -303,7 +312,8 @@ class MaskCache:
             self.root.is_dir()
             and not (self.root / MARKER_FILE).exists()
             and any(
-                p.name != CHUNK_DIR and not p.name.startswith(".tmp-") for p in self.root.iterdir()
+                p.name not in (CHUNK_DIR, FAILED_DIR) and not p.name.startswith(".tmp-")
+                for p in self.root.iterdir()
             )
         ):
             raise ValueError(
@@ -450,12 +460,19 @@ class MaskCache:
         except KeyError:
             raise MissingMaskError(self._missing_message([key])) from None
 
-    def positions(self, keys: Iterable[str]) -> np.ndarray:
-        """Rows of many keys at once (int64 array); raises one error listing the missing."""
+    def positions(self, keys: Iterable[str], allow_missing: Iterable[str] = ()) -> np.ndarray:
+        """Rows of many keys at once (int64 array); raises one error listing the missing.
+
+        Args:
+            keys: The keys.
+            allow_missing: Keys that may lack a mask (row ``-1``), e.g. those
+                :meth:`failures` lists.
+        """
         self._ensure_loaded()
         keys = list(keys)
+        allowed = set(allow_missing)
         pos = [self._pos.get(k, -1) for k in keys]
-        missing = [k for k, p in zip(keys, pos, strict=True) if p < 0]
+        missing = [k for k, p in zip(keys, pos, strict=True) if p < 0 and k not in allowed]
         if missing:
             raise MissingMaskError(self._missing_message(missing))
         return np.asarray(pos, dtype=np.int64)
@@ -491,6 +508,11 @@ class MaskCache:
                 f"re-run segaug-precompute-masks SRC --out {self.root} to recompute it"
             )
         return decode_mask(blob, int(self._height[position]), int(self._width[position]))
+
+    def shape(self, key: str) -> tuple[int, int]:
+        """``(H, W)`` the mask of ``key`` is stored at (from the manifest, no decoding)."""
+        pos = self.position(key)
+        return int(self._height[pos]), int(self._width[pos])
 
     def coverage(self, key: str) -> float:
         """Foreground fraction of the mask of ``key`` (from the manifest, no decoding)."""
@@ -560,6 +582,52 @@ class MaskCache:
                 out[key] = self._hashes[i]
         return out
 
+    def failures(self) -> dict[str, tuple[str, str]]:
+        """``key -> (kind, reason)`` of the items precompute runs could not read.
+
+        ``kind`` is ``"image"`` (the image file cannot be decoded) or ``"mask"`` (its
+        annotation file is missing or unusable). A key that has a mask now (a later
+        run read it) is not listed. Records of several runs and shards are merged,
+        the newest record of a key winning.
+        """
+        self._ensure_loaded()
+        folder = self.root / FAILED_DIR
+        paths = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        out: dict[str, tuple[str, str]] = {}
+        for path in paths if folder.is_dir() else []:
+            try:
+                entries = json.loads(path.read_text())["entries"]
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                warnings.warn(f"mask cache: unreadable record {path} ignored ({err})", stacklevel=2)
+                continue
+            for key, entry in entries.items():
+                out[key] = (str(entry["kind"]), str(entry["reason"]))
+        return {k: v for k, v in out.items() if k not in self._pos}
+
+    def record_failures(
+        self, failures: dict[str, tuple[str, str]], writer_id: str | None = None
+    ) -> Path | None:
+        """Write one record of items a run could not read (atomic; see :meth:`failures`).
+
+        Args:
+            failures: ``key -> (kind, reason)``, kind one of :data:`FAILURE_KINDS`.
+            writer_id: Names the record file (default: host, process and a random tag).
+
+        Returns:
+            The record file, or ``None`` when there is nothing to record.
+        """
+        if not failures:
+            return None
+        bad = sorted({kind for kind, _ in failures.values()} - set(FAILURE_KINDS))
+        if bad:
+            raise ValueError(f"failure kinds must be one of {FAILURE_KINDS}, got {bad}")
+        self._create()
+        (self.root / FAILED_DIR).mkdir(exist_ok=True)
+        path = self.root / FAILED_DIR / f"{writer_id or _default_writer_id()}.json"
+        record = {"entries": {k: {"kind": kd, "reason": r} for k, (kd, r) in failures.items()}}
+        _atomic_write(path, [json.dumps(record, indent=0).encode()])
+        return path
+
     # ------------------------------------------------------------------ writing
     def writer(
         self, config_id: str, chunk_size: int = 256, writer_id: str | None = None
@@ -585,7 +653,8 @@ class MaskCache:
         """Rewrite the selected configuration's live, valid masks into one chunk.
 
         Deletes every other chunk file (superseded entries, other configurations,
-        unreadable chunks) and stale temporary files. Run it when no writer is active.
+        unreadable chunks) and stale temporary files, and merges the records of
+        :meth:`failures` into one. Run it when no writer is active.
 
         Returns:
             The number of masks kept.
@@ -594,6 +663,8 @@ class MaskCache:
         if self.config_id is None:
             return 0
         keep = self.valid_entries()
+        failures = self.failures()
+        old_records = list((self.root / FAILED_DIR).glob("*.json"))
         old = self._chunk_paths()
         writer = MaskWriter(self.root, self.config_id, max(1, len(keep)), "compact")
         for key, digest in keep.items():
@@ -605,6 +676,10 @@ class MaskCache:
                 path.unlink()
         for tmp in (self.root / CHUNK_DIR).glob(".tmp-*"):
             tmp.unlink()
+        merged = self.record_failures(failures, "compact")
+        for path in old_records:
+            if path != merged:
+                path.unlink()
         self.refresh()
         return len(keep)
 

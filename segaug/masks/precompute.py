@@ -4,9 +4,11 @@ This is the library side of the ``segaug-precompute-masks`` command. Images are 
 and resized (shorter side ``size``) in DataLoader workers, grouped into batches of equal
 shape (at most ``4 * batch_size`` images wait in partial batches), segmented, and
 written to the cache in atomic chunks. Re-running skips every mask whose key, image
-content and segmenter configuration are unchanged, so a killed run resumes where it
-stopped. Files that cannot be decoded are reported and skipped; only a failure of the
-run itself (bad arguments, the segmenter failing) raises.
+content, segmenter configuration and stored size are unchanged, so a killed run
+resumes where it stopped, and a run with another ``size`` recomputes the masks at the
+new size. Files that cannot be decoded are reported, recorded in the cache
+(:meth:`MaskCache.failures`: datasets reading the cache leave them out) and skipped;
+only a failure of the run itself (bad arguments, the segmenter failing) raises.
 
 Instead of a segmenter, a mask source can fill the cache (:mod:`segaug.masks.sources`):
 ``gt`` reads a dataset's annotations by index; ``files:MASK_DIR?...`` reads one
@@ -84,10 +86,11 @@ def fallback_shares(
 def _coverage_report(coverage: np.ndarray) -> str:
     below, above = fallback_shares(coverage)
     return (
-        f"coverage of {len(coverage)} masks (fraction of foreground pixels):\n"
+        f"coverage of {len(coverage)} masks as stored (fraction of foreground pixels):\n"
         f"{coverage_histogram(coverage)}\n"
         f"would fall back: {below:.1%} below {FALLBACK_LOW:.0%}, {above:.1%} above "
-        f"{FALLBACK_HIGH:.0%}, {below + above:.1%} in all"
+        f"{FALLBACK_HIGH:.0%}, {below + above:.1%} in all (of the whole stored masks; "
+        "training measures each view after its crop, so its share differs)"
     )
 
 
@@ -101,7 +104,9 @@ class Summary:
         total: Items of the source in this shard.
         done: Masks computed by this run.
         skipped: Items whose valid mask was already cached.
-        failed: ``(path or key, reason)`` of items that could not be read.
+        resized: Of ``done``, masks that were cached at another size and recomputed.
+        failed: ``(path or key, reason)`` of items that could not be read (recorded
+            in the cache, see :meth:`MaskCache.failures`).
         ignored: Files in the source folder that are not images (by extension).
         coverage: Coverage of every cached mask of this shard's items after the run.
         seconds: Wall time of the run.
@@ -113,6 +118,7 @@ class Summary:
     total: int
     done: int = 0
     skipped: int = 0
+    resized: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     coverage: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
@@ -135,8 +141,13 @@ class Summary:
             f"ignored (not images): {len(self.ignored)}",
             f"time: {self.seconds:.1f} s ({rate:.1f} masks/s)",
         ]
+        if self.resized:
+            lines.append(f"recomputed at the new size: {self.resized} (cached at another size)")
         if self.failed:
-            lines.append("failed (skipped, the run went on):")
+            lines.append(
+                "failed (skipped, the run went on; recorded in the cache, so training "
+                "leaves unreadable images out):"
+            )
             lines += [f"  {path}: {reason}" for path, reason in self.failed[:50]]
             if len(self.failed) > 50:
                 lines.append(f"  ... and {len(self.failed) - 50} more")
@@ -173,7 +184,24 @@ def cache_report(root: str | os.PathLike[str], config_id: str | None = None) -> 
         _coverage_report(cache.coverages()),
         _verified_line(Path(root), cache),
     ]
+    lines += _failures_lines(cache)
     return "\n".join(lines)
+
+
+def _failures_lines(cache: MaskCache, shown: int = 10) -> list[str]:
+    failures = cache.failures()
+    lines = []
+    for kind, what in (
+        ("image", "unreadable images (datasets reading this cache leave them out)"),
+        ("mask", "unusable annotation files (those items get an empty mask)"),
+    ):
+        rows = [(k, r) for k, (kd, r) in failures.items() if kd == kind]
+        if rows:
+            lines.append(f"{what}: {len(rows)}")
+            lines += [f"  {k}: {r}" for k, r in rows[:shown]]
+            if len(rows) > shown:
+                lines.append(f"  ... and {len(rows) - shown} more")
+    return lines
 
 
 VERIFIED_FILE = "verified.json"
@@ -269,6 +297,18 @@ class _Item:
     image: torch.Tensor | None = None
     mask: np.ndarray | None = None
     error: str = ""
+    kind: str = "image"  # of a failure: "image" (unreadable) or "mask" (annotation file)
+    resized: bool = False  # cached at another size: recomputed
+
+
+def _is_done(
+    done: dict[str, tuple[str, tuple[int, int]]], key: str, digest: str, hw: tuple[int, int]
+) -> bool | None:
+    """True: a valid mask of this image at this size is cached; None: cached at another size."""
+    entry = done.get(key)
+    if entry is None or entry[0] != digest:
+        return False
+    return True if entry[1] == hw else None
 
 
 def _resized_size(w: int, h: int, size: int | None) -> tuple[int, int]:
@@ -300,7 +340,7 @@ class _FolderItems(Dataset):
         self,
         root: Path,
         keys: list[str],
-        done: dict[str, str],
+        done: dict[str, tuple[str, tuple[int, int]]],
         size: int | None,
         files: FileMasks | None = None,
     ):
@@ -314,21 +354,23 @@ class _FolderItems(Dataset):
         try:
             mask_data = self.files.read_bytes(key)
         except MaskFileError as err:
-            return _Item("fail", key, error=str(err))
+            return _Item("fail", key, error=str(err), kind="mask")
         digest = content_hash(data + b"\0mask\0" + mask_data)
-        if self.done.get(key) == digest:
-            return _Item("skip", key, digest)
         try:
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
         except Exception as err:  # noqa: BLE001 - any decoder error means "not an image"
             return _Item("fail", key, error=f"unreadable image ({type(err).__name__}: {err})")
+        w, h = _resized_size(width, height, self.size)
+        state = _is_done(self.done, key, digest, (h, w))
+        if state:
+            return _Item("skip", key, digest)
         try:
             mask = self.files.decode(mask_data, key)
             check_size(mask, (height, width), self.files.path_for(key))
         except MaskFileError as err:
-            return _Item("fail", key, error=str(err))
-        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size))
+            return _Item("fail", key, error=str(err), kind="mask")
+        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size), resized=state is None)
 
     def __getitem__(self, i: int) -> _Item:
         key = self.keys[i]
@@ -339,12 +381,16 @@ class _FolderItems(Dataset):
         if self.files is not None:
             return self._from_file(key, data)
         digest = content_hash(data)
-        if self.done.get(key) == digest:
-            return _Item("skip", key, digest)
         try:
             with Image.open(io.BytesIO(data)) as im:
+                w, h = _resized_size(*im.size, self.size)
+                state = _is_done(self.done, key, digest, (h, w))
+                if state:
+                    return _Item("skip", key, digest)
                 im.load()
-                return _to_item(key, digest, im, self.size)
+                item = _to_item(key, digest, im, self.size)
+                item.resized = state is None
+                return item
         except UnidentifiedImageError:
             return _Item("fail", key, error="not an image (PIL cannot identify the file)")
         except Exception as err:  # noqa: BLE001 - any decoder error means "not an image"
@@ -356,7 +402,7 @@ class _DatasetItems(Dataset):
         self,
         dataset: Any,
         indices: list[int],
-        done: dict[str, str],
+        done: dict[str, tuple[str, tuple[int, int]]],
         size: int | None,
         source: MaskSource | None,
     ):
@@ -374,15 +420,19 @@ class _DatasetItems(Dataset):
         except Exception as err:  # noqa: BLE001 - report and go on
             return _Item("fail", key, error=f"could not load item {index}: {err}")
         digest = content_hash(np.asarray(image))
-        if self.done.get(key) == digest:
+        w, h = _resized_size(*image.size, self.size)
+        state = _is_done(self.done, key, digest, (h, w))
+        if state:
             return _Item("skip", key, digest)
         if self.source is None:
-            return _to_item(key, digest, image, self.size)
+            item = _to_item(key, digest, image, self.size)
+            item.resized = state is None
+            return item
         try:
             mask = self.source.lookup(index, key)
         except MaskFileError as err:
-            return _Item("fail", key, error=str(err))
-        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size))
+            return _Item("fail", key, error=str(err), kind="mask")
+        return _Item("mask", key, digest, mask=_resize_mask(mask, self.size), resized=state is None)
 
 
 def _as_pil(image: Any) -> Image.Image:
@@ -527,7 +577,7 @@ def precompute_masks(
     writer = cache.writer(
         seg.config_id, chunk_size=chunk_size, writer_id=_writer_id(shard_i, shard_n)
     )
-    done = cache.valid_entries()
+    done = {k: (digest, cache.shape(k)) for k, digest in cache.valid_entries().items()}
     mine = [k for k in keys if shard_n == 1 or shard_of(k, shard_n) == shard_i]
     if dataset is None:
         files = source if isinstance(source, FileMasks) else None
@@ -543,6 +593,7 @@ def precompute_masks(
     )
     abort_after = int(os.environ.get(ABORT_ENV, "0") or 0)
     buckets: dict[tuple[int, int], list[_Item]] = {}
+    failures: dict[str, tuple[str, str]] = {}
 
     def run(bucket: list[_Item]) -> None:
         batch = torch.stack([it.image for it in bucket]).float().div_(255.0)
@@ -556,6 +607,7 @@ def precompute_masks(
         for it, mask in zip(bucket, masks, strict=True):
             writer.add(it.key, it.digest, mask)
         summary.done += len(bucket)
+        summary.resized += sum(it.resized for it in bucket)
         if abort_after and writer.written >= abort_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -567,9 +619,11 @@ def precompute_masks(
                     summary.skipped += 1
                 elif it.status == "fail":
                     summary.failed.append((it.key, it.error))
+                    failures[it.key] = (it.kind, it.error)
                 elif it.status == "mask":  # looked up by a mask source
                     writer.add(it.key, it.digest, it.mask)
                     summary.done += 1
+                    summary.resized += it.resized
                     if abort_after and writer.written >= abort_after:
                         os.kill(os.getpid(), signal.SIGKILL)
                 else:
@@ -588,6 +642,7 @@ def precompute_masks(
     finally:
         writer.close()
         bar.close()
+        cache.record_failures(failures, writer.writer_id)
     cache.refresh()
     summary.coverage = cache.coverages(mine)
     summary.seconds = time.perf_counter() - start

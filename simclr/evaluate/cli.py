@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from segaug.errors import USER_ERRORS, report_error
+from segaug.errors import USER_ERRORS, one_line_warnings, report_error
 from simclr.evaluate.linear import DEFAULT_L2_GRID
 from simclr.evaluate.names import (
     CLASSIFIER_FEATURES,
@@ -226,6 +226,7 @@ def settings_from_args(args: argparse.Namespace) -> EvalSettings:
     return s
 
 
+@one_line_warnings("simclr-eval")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``simclr-eval`` and ``python -m simclr.evaluate``."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from segaug.constants import IMAGENET_MEAN, IMAGENET_STD
+from segaug.data.unreadable import UnreadableImages, describe_item
 from segaug.io import load_torch_file, save_torch_file
 
 # -------------------------------------------------------------------------- encoders
@@ -349,7 +350,11 @@ def _as_array(image: Image.Image):
 
 class TransformedDataset(Dataset):
     """``(transform(image), label)`` view of a ``(PIL image, label)`` dataset, optionally
-    restricted to ``indices``."""
+    restricted to ``indices``.
+
+    An image file that cannot be read is left out with one warning, the next readable
+    item taking its place (:class:`segaug.data.unreadable.UnreadableImages`).
+    """
 
     def __init__(
         self,
@@ -359,13 +364,21 @@ class TransformedDataset(Dataset):
     ) -> None:
         self.base, self.transform = base, transform
         self.indices = list(range(len(base))) if indices is None else list(indices)
+        self.unreadable = UnreadableImages("skip", describe=self.describe)
+
+    def describe(self, i: int) -> str:
+        """The file of item ``i`` (its path when the base dataset lists paths)."""
+        return describe_item(self.base, self.indices[i])
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+    def _item(self, i: int) -> tuple[Tensor, int]:
         image, label = self.base[self.indices[i]]
         return self.transform(image), int(label)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.unreadable.read(i, len(self), self._item)
 
 
 def dataset_targets(ds: Dataset) -> list[int]:
