@@ -203,6 +203,7 @@ class Trainer:
         """Dataset, per-process loader, augmentation and normalisation; the class count."""
         cfg = self.cfg
         ds = build_pretrain_dataset(cfg.data)
+        self.label_maps = bool(getattr(ds, "label_maps", False))  # masks are region ids
         self.watch_unreadable(ds)
         self.aug = augment if augment is not None else build_augment(cfg)
         self.aug.to(self.device)
@@ -389,18 +390,27 @@ class Trainer:
     def make_views(self, images: Tensor, masks: Tensor) -> tuple[list[Tensor], list[Tensor], float]:
         """Augment on the device: global views (then local ones), normalised.
 
+        With label-map data (``dataset.label_maps``) the masks are region ids: the
+        recipe's foreground is every labelled region (id > 0), and a method with
+        ``uses_regions`` receives the views' region ids instead of their masks.
+
         Returns:
             (images, masks, number of fallback samples over all views).
         """
         with torch.no_grad():
+            regions, extra = None, {}
+            if self.label_maps:
+                regions, masks = masks, (masks > 0).to(torch.uint8)
+                extra = {"regions": regions}
             if self.view_spec.global_views == 2:
-                views = list(self.aug.pair(images, masks))
+                views = list(self.aug.pair(images, masks, **extra))
             else:
-                views = [self.aug(images, masks)]
+                views = [self.aug(images, masks, **extra)]
             for _ in range(self.view_spec.local_views):
-                views.append(self.local_aug(images, masks))
+                views.append(self.local_aug(images, masks, **extra))
             imgs = [(v.images - self.mean_t) / self.std_t for v in views]
-            msks = [v.masks for v in views]
+            pass_regions = regions is not None and self.method.uses_regions
+            msks = [v.regions if pass_regions else v.masks for v in views]
             if self.cfg.train.channels_last:
                 imgs = [x.contiguous(memory_format=torch.channels_last) for x in imgs]
             fallback = sum(float(v.fallback.sum()) for v in views)

@@ -56,7 +56,7 @@ from segaug.augment.ops import (
 )
 from segaug.constants import RELIABLE_COVERAGE
 
-__all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs"]
+__all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs", "prepare_regions"]
 
 
 @dataclass
@@ -98,6 +98,9 @@ class AugmentedBatch:
         coverage: (B,) foreground fraction of the *input* masks.
         fallback: (B,) bool, True where the sample took the global (fallback) pipeline.
         params: The random parameters of this call, for inspection and replay.
+        regions: (B, 1, h, w) int64 region ids after the same geometry (nearest), ``-1``
+            where the view shows no input pixel; ``None`` when the call got no
+            ``regions`` (label maps, for objectives that pool features per region).
     """
 
     images: Tensor
@@ -105,6 +108,7 @@ class AugmentedBatch:
     coverage: Tensor
     fallback: Tensor
     params: AugmentParams
+    regions: Tensor | None = None
 
     @property
     def fallback_rate(self) -> float:
@@ -204,6 +208,43 @@ def prepare_inputs(images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool]
     else:
         raise ValueError(f"masks must be bool, integer or floating point, got dtype {masks.dtype}")
     return x, m, soft
+
+
+def prepare_regions(regions: Tensor | None, images: Tensor) -> Tensor | None:
+    """Validate a label map of region ids for ``images``; ``None`` passes through.
+
+    Args:
+        regions: (B, 1, H, W) or (B, H, W) integer region ids in ``0..255`` (uint8 label
+            maps), on the images' device.
+        images: The batch they belong to, (B, 3, H, W).
+
+    Returns:
+        (B, 1, H, W) int64, or ``None``.
+
+    Raises:
+        ValueError: For a wrong type, dtype, shape, device or value range.
+    """
+    if regions is None:
+        return None
+    regions = _plain(regions, "regions")
+    if regions.ndim == 3:
+        regions = regions.unsqueeze(1)
+    if regions.is_floating_point() or regions.dtype == torch.bool or regions.is_complex():
+        raise ValueError(f"regions must be an integer tensor of region ids, got {regions.dtype}")
+    if regions.ndim != 4 or regions.shape[1] != 1 or regions.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"regions must have shape (B, 1, H, W) or (B, H, W) with B={images.shape[0]}, "
+            f"got {tuple(regions.shape)}"
+        )
+    if regions.shape[2:] != images.shape[2:] or regions.device != images.device:
+        raise ValueError(
+            f"regions must have the images' size {tuple(images.shape[2:])} and device "
+            f"{images.device}, got {tuple(regions.shape[2:])} on {regions.device}"
+        )
+    lo, hi = (int(v) for v in torch.aminmax(regions))
+    if lo < 0 or hi > 255:
+        raise ValueError(f"regions must hold ids in 0..255, got values in [{lo}, {hi}]")
+    return regions.long()
 
 
 def _default_foreground() -> list[IntensityOp]:
@@ -533,8 +574,15 @@ class RegionAugment(nn.Module):
         coverage: Tensor,
         fallback: Tensor,
         params: AugmentParams,
+        regions: Tensor | None = None,
     ) -> AugmentedBatch:
-        if self.geometric is not None:
+        if self.geometric is not None and regions is not None:
+            # The ids ride along as a second mask channel (nearest), shifted by one so
+            # that pixels from outside the input (0 after resampling) read -1.
+            both = torch.cat([m, (regions + 1).to(m.dtype)], dim=1)
+            x, both = self.geometric.apply(x, both, params.geometry)
+            m, regions = both[:, :1], both[:, 1:].round().long() - 1
+        elif self.geometric is not None:
             x, m = self.geometric.apply(x, m, params.geometry)
         fb = fallback.cpu()
         reg_rows = torch.nonzero(~fb).squeeze(1)
@@ -550,8 +598,9 @@ class RegionAugment(nn.Module):
                 self.fallback, x[fb_rows.to(x.device)], params.fallback, fb_rows
             )
         return AugmentedBatch(
-            images=out, masks=m, coverage=coverage, fallback=fallback, params=params
-        )
+            images=out, masks=m, coverage=coverage, fallback=fallback, params=params,
+            regions=regions,
+        )  # fmt: skip
 
     def _prepare(
         self, images: Tensor, masks: Tensor
@@ -573,7 +622,11 @@ class RegionAugment(nn.Module):
         return (coverage < self.coverage[0]) | (coverage > self.coverage[1])
 
     def forward(
-        self, images: Tensor, masks: Tensor, params: AugmentParams | None = None
+        self,
+        images: Tensor,
+        masks: Tensor,
+        params: AugmentParams | None = None,
+        regions: Tensor | None = None,
     ) -> AugmentedBatch:
         """Augment a batch once.
 
@@ -581,29 +634,37 @@ class RegionAugment(nn.Module):
             images: (B, 3, H, W) uint8 or float in [0, 1].
             masks: (B, 1, H, W) or (B, H, W) foreground masks on the same device.
             params: Parameters of an earlier call (``AugmentedBatch.params``) to replay.
+            regions: Optional (B, 1, H, W) integer label maps (ids 0..255) that follow
+                the same geometry as the masks, returned in ``AugmentedBatch.regions``.
+                They do not change the augmentation: ``masks`` decides the regions
+                of ``foreground`` and ``background``.
 
         Returns:
             AugmentedBatch: the view, its masks, input coverage, fallback flags, params.
         """
         x, m, soft, coverage, fallback = self._prepare(images, masks)
+        regions = prepare_regions(regions, images)
         size = (x.shape[-2], x.shape[-1])
         if params is None:
             params = self.draw(x.shape[0], size, fallback, m)
         else:
             self._check_params(params, x.shape[0], size)
-        return self._augment(x, m, soft, coverage, fallback, params)
+        return self._augment(x, m, soft, coverage, fallback, params, regions)
 
     def pair(
         self,
         images: Tensor,
         masks: Tensor,
         params: tuple[AugmentParams, AugmentParams] | None = None,
+        regions: Tensor | None = None,
     ) -> tuple[AugmentedBatch, AugmentedBatch]:
         """Two independent views of the batch (the two SimCLR views).
 
-        Inputs are validated and converted once. ``params`` replays an earlier pair.
+        Inputs are validated and converted once. ``params`` replays an earlier pair;
+        ``regions`` as in :meth:`forward`.
         """
         x, m, soft, coverage, fallback = self._prepare(images, masks)
+        regions = prepare_regions(regions, images)
         size = (x.shape[-2], x.shape[-1])
         views = []
         for i in range(2):
@@ -614,7 +675,7 @@ class RegionAugment(nn.Module):
                 self._check_params(p, x.shape[0], size)
             # Without geometry the ops work in place, so each view needs its own copy.
             xi = x.clone() if (self.geometric is None and i == 0) else x
-            views.append(self._augment(xi, m, soft, coverage, fallback, p))
+            views.append(self._augment(xi, m, soft, coverage, fallback, p, regions))
         return views[0], views[1]
 
     def extra_repr(self) -> str:

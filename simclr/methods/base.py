@@ -190,6 +190,10 @@ class Method(nn.Module):
             GradCache for accumulation, and the tests check that accumulation and
             several processes give the gradients of one large batch.
         num_views: 2 for two-view methods, 1 for single-view ones (MAE).
+        uses_regions: True when the method reads region ids from the views' masks
+            (DetCon). When the data holds label maps, the trainer then passes each
+            view's ``AugmentedBatch.regions`` (int64 ids, ``-1`` outside the image)
+            instead of its binary mask; with binary data it passes the masks.
         smoke_params: Small ``method.params`` (narrow heads, short queues, multi-crop at
             8 px) with which the tests train the method in about a second on a CPU, at
             16 px on a 1/8-width ResNet-18, or a 1-block ViT-Tiny when
@@ -199,6 +203,7 @@ class Method(nn.Module):
     config_class: ClassVar[type[MethodParams]] = MethodParams
     batch_coupled: ClassVar[bool] = False
     num_views: ClassVar[int] = 2
+    uses_regions: ClassVar[bool] = False
     smoke_params: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(self, backbone: nn.Module) -> None:
@@ -214,7 +219,8 @@ class Method(nn.Module):
 
         Shape:
             - images: ``num_views`` tensors ``(n, 3, H, W)`` (normalised)
-            - masks: ``num_views`` tensors ``(n, 1, H, W)`` in [0, 1]
+            - masks: ``num_views`` tensors ``(n, 1, H, W)`` in [0, 1]; for a method with
+              ``uses_regions`` and label-map data, int64 region ids (``-1`` outside)
         """
         raise NotImplementedError
 

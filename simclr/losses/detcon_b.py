@@ -1,0 +1,158 @@
+"""DetCon's contrastive detection loss, BYOL-style: online predictions against targets.
+
+References:
+    - [0]: DetCon, 2021, https://arxiv.org/abs/2103.10957 (the loss of its reference
+      code, ``byol_nce_detcon``)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from simclr import distributed
+from simclr.losses._common import upcast
+
+_EXCLUDED = -1e9
+"""Logit of a candidate that is left out (a finite stand-in for -inf, as in the paper's
+code: a label of 0 times a log-probability of -inf would be NaN)."""
+
+
+def _direction(
+    pred: Tensor,
+    ids: Tensor,
+    other_targets: Tensor,
+    other_ids: Tensor,
+    own_targets: Tensor,
+    own_ids: Tensor,
+    offset: int,
+    temperature: float,
+) -> Tensor:
+    """The loss of one view's regions as anchors (see :class:`DetConBLoss`)."""
+    n, m, _ = pred.shape
+    big_n = other_targets.shape[0]
+    same_image = (
+        torch.arange(big_n, device=pred.device)[None, :]
+        == (torch.arange(n, device=pred.device) + offset)[:, None]
+    )[:, None, :, None]  # (n, 1, N, 1)
+    logits_other = torch.einsum("imd,jkd->imjk", pred, other_targets) / temperature
+    logits_own = torch.einsum("imd,jkd->imjk", pred, own_targets) / temperature
+    positives = same_image & (ids[:, :, None, None] == other_ids[None, None])  # (n, m, N, m)
+    excluded = same_image & (ids[:, :, None, None] == own_ids[None, None])
+    logits_own = logits_own.masked_fill(excluded, _EXCLUDED)
+    logits = torch.cat([logits_other.reshape(n, m, -1), logits_own.reshape(n, m, -1)], dim=-1)
+    labels = torch.cat(
+        [
+            positives.reshape(n, m, -1).to(pred.dtype),
+            torch.zeros_like(logits_own).reshape(n, m, -1),
+        ],
+        dim=-1,
+    )
+    num_positives = labels.sum(-1)
+    labels = labels / num_positives.clamp_min(1.0)[..., None]
+    repeats = (ids[:, :, None] == ids[:, None, :]).sum(-1).to(pred.dtype)  # draws of a region
+    weight = (num_positives > 0).to(pred.dtype) / repeats
+    cross_entropy = -(labels * F.log_softmax(logits, dim=-1)).sum(-1)
+    return (weight * cross_entropy).mean()
+
+
+def detcon_nce(
+    pred0: Tensor,
+    pred1: Tensor,
+    target0: Tensor,
+    target1: Tensor,
+    ids0: Tensor,
+    ids1: Tensor,
+    temperature: float,
+    gather_distributed: bool = True,
+    targets_with_grad: bool = False,
+) -> Tensor:
+    """DetCon's loss over two views (both directions summed); see :class:`DetConBLoss`.
+
+    Args:
+        pred0, pred1: ``(n, M, D)`` anchors of view 0 and view 1.
+        target0, target1: ``(n, M, D)`` candidates of view 0 and view 1.
+        ids0, ids1: ``(n, M)`` the region id of each sampled region (any dtype).
+        temperature: Softmax temperature (> 0).
+        gather_distributed: Candidates from every process.
+        targets_with_grad: Gather the targets with their gradient (DetCon-S, whose
+            targets are the anchors themselves); else they are detached.
+    """
+    shapes = {tuple(t.shape) for t in (pred0, pred1, target0, target1)}
+    if len(shapes) != 1 or pred0.ndim != 3 or tuple(ids0.shape) != tuple(pred0.shape[:2]):
+        raise ValueError(
+            "expected four (n, M, D) tensors of one shape and two (n, M) id tensors, got "
+            f"{[tuple(t.shape) for t in (pred0, pred1, target0, target1, ids0, ids1)]}"
+        )
+    if tuple(ids1.shape) != tuple(ids0.shape):
+        raise ValueError(f"ids0 and ids1 differ in shape: {tuple(ids0.shape)}, {tuple(ids1.shape)}")
+    p0, p1 = F.normalize(upcast(pred0), dim=-1), F.normalize(upcast(pred1), dim=-1)
+    if not targets_with_grad:
+        target0, target1 = target0.detach(), target1.detach()
+    t0, t1 = F.normalize(upcast(target0), dim=-1), F.normalize(upcast(target1), dim=-1)
+    ids0, ids1 = ids0.detach().long(), ids1.detach().long()
+    n = p0.shape[0]
+    if gather_distributed:
+        t0, t1 = distributed.all_gather_with_grad(t0), distributed.all_gather_with_grad(t1)
+        g0, g1 = distributed.all_gather_with_grad(ids0), distributed.all_gather_with_grad(ids1)
+        offset = distributed.rank() * n if t0.shape[0] != n else 0
+    else:
+        g0, g1, offset = ids0, ids1, 0
+    return _direction(p0, ids0, t1, g1, t0, g0, offset, temperature) + _direction(
+        p1, ids1, t0, g0, t1, g1, offset, temperature
+    )
+
+
+class DetConBLoss(nn.Module):
+    """Contrastive detection: a region's prediction must find the same region in the
+    other view of its image, among every other region of the batch.
+
+    For each sampled region ``(i, r)`` of view 0 (image ``i``, region id ``r``), the
+    positives are the targets of view 1 of image ``i`` with the same id ``r``; the
+    candidates are every region target of both views of every image, except those of
+    view 0 of image ``i`` with id ``r`` itself. The loss is the cross entropy against
+    the positives (equal shares when ``r`` was drawn several times) at cosine
+    similarity / ``temperature``, weighted by ``1 / (draws of r in view 0)`` so that each
+    region of an image counts once, and 0 for a region absent from the other view.
+    Averaged over the ``n * M`` anchors, plus the same with the views' roles swapped.
+
+    The targets are the momentum teacher's (detached), gathered from every process.
+
+    Args:
+        temperature: Softmax temperature (DetCon: 0.1).
+        gather_distributed: Use every process's regions as candidates.
+
+    Shape:
+        - pred0, pred1, target0, target1: :math:`(n, M, D)`
+        - ids0, ids1: :math:`(n, M)`
+        - Output: scalar
+
+    Example:
+        >>> import torch
+        >>> z = torch.eye(4)[None]  # one image, 4 regions with orthogonal features
+        >>> ids = torch.arange(4)[None]
+        >>> loss = DetConBLoss(temperature=1.0)(z, z, z, z, ids, ids)
+        >>> round(loss.item(), 4)  # 2 directions x -log(e / (e + 3 + 3))
+        2.3308
+    """
+
+    def __init__(self, temperature: float = 0.1, gather_distributed: bool = True) -> None:
+        super().__init__()
+        if not temperature > 1e-8:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.gather_distributed = gather_distributed
+
+    def forward(
+        self,
+        pred0: Tensor,
+        pred1: Tensor,
+        target0: Tensor,
+        target1: Tensor,
+        ids0: Tensor,
+        ids1: Tensor,
+    ) -> Tensor:
+        return detcon_nce(
+            pred0, pred1, target0, target1, ids0, ids1, self.temperature, self.gather_distributed
+        )
