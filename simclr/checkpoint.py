@@ -205,7 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m simclr.checkpoint",
         description="Rewrite trusted checkpoints from before safe loading (weights_only=True).",
     )
-    parser.add_argument("--upgrade", nargs="+", required=True, metavar="PATH")
+    parser.add_argument(
+        "--upgrade",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="checkpoint files or run directories (their last.pt) to rewrite in place",
+    )
     args = parser.parse_args(argv)
     try:
         for path in args.upgrade:
