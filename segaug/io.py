@@ -31,6 +31,7 @@ import os
 import pickle
 import re
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +40,7 @@ import torch
 
 __all__ = [
     "TMP_PREFIX",
+    "UnreadableTorchFileError",
     "UnsafeCheckpointError",
     "atomic_open",
     "atomic_write",
@@ -52,6 +54,42 @@ TMP_PREFIX = ".tmp-"
 
 class UnsafeCheckpointError(ValueError):
     """A ``.pt`` file holds objects that only a full (code-running) unpickle could load."""
+
+
+class UnreadableTorchFileError(ValueError):
+    """A file ``torch.load`` cannot read: empty, truncated, corrupted or not a torch file.
+
+    Attributes:
+        path: The file.
+        reason: Why, in words, with ``torch.load``'s own error (type and first sentence).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read {path!r}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _unreadable(name: str, err: BaseException) -> UnreadableTorchFileError:
+    """The error of a file ``torch.load`` failed on, whatever it raised.
+
+    On a damaged file ``torch.load`` raises ``EOFError`` (empty), ``RuntimeError``
+    (``failed finding central directory``: the end of the zip archive is missing),
+    ``OSError`` (``[Errno 22] Invalid argument``: the archive's records point past the
+    end), ``pickle.UnpicklingError`` or ``KeyError`` (not a torch file), depending on
+    where the file was cut.
+    """
+    size = os.path.getsize(name)
+    if size == 0:
+        return UnreadableTorchFileError(
+            name, "the file is empty (0 bytes): truncated or never written"
+        )
+    first = (str(err).splitlines() or [""])[0].split(". ")[0].strip()
+    detail = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return UnreadableTorchFileError(
+        name,
+        f"truncated or corrupted, or not a torch.save file ({size} bytes; torch.load: {detail})",
+    )
 
 
 @contextlib.contextmanager
@@ -136,23 +174,30 @@ def load_torch_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     Raises:
         UnsafeCheckpointError: If the file holds other objects (it would need a full
             unpickle, which can run code); the message names the file and the type.
-        ValueError: If the file cannot be read (truncated, not a torch file).
+        UnreadableTorchFileError: If the file cannot be read (empty, truncated,
+            corrupted, not a torch file), whatever ``torch.load`` raised; a ``ValueError``.
         FileNotFoundError: If ``path`` does not exist.
+        PermissionError: If it cannot be opened.
     """
     name = os.fspath(path)
     if not os.path.exists(name):
         raise FileNotFoundError(f"no such file: {name!r}")
     try:
-        return torch.load(name, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle's protocol: the error says enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(name, map_location=map_location, weights_only=True)
+    except PermissionError:
+        raise
     except pickle.UnpicklingError as err:
         detail = str(err)
         if "Weights only load failed" not in detail:
-            raise ValueError(f"cannot read {name!r}: {detail.splitlines()[0]}") from None
+            raise _unreadable(name, err) from None
         operand = re.search(r"Unsupported operand (\d+)", detail)
         if operand:  # a byte no torch.save file holds: garbage, or a plain pickle
-            raise ValueError(
-                f"cannot read {name!r}: not a torch.save file, or corrupted (pickle "
-                f"opcode {operand.group(1)} is not allowed)"
+            raise UnreadableTorchFileError(
+                name,
+                f"truncated or corrupted, or not a torch.save file (pickle opcode "
+                f"{operand.group(1)} is not allowed)",
             ) from None
         glob = re.search(r"Unsupported global: (?:GLOBAL )?(\S+)", detail)
         what = glob.group(1) if glob else "objects other than tensors and plain containers"
@@ -161,6 +206,5 @@ def load_torch_file(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             "run arbitrary code; only tensors and plain containers are loaded "
             "(torch.load weights_only=True)"
         ) from None
-    except Exception as err:  # truncated, corrupted or not a torch file
-        first = (str(err).splitlines() or [""])[0]
-        raise ValueError(f"cannot read {name!r}: {type(err).__name__}: {first}") from None
+    except Exception as err:  # EOFError, RuntimeError, OSError, KeyError, zipfile errors, ...
+        raise _unreadable(name, err) from None

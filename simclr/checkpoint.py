@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from segaug.io import UnsafeCheckpointError, load_torch_file, save_torch_file
+from segaug.io import (
+    UnreadableTorchFileError,
+    UnsafeCheckpointError,
+    load_torch_file,
+    save_torch_file,
+)
 
 __all__ = [
     "LAST",
@@ -40,6 +45,7 @@ __all__ = [
     "atomic_save",
     "capture_rng",
     "load_checkpoint",
+    "newest_loadable_checkpoint",
     "resolve_checkpoint",
     "restore_rng",
     "upgrade_checkpoint",
@@ -89,7 +95,10 @@ def load_checkpoint(
     Raises:
         UnsafeCheckpointError: The file needs a full unpickle (a ValueError subclass;
             the message names the file).
-        ValueError: Missing, unreadable or not a dict.
+        ValueError: Missing, unreadable or not a dict. An empty, truncated or corrupted
+            file (whatever ``torch.load`` raised on it) is named with the newest
+            ``epoch_*.pt`` of its folder that loads (:func:`newest_loadable_checkpoint`),
+            as ``--resume PATH`` when ``context`` is ``resume``, or says none loads.
     """
     p = resolve_checkpoint(path, context)
     try:
@@ -102,13 +111,67 @@ def load_checkpoint(
             else ""
         )
         raise UnsafeCheckpointError(f"{context}: {err}{hint}") from None
-    except ValueError as err:  # corrupted or truncated file
-        raise ValueError(f"{context}: cannot read checkpoint {str(p)!r}: {err}") from None
+    except UnreadableTorchFileError as err:  # empty, truncated or corrupted
+        raise ValueError(
+            f"{context}: cannot read checkpoint {str(p)!r}: {err.reason}; {_fallback(p, context)}"
+        ) from None
     if not isinstance(obj, dict):
         raise ValueError(
             f"{context}: {str(p)!r} is not a checkpoint (expected a dict, got {type(obj).__name__})"
         )
     return obj
+
+
+def _epoch_number(path: Path) -> int:
+    """The epoch of an ``epoch_XXXX.pt`` file name (-1 when the name is not one)."""
+    digits = path.stem.removeprefix("epoch_")
+    return int(digits) if digits.isdigit() else -1
+
+
+def newest_loadable_checkpoint(folder: str | os.PathLike, skip: Path | None = None) -> Path | None:
+    """The ``epoch_XXXX.pt`` of ``folder`` with the highest epoch that loads, or None.
+
+    Each candidate, newest first, is read with :func:`segaug.io.load_torch_file` until
+    one loads as a dict; ``skip`` (the file that failed) is not tried again.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for e in (1, 2):
+        ...     atomic_save({"epoch": e}, d / f"epoch_{e:04d}.pt")
+        >>> _ = (d / "epoch_0003.pt").write_bytes(b"")  # cut off while written elsewhere
+        >>> newest_loadable_checkpoint(d).name
+        'epoch_0002.pt'
+        >>> newest_loadable_checkpoint(d / "none") is None
+        True
+    """
+    candidates = sorted(
+        (q for q in Path(folder).glob("epoch_*.pt") if _epoch_number(q) >= 0 and q != skip),
+        key=_epoch_number,
+        reverse=True,
+    )
+    for q in candidates:
+        try:
+            if isinstance(load_torch_file(q), dict):
+                return q
+        except (ValueError, OSError):  # unreadable too: try an older one
+            continue
+    return None
+
+
+def _fallback(broken: Path, context: str) -> str:
+    """What to do about an unreadable checkpoint: the newest one beside it that loads."""
+    good = newest_loadable_checkpoint(broken.parent, skip=broken)
+    if good is not None:
+        if context == "resume":
+            return f"the newest checkpoint there that loads is {good.name}: --resume {good}"
+        return f"the newest checkpoint there that loads is {good}"
+    others = [q for q in broken.parent.glob("epoch_*.pt") if q != broken]
+    if others:
+        said = f"none of the {len(others)} epoch_*.pt files in {str(broken.parent)!r} loads either"
+    else:
+        said = f"{str(broken.parent)!r} holds no epoch_*.pt to fall back on"
+    return said + ("; start the run again with --overwrite" if context == "resume" else "")
 
 
 def _numpy_state_to_plain(state: tuple) -> dict[str, Any]:
@@ -205,7 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m simclr.checkpoint",
         description="Rewrite trusted checkpoints from before safe loading (weights_only=True).",
     )
-    parser.add_argument("--upgrade", nargs="+", required=True, metavar="PATH")
+    parser.add_argument(
+        "--upgrade",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="checkpoint files or run directories (their last.pt) to rewrite in place",
+    )
     args = parser.parse_args(argv)
     try:
         for path in args.upgrade:

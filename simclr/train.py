@@ -28,6 +28,7 @@ import argparse
 import sys
 
 from segaug.env import resolve_device
+from segaug.helptext import DefaultsHelpFormatter
 from simclr import checkpoint as ckpt_io
 from simclr import distributed as dist_utils
 from simclr.build import build_local_augment, build_train_module
@@ -40,6 +41,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "build_local_augment",
+    "build_parser",
     "build_train_module",
     "main",
     "parse_args",
@@ -47,15 +49,25 @@ __all__ = [
 ]
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    """Parse known flags; ``--section.key value`` / ``--section.key=value`` become overrides."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``simclr-train`` (the known flags; see :func:`parse_args`)."""
+    d = Config()  # the defaults of a run without --config (the CPU smoke run)
+
+    def cfg_default(value: object) -> str:
+        return f"(default: the config's value; {value} without --config)"
+
     p = argparse.ArgumentParser(
         prog="simclr-train",
         description=f"Self-supervised pretraining ({', '.join(METHODS.names())}) with segaug "
         "augmentations.",
         epilog="Any config field can be set with --set section.key=value or --section.key value.",
+        formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--config", help="YAML or TOML config file (default: the CPU smoke run)")
+    p.add_argument(
+        "--config",
+        help="YAML or TOML config file (default: none, the built-in CPU smoke run on "
+        "synthetic data; with --resume alone, the checkpoint's config)",
+    )
     p.add_argument(
         "--set",
         nargs="*",
@@ -64,20 +76,46 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         metavar="KEY=VALUE",
         help="config overrides (repeatable; all are applied, in order)",
     )
-    p.add_argument("--resume", help="checkpoint file or run directory (uses its last.pt)")
+    p.add_argument(
+        "--resume",
+        help="checkpoint file or run directory, which means its last.pt (default: none, a new run)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
         help="empty train.output_dir first when it holds a run (else such a folder is refused)",
     )
-    p.add_argument("--accumulate", type=int, help="micro-batches per step (train.accumulate)")
-    p.add_argument("--output-dir", help="run directory (train.output_dir)")
-    p.add_argument("--epochs", type=int, help="train.epochs")
-    p.add_argument("--batch-size", type=int, help="global batch size (data.batch_size)")
-    p.add_argument("--seed", type=int, help="train.seed")
-    p.add_argument("--device", help="auto, cpu or cuda (train.device)")
-    p.add_argument("--precision", help="fp32, bf16 or fp16 (train.precision)")
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        help="micro-batches per step, train.accumulate " + cfg_default(d.train.accumulate),
+    )
+    p.add_argument(
+        "--output-dir",
+        help="run directory, train.output_dir " + cfg_default(d.train.output_dir),
+    )
+    p.add_argument("--epochs", type=int, help="train.epochs " + cfg_default(d.train.epochs))
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="global batch size, data.batch_size " + cfg_default(d.data.batch_size),
+    )
+    p.add_argument("--seed", type=int, help="train.seed " + cfg_default(d.train.seed))
+    p.add_argument(
+        "--device",
+        help="auto, cpu or cuda: train.device " + cfg_default(d.train.device),
+    )
+    p.add_argument(
+        "--precision",
+        help="fp32, bf16 or fp16: train.precision " + cfg_default(d.train.precision),
+    )
     p.add_argument("--print-config", action="store_true", help="print the config and exit")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse known flags; ``--section.key value`` / ``--section.key=value`` become overrides."""
+    p = build_parser()
     args, rest = p.parse_known_args(argv)
     overrides = list(args.set)
     i = 0

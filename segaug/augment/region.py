@@ -55,6 +55,7 @@ from segaug.augment.ops import (
     as_op,
 )
 from segaug.constants import RELIABLE_COVERAGE
+from segaug.images import float_images, plain_tensor
 
 __all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs", "prepare_regions"]
 
@@ -116,13 +117,6 @@ class AugmentedBatch:
         return float(self.fallback.float().mean())
 
 
-def _plain(t: object, name: str) -> Tensor:
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    # torchvision.tv_tensors.Mask / Image are Tensor subclasses; work on plain tensors.
-    return t.as_subclass(Tensor) if type(t) is not Tensor else t
-
-
 def prepare_inputs(images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool]:
     """Validate images and masks and convert them to float.
 
@@ -138,29 +132,9 @@ def prepare_inputs(images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor, bool]
     Raises:
         ValueError: For any violation, naming the argument, what it got and what it expects.
     """
-    images = _plain(images, "images")
-    masks = _plain(masks, "masks")
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
-    if images.shape[0] == 0:
-        raise ValueError("images is an empty batch (B=0); expected at least one sample")
-    if images.shape[2] < 2 or images.shape[3] < 2:
-        raise ValueError(f"images must be at least 2x2 pixels, got {tuple(images.shape[2:])}")
-    if images.dtype == torch.uint8:
-        x = images.to(torch.float32).div_(255.0)
-    elif images.is_floating_point():
-        lo, hi = torch.aminmax(images)
-        lo, hi = float(lo), float(hi)
-        if not (lo == lo and hi == hi) or abs(lo) == float("inf") or abs(hi) == float("inf"):
-            raise ValueError("images contains NaN or inf; expected finite values in [0, 1]")
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
-                "(pass uint8 images or divide by 255)"
-            )
-        x = images
-    else:
-        raise ValueError(f"images must be uint8 or floating point, got dtype {images.dtype}")
+    images = plain_tensor(images, "images")
+    masks = plain_tensor(masks, "masks")
+    x = float_images(images, "images", min_side=2)  # the check every segmenter shares
 
     if masks.ndim == 3:
         masks = masks.unsqueeze(1)
@@ -226,7 +200,7 @@ def prepare_regions(regions: Tensor | None, images: Tensor) -> Tensor | None:
     """
     if regions is None:
         return None
-    regions = _plain(regions, "regions")
+    regions = plain_tensor(regions, "regions")
     if regions.ndim == 3:
         regions = regions.unsqueeze(1)
     if regions.is_floating_point() or regions.dtype == torch.bool or regions.is_complex():

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from segaug.errors import USER_ERRORS, one_line_warnings, report_error
+from segaug.helptext import DefaultsHelpFormatter
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -51,9 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="segaug-precompute-masks",
         description="Precompute foreground masks into a segaug mask cache (resumable).",
+        formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("src", nargs="?", help="image folder (recursive) or dataset name")
-    p.add_argument("--out", help="cache directory")
+    p.add_argument(
+        "src",
+        nargs="?",
+        help="image folder (recursive) or dataset name (required unless --stats, --compact "
+        "or --verify)",
+    )
+    p.add_argument("--out", help="cache directory (required with SRC)")
     p.add_argument(
         "--segmenter",
         default=None,
@@ -63,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         metavar="SPEC",
         help="look masks up instead: 'gt' (a dataset's annotations) or "
-        "'files:MASK_DIR[?foreground=1,3|background=0,255]' (one file per image of SRC)",
+        "'files:MASK_DIR[?foreground=1,3|background=0,255]' (one file per image of SRC) "
+        "(default: none, the masks are computed by --segmenter)",
     )
-    p.add_argument("--checkpoint", help="weights file for deeplabv3 / sam")
+    p.add_argument(
+        "--checkpoint",
+        help="weights file for deeplabv3 / sam (default: none; deeplabv3 then uses "
+        "torchvision's downloaded weights, sam needs one)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=16, help="images per segmenter call")
     p.add_argument("--workers", type=int, default=2, help="image-reading worker processes")
     p.add_argument(
         "--size",
@@ -75,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=224,
         help="shorter side masks are computed at; 0 = original size",
     )
-    p.add_argument("--shard", help="i/n: process shard i of n (default: torchrun RANK/WORLD_SIZE)")
+    p.add_argument(
+        "--shard",
+        help="i/n: process shard i of n (default: torchrun's RANK/WORLD_SIZE, else all of it)",
+    )
     p.add_argument("--chunk-size", type=int, default=256, help="masks per cache file")
     p.add_argument(
         "--option",
@@ -83,10 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="segmenter option, e.g. backbone=mobilenet_v3_large, margin=0.05, mode=auto",
+        help="segmenter option, e.g. backbone=mobilenet_v3_large, margin=0.05, mode=auto "
+        "(repeatable; default: none, the segmenter's own defaults)",
     )
     p.add_argument("--split", default="train", help="split of a named dataset")
-    p.add_argument("--data-root", help="root folder of a named dataset")
+    p.add_argument(
+        "--data-root",
+        help="root folder of a named dataset (default: none; datasets read from disk need it)",
+    )
     p.add_argument("--download", action="store_true", help="let a named dataset download itself")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(

@@ -25,12 +25,13 @@ from PIL import Image
 
 from segaug import recipes
 from segaug.errors import USER_ERRORS, one_line_warnings, report_error
+from segaug.helptext import DefaultsHelpFormatter
 from segaug.viz import save_pair_grid
 
 if TYPE_CHECKING:
     from segaug.masks.resolve import ResolvedMasks
 
-__all__ = ["visualize", "main"]
+__all__ = ["build_parser", "main", "visualize"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -145,31 +146,56 @@ def visualize(
     return save_pair_grid(out, imgs, msks, aug, panel=max(size, 96), title=title)
 
 
-@one_line_warnings("segaug-visualize")
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point of ``segaug-visualize``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``segaug-visualize``."""
     p = argparse.ArgumentParser(
         prog="segaug-visualize",
         description="Draw original | mask | view 1 | view 2 for a few samples into a PNG.",
+        formatter_class=DefaultsHelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", help="dataset name (segaug registry), e.g. synthetic, cifar10")
-    src.add_argument("--images", help="a folder of images (flat or class sub-folders)")
-    p.add_argument("--root", default="data", help="dataset root (default: data)")
-    p.add_argument("--split", default="train")
+    src.add_argument(
+        "--dataset",
+        help="dataset name (segaug registry), e.g. synthetic, cifar10 (required: this or --images)",
+    )
+    src.add_argument(
+        "--images",
+        help="a folder of images, flat or class sub-folders (required: this or --dataset)",
+    )
+    p.add_argument("--root", default="data", help="dataset root")
+    p.add_argument("--split", default="train", help="dataset split")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
     p.add_argument(
-        "--masks", help="'gt', 'files:MASK_DIR[?foreground=1,3]' or a mask-cache directory"
+        "--masks",
+        help="'gt', 'files:MASK_DIR[?foreground=1,3]' or a mask-cache directory (required "
+        "unless --segmenter; default: none)",
     )
-    p.add_argument("--segmenter", help="segmenter run on the fly: classical, deeplabv3, sam")
-    p.add_argument("--checkpoint", help="segmenter weights (state dict / SAM checkpoint)")
+    p.add_argument(
+        "--segmenter",
+        help="segmenter run on the fly: classical, deeplabv3, sam (default: none, the masks "
+        "come from --masks)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        help="segmenter weights, state dict / SAM checkpoint (default: none; deeplabv3 then "
+        "uses torchvision's downloaded weights)",
+    )
     p.add_argument("--device", default="cpu", help="device for the segmenter (cpu or cuda)")
     p.add_argument("--recipe", default="thesis", help=f"one of {', '.join(recipes.names())}")
-    p.add_argument("-n", type=int, default=8, help="number of rows (default 8)")
-    p.add_argument("--size", type=int, default=96, help="input side in pixels (default 96)")
-    p.add_argument("--output-size", type=int, default=None, help="view side (default --size)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="pairs.png", help="PNG to write (default pairs.png)")
+    p.add_argument("-n", type=int, default=8, help="number of rows")
+    p.add_argument("--size", type=int, default=96, help="input side in pixels")
+    p.add_argument(
+        "--output-size", type=int, default=None, help="view side (default: the same as --size)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples and the views")
+    p.add_argument("--out", default="pairs.png", help="PNG to write")
+    return p
+
+
+@one_line_warnings("segaug-visualize")
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point of ``segaug-visualize``."""
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         path = visualize(

@@ -5,7 +5,10 @@ in segaug (``deeplabv3``, ``sam``, ``classical``) follows the same contract (mas
 that are looked up instead, ``gt`` and ``files``, are *mask sources*, see
 :mod:`segaug.masks.sources`):
 
-* input: a float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``;
+* input: a tensor ``(B, 3, H, W)``, ``uint8`` in ``[0, 255]`` (divided by 255: the
+  masks of ``images.float() / 255``) or floating point in ``[0, 1]``, checked as
+  :class:`~segaug.RegionAugment` checks its images (NaN, inf and values outside
+  ``[0, 1]`` are refused with a ``ValueError`` naming the argument);
 * output: a float tensor ``(B, 1, H, W)`` with values in ``{0, 1}`` (1 = foreground),
   on the same device and with the same ``H, W`` as the input;
 * :attr:`Segmenter.config_id`: a stable string naming the segmenter, its model, the
@@ -34,6 +37,7 @@ import torch
 
 from segaug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - re-exported
 from segaug.env import resolve_device  # noqa: F401 - re-exported
+from segaug.images import float_images
 from segaug.masks.ids import make_config_id
 from segaug.registry import Registry
 
@@ -44,14 +48,14 @@ Mask sources (``gt``, ``files``) live in :data:`segaug.masks.sources.MASK_SOURCE
 
 
 class Segmenter(ABC):
-    """Base class: batched float images in, binary foreground masks out.
+    """Base class: batched images in, binary foreground masks out.
 
-    Subclasses implement :meth:`_segment` (inputs already validated) and
+    Subclasses implement :meth:`_segment` (inputs validated, as float in ``[0, 1]``) and
     :meth:`_config` (the parameters that define the output). Calling the segmenter
     validates the input, runs :meth:`_segment` and checks the output shape.
 
     Shape:
-        - Input: :math:`(B, 3, H, W)`, float, values in ``[0, 1]``.
+        - Input: :math:`(B, 3, H, W)`, uint8 in ``[0, 255]`` or float in ``[0, 1]``.
         - Output: :math:`(B, 1, H, W)`, float32, values in ``{0, 1}``, same device.
     """
 
@@ -90,7 +94,12 @@ class Segmenter(ABC):
         return self
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Segment a batch of images; see the class docstring for shapes."""
+        """Segment a batch of images; see the class docstring for shapes.
+
+        Raises:
+            ValueError: For images :func:`validate_images` refuses (NaN or inf, float
+                values outside ``[0, 1]``, another dtype or shape).
+        """
         images = validate_images(images)
         masks = self._segment(images)
         b, _, h, w = images.shape
@@ -114,33 +123,31 @@ class Segmenter(ABC):
 
 
 def validate_images(images: object, name: str = "images") -> torch.Tensor:
-    """Check that ``images`` is a float ``(B, 3, H, W)`` tensor in ``[0, 1]``.
+    """Check a segmenter's input and return it as float in ``[0, 1]``.
+
+    The same check as :class:`~segaug.RegionAugment`'s (:func:`segaug.images.float_images`):
+    ``(B, 3, H, W)``, ``uint8`` in ``[0, 255]`` (returned as ``float32`` divided by 255,
+    so a segmenter gives the masks of ``images.float() / 255``) or floating point in
+    ``[0, 1]`` (a rounding slack of 1e-3 is let through as it is).
 
     Args:
         images: The candidate batch.
         name: Argument name used in the error message.
 
     Returns:
-        The same tensor.
+        The batch as floating point, on its device.
 
     Raises:
-        ValueError: If the type, rank, channel count, dtype or value range is wrong.
+        ValueError: If the type, rank, channel count or dtype is wrong, the batch is
+            empty, or a value is NaN, inf or outside ``[0, 1]``; the message names
+            ``name``, what it got and what it expects.
+
+    Example:
+        >>> x = torch.randint(0, 256, (1, 3, 4, 4), dtype=torch.uint8)
+        >>> torch.equal(validate_images(x), x.float() / 255)
+        True
     """
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor (B, 3, H, W), got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"{name} must have shape (B, 3, H, W), got {tuple(images.shape)}")
-    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(
-            f"{name} must be a float tensor with values in [0, 1], got dtype {images.dtype} "
-            "(convert uint8 images with images.float() / 255)"
-        )
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise ValueError(f"{name} values must lie in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
-    return images
+    return float_images(images, name, tolerance=1e-3)
 
 
 def file_sha256(path: str | os.PathLike[str], length: int = 16) -> str:

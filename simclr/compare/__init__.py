@@ -31,7 +31,7 @@ The package: :mod:`~simclr.compare.settings` (what a study runs),
 
 Usage::
 
-    segaug-compare                                   # default preset, ~10 min on 2 CPU cores
+    segaug-compare                                   # default study, about 8 min on 2 CPU cores
     segaug-compare --preset cpu                      # every recipe and the p sweeps
     segaug-compare --recipes independent_swap --sweep independent_swap.p=0.2,0.5,0.8
     segaug-compare --methods simclr byol --recipes thesis

@@ -19,9 +19,14 @@ from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
 from simclr.compare.runner import run_study, study_settings
-from simclr.compare.settings import PRESETS, CompareSettings, preset_settings
+from simclr.compare.settings import (
+    DEFAULT_STUDY_MINUTES,
+    PRESETS,
+    CompareSettings,
+    preset_settings,
+)
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _read_grid(path: str) -> dict[str, Any]:
@@ -79,28 +84,107 @@ def _json_form(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point of ``segaug-compare``."""
+def _epilog() -> str:
+    """What a bare ``segaug-compare`` does, how long it takes, where it writes; examples."""
+    from simclr.compare.plan import plan_runs
+    from simclr.compare.runner import describe_study
+
+    d = preset_settings("default")
+    return (
+        f"A bare `segaug-compare` runs the default study: {describe_study(d, plan_runs(d))}. "
+        f"It takes about {DEFAULT_STUDY_MINUTES:.0f} minutes on 2 CPU cores and writes "
+        f"{d.out_dir}/compare-<timestamp>/ (report.md, report.json, plots; --out-dir moves "
+        "it). Before any work it prints one line: what it runs, about how long it takes and "
+        "where it writes. Every finished run is saved as it ends; --resume DIR completes an "
+        "interrupted study.\n\n"
+        "examples:\n"
+        "  segaug-compare --preset cpu                  # every recipe and the p sweeps\n"
+        "  segaug-compare --recipes background_fill --seeds 1\n"
+        "  segaug-compare --preset study --dataset cifar10 --data-root ~/data\n"
+        "  segaug-compare --resume runs/compare-20260101-120000"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``segaug-compare``.
+
+    Options that default to ``None`` take the preset's value (``--preset default``
+    unless given); their help says what that is in the default preset.
+    """
+    from segaug import recipes
+    from segaug.helptext import DefaultsHelpFormatter, format_default
+
+    d = preset_settings("default")
+
+    def preset(field: str, what: str = "") -> str:
+        value = what or format_default(getattr(d, field))
+        return f"(default: the preset's; {value} in the default preset)"
+
     p = argparse.ArgumentParser(
         prog="segaug-compare",
         description="Does a recipe reduce an encoder's reliance on the background? "
         "Floors, anchors, recipes x methods x batch sizes x seeds, the backgrounds "
         "challenge and paired statistics on the offline SyntheticShapes data; on a real "
         "dataset (--dataset), linear probe and kNN (the transfer protocol).",
+        epilog=_epilog(),
+        formatter_class=DefaultsHelpFormatter,
     )
-    p.add_argument("--preset", default=None, choices=list(PRESETS), help="default: default")
-    p.add_argument("--recipes", "--pipelines", nargs="+", dest="recipes", default=None)
-    p.add_argument("--methods", nargs="+", default=None)
-    p.add_argument("--sweep", nargs="+", default=None, help="recipe.param=v1,v2 (extra rows)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="a batch-size axis")
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=list(PRESETS),
+        help="named starting point of the settings: default (floors, anchors, thesis and "
+        "background_fill), cpu (every recipe and the p sweeps), study (methods x recipes x "
+        "batch sizes), photos (real objects on real photos), gpu (64 px, ResNet-18, "
+        "hundreds of epochs) (default: default; with --resume, the folder's)",
+    )
+    p.add_argument(
+        "--recipes",
+        "--pipelines",
+        nargs="+",
+        dest="recipes",
+        default=None,
+        metavar="RECIPE",
+        help=f"recipes compared with the baseline, of {', '.join(recipes.names())} "
+        + preset("recipes"),
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        metavar="METHOD",
+        help="SSL methods, each with its own anchors " + preset("methods"),
+    )
+    p.add_argument(
+        "--sweep",
+        nargs="+",
+        default=None,
+        metavar="RECIPE.PARAM=V1,V2",
+        help="extra rows, one per value, e.g. background_fill.p=0.2,0.5 " + preset("sweep"),
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of seeds: 0, 1, ..., N-1 " + preset("seeds", str(len(d.seeds))),
+    )
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        help="a batch-size axis: every row at each "
+        + preset("batch_sizes", f"none (every run at batch {d.batch_size})"),
+    )
     p.add_argument(
         "--budgets",
         nargs="+",
         type=int,
         default=None,
         metavar="EPOCHS",
-        help="a training-length axis: every row at each (the report plots gain against steps)",
+        help="a training-length axis: every row at each (the report plots gain against steps) "
+        + preset("budgets", f"none (every run {d.epochs} epochs)"),
     )
     p.add_argument(
         "--segmenter-masks",
@@ -108,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="SEGMENTER",
         help="also train every recipe row with these segmenters' masks (classical, deeplabv3, "
-        "sam; datasets with exact backgrounds), computed once per study",
+        "sam; datasets with exact backgrounds), computed once per study "
+        + preset("segmenter_masks"),
     )
     p.add_argument(
         "--degraded-masks",
@@ -117,16 +202,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="IOU",
         help="also train every recipe row with the exact masks degraded to these IoUs "
-        "(e.g. 0.9 0.75 0.6 0.45): the mask-quality curve",
+        "(e.g. 0.9 0.75 0.6 0.45): the mask-quality curve " + preset("degraded_masks"),
     )
     p.add_argument(
-        "--mask-checkpoint", default=None, help="weights file of a --segmenter-masks entry"
+        "--mask-checkpoint",
+        default=None,
+        help="weights file of a --segmenter-masks entry that loads weights (default: none; "
+        "deeplabv3 then uses torchvision's downloaded weights)",
     )
     p.add_argument(
         "--grid",
         default=None,
         metavar="YAML",
-        help="a YAML mapping of settings (recipes, methods, batch_sizes, seeds, sweep, ...)",
+        help="a YAML mapping of settings (recipes, methods, batch_sizes, seeds, sweep, ...) "
+        "(default: none)",
     )
     p.add_argument("--no-anchors", action="store_true", help="skip objects-alone and baseline")
     p.add_argument(
@@ -134,33 +223,54 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any CompareSettings field, e.g. --set epochs=20 --set bias=0.8",
+        help="any CompareSettings field, e.g. --set epochs=20 --set bias=0.8 (repeatable)",
     )
     p.add_argument(
         "--dataset",
         default=None,
-        help="a registered dataset (default synthetic; a real one runs the transfer protocol)",
+        help="a registered dataset; a real one runs the transfer protocol "
+        + preset("dataset", f"{d.dataset} (the offline SyntheticShapes data)"),
     )
-    p.add_argument("--data-root", default=None, help="root folder of a real dataset")
     p.add_argument(
-        "--masks", default=None, help="data.masks of real data: gt, files:DIR, cache dir, classical"
+        "--data-root", default=None, help="root folder of a real dataset " + preset("data_root")
+    )
+    p.add_argument(
+        "--masks",
+        default=None,
+        help="data.masks of real data: gt, files:DIR, cache dir, classical " + preset("masks"),
     )
     p.add_argument(
         "--protocol",
         default=None,
         choices=["auto", *PROTOCOLS.names()],
         help="; ".join(f"{n}: {get_protocol(n).description}" for n in PROTOCOLS.names())
-        + "; auto picks from the dataset's capabilities",
+        + "; auto picks from the dataset's capabilities "
+        + preset("protocol"),
     )
-    p.add_argument("--device", default=None)
-    p.add_argument("--out-dir", default=None)
+    p.add_argument(
+        "--device",
+        default=None,
+        help="auto (cuda when available), cpu or cuda " + preset("device"),
+    )
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="parent folder of the study's compare-<timestamp>/ folder " + preset("out_dir"),
+    )
     p.add_argument(
         "--resume",
         default=None,
         metavar="DIR",
-        help="complete a study folder with its own settings (other flags must agree with them)",
+        help="complete a study folder with its own settings (other flags must agree with "
+        "them) (default: none, a new study)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point of ``segaug-compare``."""
+    p = build_parser()
     a = p.parse_args(argv)
     try:
         overrides: dict[str, Any] = _read_grid(a.grid) if a.grid else {}
@@ -194,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
             settings = _resumed_settings(a.resume, a.preset, overrides)
         else:
             settings = preset_settings(a.preset or "default", **overrides)
-        out = run_study(settings, progress=not a.no_progress, resume=a.resume)
+        out = run_study(
+            settings,
+            progress=not a.no_progress,
+            resume=a.resume,
+            announce=lambda line: print(line, flush=True),
+        )
     except ValueError as err:
         print(f"segaug-compare: error: {err}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +30,102 @@ from tqdm import tqdm
 
 from simclr.compare.plan import BASELINE, RunSpec, plan_runs, train_config
 from simclr.compare.protocols import Protocol, get_protocol
-from simclr.compare.settings import CompareSettings
+from simclr.compare.settings import DEFAULT_STUDY_MINUTES, CompareSettings, preset_settings
 
-__all__ = ["evaluate_floors", "run_study", "study_settings"]
+__all__ = [
+    "describe_study",
+    "estimated_minutes",
+    "evaluate_floors",
+    "run_study",
+    "start_line",
+    "study_settings",
+]
+
+_RUN_COUNT_FIELDS = ("recipes", "sweep", "seeds", "anchors", "floors")
+"""Settings that change how many runs a study has, not what one run costs."""
+_COST_FREE_FIELDS = ("out_dir", "preset", "threads", "num_workers", "device", "download")
+"""Settings that do not change the work (``device`` only while it is not ``cuda``)."""
+
+
+def describe_study(s: CompareSettings, specs: list[RunSpec] | None = None) -> str:
+    """What a study runs, in words: protocol, data, runs, epochs, rows and seeds.
+
+    Example:
+        >>> print(describe_study(preset_settings("default")))  # doctest: +NORMALIZE_WHITESPACE
+        the backgrounds protocol on synthetic (4096 images, 32 px) with 12 simclr pretraining
+        runs of 6 epochs (objects alone, simclr, thesis, background_fill x seeds 0 1 2) and
+        the floors
+    """
+    from simclr.compare.plan import renders_data
+
+    specs = plan_runs(s) if specs is None else specs
+    rows = list(dict.fromkeys(r.row for r in specs))
+    shown = ", ".join(rows[:8]) + (f" and {len(rows) - 8} more rows" if len(rows) > 8 else "")
+    data = f"{s.num_samples} images" if renders_data(s) else f"from {s.data_root}"
+    epochs = " or ".join(str(e) for e in s.budget_axis())
+    seeds = " ".join(map(str, s.seeds))
+    return (
+        f"the {s.resolved_protocol()} protocol on {s.dataset} ({data}, {s.image_size} px) "
+        f"with {len(specs)} {'/'.join(s.methods)} pretraining runs of {epochs} epochs "
+        f"({shown} x seed{'s' if len(s.seeds) != 1 else ''} {seeds})"
+        + (" and the floors" if s.floors else "")
+    )
+
+
+def estimated_minutes(s: CompareSettings, specs: list[RunSpec] | None = None) -> float | None:
+    """Rough wall time of the whole study on 2 CPU cores, or None when it cannot be said.
+
+    The default study took :data:`~simclr.compare.settings.DEFAULT_STUDY_MINUTES`; a study
+    that differs from it only in how many runs it has (recipes, sweeps, seeds, anchors,
+    floors) is scaled by its number of runs. Any other change (data, model, epochs, probe
+    sizes, mask rows, a GPU) has no estimate.
+
+    Example:
+        >>> estimated_minutes(preset_settings("default"))
+        8.0
+        >>> estimated_minutes(preset_settings("default", seeds=(0, 1, 2, 3)))  # 4 seeds of 3
+        10.666666666666666
+        >>> estimated_minutes(preset_settings("default", epochs=20)) is None
+        True
+    """
+    base = preset_settings("default")
+    free = (*_RUN_COUNT_FIELDS, *_COST_FREE_FIELDS)
+    if s.device == "cuda" or any(
+        getattr(s, k) != getattr(base, k) for k in CompareSettings.__dataclass_fields__
+        if k not in free
+    ):  # fmt: skip
+        return None
+    specs = plan_runs(s) if specs is None else specs
+    return DEFAULT_STUDY_MINUTES * len(specs) / len(plan_runs(base))
+
+
+def start_line(
+    s: CompareSettings, specs: list[RunSpec], out: Path, done: int = 0, resumed: bool = False
+) -> str:
+    """The line a study prints before any work: what it runs, about how long, where it writes.
+
+    Example:
+        >>> s = preset_settings("default")
+        >>> line = start_line(s, plan_runs(s), Path("runs/compare-x"))
+        >>> line.startswith("segaug-compare: default study: the backgrounds protocol on")
+        True
+        >>> line.endswith("and the floors; about 8 minutes on 2 CPU cores; writing runs/compare-x/")
+        True
+    """
+    minutes = estimated_minutes(s, specs)
+    took = (
+        f"about {minutes:.0f} minute{'s' if round(minutes) != 1 else ''} on 2 CPU cores"
+        if minutes is not None
+        else f"no time estimate for these settings (the default study takes about "
+        f"{DEFAULT_STUDY_MINUTES:.0f} minutes on 2 CPU cores)"
+    )
+    if resumed:
+        return (
+            f"segaug-compare: resuming {out}/ ({done} of {len(specs)} runs done): "
+            f"{describe_study(s, specs)}; the whole study takes {took}"
+        )
+    name = "default study" if s.preset == "default" else f"preset {s.preset!r}"
+    return f"segaug-compare: {name}: {describe_study(s, specs)}; {took}; writing {out}/"
 
 
 def study_settings(folder: str | Path) -> CompareSettings:
@@ -183,7 +277,10 @@ def evaluate_floors(
 
 
 def run_study(
-    settings: CompareSettings, progress: bool = True, resume: str | Path | None = None
+    settings: CompareSettings,
+    progress: bool = True,
+    resume: str | Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Path:
     """Run the study and write the report; returns the report folder.
 
@@ -191,6 +288,9 @@ def run_study(
         settings: What to run.
         progress: Show a progress bar over runs.
         resume: A previous report folder: its finished runs are reused, the rest run.
+        announce: Called once with :func:`start_line` (what the study runs, about how
+            long it takes, where it writes) after the settings and the data are checked
+            and before any work; ``segaug-compare`` prints it.
 
     Raises:
         ValueError: Bad settings, before any training.
@@ -216,6 +316,9 @@ def run_study(
         out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         out.mkdir(parents=True, exist_ok=False)
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
+    if announce is not None:
+        done = sum((out / "runs" / spec.name / "result.json").is_file() for spec in specs)
+        announce(start_line(settings, specs, out, done=done, resumed=resume is not None))
     prepared = protocol.prepare(settings)
     mask_quality = build_mask_caches(settings, out, progress=progress)
     runs: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from simclr.evaluate.format import quoted_names
 
 __all__ = [
     "CompareSettings",
+    "DEFAULT_STUDY_MINUTES",
     "KNN_K",
     "KNN_TEMPERATURE",
     "L2_GRID",
@@ -37,6 +38,10 @@ KNN_TEMPERATURE = 0.1
 """kNN temperature of every kNN number of the report."""
 L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 """L2 penalties the probes choose from (every choice in our calibration runs fell inside it)."""
+DEFAULT_STUDY_MINUTES = 8.0
+"""Wall time of a bare ``segaug-compare`` (the default study): about 8 minutes; measured
+between 6 and 10 on 2 CPU cores (AVX2 and AVX-512 machines). ``--help`` states it and a
+study's first line scales it."""
 PROBE_FIT: dict[str, Any] = {"max_iter": 500, "tol": 1e-6}
 """L-BFGS settings of the probes: converged fits (100 iterations moved object info by up to
 4 points on our encoders, so the budget is not saved here)."""

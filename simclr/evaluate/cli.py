@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from segaug.errors import USER_ERRORS, one_line_warnings, report_error
+from segaug.helptext import DefaultsHelpFormatter
 from simclr.evaluate.linear import DEFAULT_L2_GRID
 from simclr.evaluate.names import (
     CLASSIFIER_FEATURES,
@@ -73,15 +74,16 @@ def build_eval_parser() -> argparse.ArgumentParser:
         "lambda chosen on validation), weighted kNN, fine-tuning with label fractions, "
         "raw-pixel and random-encoder floors, PCA/t-SNE plots. "
         "`simclr-eval compare RUN... --out DIR` builds the comparison table.",
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("checkpoint", help="checkpoint .pt file or run directory (its last.pt)")
     p.add_argument(
         "--datasets",
         nargs="+",
         default=["synthetic"],
-        help="registry names, or the groups 'table4' / 'transfer' (default: synthetic)",
+        help="registry names, or the groups 'table4' / 'transfer'",
     )
-    p.add_argument("--data-root", default="data", help="dataset root folder (default: data)")
+    p.add_argument("--data-root", default="data", help="dataset root folder")
     p.add_argument("--download", action="store_true", help="let torchvision download datasets")
     p.add_argument(
         "--dataset-opt",
@@ -96,9 +98,22 @@ def build_eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the report of a folder that already holds one (its feature cache is kept)",
     )
-    p.add_argument("--method", help="expected pretraining method (error if different)")
-    p.add_argument("--backbone", help="expected backbone (error if different)")
-    p.add_argument("--protocols", nargs="+", default=["linear", "knn"], choices=PROTOCOLS)
+    p.add_argument(
+        "--method",
+        help="expected pretraining method, an error if the checkpoint's differs (default: "
+        "none, not checked)",
+    )
+    p.add_argument(
+        "--backbone",
+        help="expected backbone, an error if the checkpoint's differs (default: none, not checked)",
+    )
+    p.add_argument(
+        "--protocols",
+        nargs="+",
+        default=["linear", "knn"],
+        choices=PROTOCOLS,
+        help="evaluation protocols to run",
+    )
     p.add_argument(
         "--floors",
         nargs="*",
@@ -106,11 +121,23 @@ def build_eval_parser() -> argparse.ArgumentParser:
         choices=FLOORS,
         help="floors evaluated like the encoder (none: pass the flag without values)",
     )
-    p.add_argument("--raw-pixel-size", type=int, default=16)
+    p.add_argument(
+        "--raw-pixel-size", type=int, default=16, help="side of the raw-pixel floor's images"
+    )
     p.add_argument("--image-size", type=int, help="centre-crop size (default: pretraining size)")
-    p.add_argument("--resize-size", type=int, help="shorter side before cropping (default: crop)")
-    p.add_argument("--l2-grid", nargs="+", type=float, default=list(DEFAULT_L2_GRID))
-    p.add_argument("--solver", choices=["lbfgs", "sgd"], default="lbfgs")
+    p.add_argument(
+        "--resize-size", type=int, help="shorter side before cropping (default: the crop size)"
+    )
+    p.add_argument(
+        "--l2-grid",
+        nargs="+",
+        type=float,
+        default=list(DEFAULT_L2_GRID),
+        help="L2 penalties the linear probe chooses from on validation",
+    )
+    p.add_argument(
+        "--solver", choices=["lbfgs", "sgd"], default="lbfgs", help="linear-probe solver"
+    )
     p.add_argument("--max-iter", type=int, default=500, help="L-BFGS iterations per fit")
     p.add_argument(
         "--val-fraction",
@@ -118,7 +145,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="held-out share of train where there is no official val split",
     )
-    p.add_argument("--knn-k", nargs="+", type=int, default=[20, 200])
+    p.add_argument("--knn-k", nargs="+", type=int, default=[20, 200], help="kNN neighbours")
     p.add_argument("--knn-t", type=float, default=0.1, help="kNN temperature")
     p.add_argument(
         "--fractions",
@@ -127,10 +154,22 @@ def build_eval_parser() -> argparse.ArgumentParser:
         default=[0.01, 0.1, 1.0],
         help="fine-tuning label fractions in (0, 1]",
     )
-    p.add_argument("--finetune-epochs", type=int, help="default 60/30/30 for 1%%/10%%/100%%")
-    p.add_argument("--finetune-batch-size", type=int, default=256)
-    p.add_argument("--finetune-lr", type=float, help="default 0.05 x batch / 256")
-    p.add_argument("--plots", nargs="*", default=["confusion", "pca", "tsne"], choices=PLOTS)
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        help="fine-tuning epochs (default: 60/30/30 for 1%%/10%%/100%% of the labels)",
+    )
+    p.add_argument("--finetune-batch-size", type=int, default=256, help="fine-tuning batch")
+    p.add_argument(
+        "--finetune-lr", type=float, help="fine-tuning learning rate (default: 0.05 x batch / 256)"
+    )
+    p.add_argument(
+        "--plots",
+        nargs="*",
+        default=["confusion", "pca", "tsne"],
+        choices=PLOTS,
+        help="plots to draw (none: pass the flag without values)",
+    )
     p.add_argument(
         "--probes",  # checked by EvalSettings: one error line, not argparse's usage dump
         nargs="*",
@@ -154,14 +193,32 @@ def build_eval_parser() -> argparse.ArgumentParser:
         default=50,
         help="PCA components (capped by the feature dimension)",
     )
-    p.add_argument("--max-train", type=int, help="subsample the training split (quick runs)")
-    p.add_argument("--max-test", type=int, help="subsample the test split (quick runs)")
+    p.add_argument(
+        "--max-train",
+        type=int,
+        help="subsample the training split, for quick runs (default: none, the whole split)",
+    )
+    p.add_argument(
+        "--max-test",
+        type=int,
+        help="subsample the test split, for quick runs (default: none, the whole split)",
+    )
     p.add_argument("--batch-size", type=int, default=256, help="feature-extraction batch")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where features are computed (auto: cuda when available)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the splits, subsets, floors, fine-tuning and plots",
+    )
     p.add_argument("--cache-dir", help="feature cache folder (default: <out>/feature_cache)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p  # fmt: skip
 
 
@@ -171,9 +228,10 @@ def build_compare_parser() -> argparse.ArgumentParser:
         prog="simclr-eval compare",
         description="Group evaluation reports by pipeline (method/backbone (recipe)) and write "
         "a Table-4-style Markdown table (mean ± std over seeds), compare.json and a bar chart.",
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("runs", nargs="+", help="report.json files, eval folders or run directories")
-    p.add_argument("--out", default="compare", help="output folder (default: ./compare)")
+    p.add_argument("--out", default="compare", help="output folder")
     p.add_argument("--protocol", default="linear",
                    help="summary key: linear, knn_k20, knn_k200, finetune_10pct, "
                         "linear_raw_pixels, linear_random_encoder, ...")  # fmt: skip

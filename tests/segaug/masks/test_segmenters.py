@@ -49,7 +49,7 @@ def test_registry_names_and_unknown() -> None:
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "float"),
+        (torch.zeros(2, 3, 8, 8, dtype=torch.int64), "uint8 or floating point"),
         (torch.zeros(3, 8, 8), r"\(B, 3, H, W\)"),
         (torch.zeros(1, 1, 8, 8), r"\(B, 3, H, W\)"),
         (torch.full((1, 3, 8, 8), 255.0), r"\[0, 1\]"),
