@@ -120,11 +120,36 @@ def _row_label(s: CompareSettings, method: str, batch: int, epochs: int, label: 
     return " / ".join([*parts, label])
 
 
+def label_map_masks(masks: str) -> bool:
+    """Whether ``RunSpec.masks`` names a segmenter that gives label maps (``felzenszwalb``):
+    regions without a foreground, which only a method that reads regions can use.
+
+    Example:
+        >>> label_map_masks("gt"), label_map_masks("classical"), label_map_masks("iou=0.6")
+        (False, False, False)
+    """
+    if masks == EXACT_MASKS or masks.startswith(DEGRADED_PREFIX):
+        return False
+    from segaug.masks import SEGMENTERS
+
+    name = masks.split("?", 1)[0].lower()
+    return name in SEGMENTERS.names() and bool(getattr(SEGMENTERS.get(name), "label_maps", False))
+
+
+def _uses_regions(method: str) -> bool:
+    from simclr.methods import METHODS
+
+    return bool(getattr(METHODS.get(method), "uses_regions", False))
+
+
 def plan_runs(s: CompareSettings) -> list[RunSpec]:
     """Every run of a study, seed-major so each seed's rows finish together.
 
     Every recipe row runs with the exact masks and with each of :func:`mask_variants`;
-    the anchors, which use no masks, run once.
+    the anchors, which use no masks, run once. For a method that reads the masks in its
+    loss (``uses_regions``: DetCon), the baseline recipe runs with each mask variant
+    too. Masks that are label maps (:func:`label_map_masks`) have no foreground for a
+    recipe, so they train only such methods, with the baseline recipe.
 
     Example:
         >>> from simclr.compare.settings import CompareSettings
@@ -140,27 +165,38 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
     from simclr.compare.protocols import get_protocol
 
     Cell = tuple[str, str, str, tuple[tuple[str, Any], ...], str]  # label, kind, recipe, ..
-    cells: list[Cell] = []
-    if s.anchors and get_protocol(s.resolved_protocol()).has_anchor:
-        cells.append((ANCHOR, "anchor", BASELINE, (), EXACT_MASKS))
-    if s.anchors:
-        cells.append((BASELINE, "baseline", BASELINE, (), EXACT_MASKS))
-    for r in s.recipes:
-        if not (r == BASELINE and s.anchors):
-            for masks in (EXACT_MASKS, *mask_variants(s)):
-                cells.append((r + masks_label(masks), "recipe", r, (), masks))
-    for spec in s.sweep:
-        recipe, param, values = parse_sweep(spec)
-        cells += [
-            (f"{recipe} {param}={v}", "recipe", recipe, ((param, v),), EXACT_MASKS) for v in values
-        ]
+
+    def cells_of(method: str) -> list[Cell]:
+        regions = _uses_regions(method)
+        variants = [v for v in mask_variants(s) if regions or not label_map_masks(v)]
+        cells: list[Cell] = []
+        if s.anchors and get_protocol(s.resolved_protocol()).has_anchor:
+            cells.append((ANCHOR, "anchor", BASELINE, (), EXACT_MASKS))
+        if s.anchors:
+            cells.append((BASELINE, "baseline", BASELINE, (), EXACT_MASKS))
+            if regions:  # the loss reads the masks: the baseline recipe with each variant
+                cells += [(BASELINE + masks_label(v), "recipe", BASELINE, (), v) for v in variants]
+        for r in s.recipes:
+            if not (r == BASELINE and s.anchors):
+                for masks in (EXACT_MASKS, *variants):
+                    if r == BASELINE or not label_map_masks(masks):
+                        cells.append((r + masks_label(masks), "recipe", r, (), masks))
+        for spec in s.sweep:
+            recipe, param, values = parse_sweep(spec)
+            cells += [
+                (f"{recipe} {param}={v}", "recipe", recipe, ((param, v),), EXACT_MASKS)
+                for v in values
+            ]
+        return cells
+
+    method_cells = {m: cells_of(m) for m in s.methods}
     seen: set[tuple[str, int]] = set()
     out = []
     for seed in s.seeds:
         for m in s.methods:
             for b in s.batch_axis():
                 for e in s.budget_axis():
-                    for label, kind, recipe, params, masks in cells:
+                    for label, kind, recipe, params, masks in method_cells[m]:
                         row = _row_label(s, m, b, e, label)
                         if (row, seed) not in seen:
                             seen.add((row, seed))

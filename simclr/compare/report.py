@@ -181,6 +181,49 @@ def masks_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def methods_lines(summary: dict[str, Any]) -> list[str]:
+    """The methods section: every row against the reference method's baseline and anchor.
+
+    Only for studies of several methods (``summary["reference"]`` set). The reference
+    method's own rows read their usual paired difference and gap closed; the other
+    methods' rows their ``vs_reference`` pairing.
+
+    Example:
+        >>> d = {"mean": 0.05, "std": 0.01, "low": 0.03, "high": 0.07, "n": 3,
+        ...      "beyond_noise": False}
+        >>> summary = {"protocol": "transfer", "reference": "simclr", "rows": {
+        ...     "detcon_s / simclr": {"method": "detcon_s", "kind": "baseline",
+        ...                           "vs_reference": {"linear": d, "knn": d}}}}
+        >>> methods_lines(summary)[-1]
+        '| detcon_s / simclr | +5.0 ± 1.0 [+3.0, +7.0] | +5.0 ± 1.0 [+3.0, +7.0] | — |'
+    """
+    reference = summary.get("reference")
+    if not reference:
+        return []
+    protocol = get_protocol(summary["protocol"])
+    keys = protocol.paired_keys
+    lines = [
+        "",
+        f"## Methods side by side: against the `{reference}` baseline",
+        "",
+        f"Every row paired by seed with `{reference}`'s baseline (points, mean ± std [95% t "
+        f"interval]); gap closed between that baseline and `{reference}`'s objects-alone "
+        "anchor.",
+        "",
+        *markdown_header(["row", *(protocol.key_names.get(k, k) for k in keys), "gap closed"]),
+    ]
+    for name, r in summary["rows"].items():
+        if r["method"] == reference:
+            paired, gap = r.get("paired"), r.get("gap_closed", math.nan)
+        else:
+            paired, gap = r.get("vs_reference"), r.get("gap_closed_vs_reference", math.nan)
+        if not paired or r["kind"] == "anchor":
+            continue
+        gap_cell = "—" if gap != gap else f"{100 * gap:.0f}%"
+        lines.append(markdown_row([name, *(_diff(paired[k]) for k in keys), gap_cell]))
+    return lines
+
+
 def budget_lines(summary: dict[str, Any]) -> list[str]:
     """The budget section: each row's gain at every training length (several budgets only)."""
     rows = summary["rows"]
@@ -252,6 +295,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for name, r in paired_rows:
             lines.append(markdown_row([name, *(_diff(r["paired"][k]) for k in keys)]))
+    lines += methods_lines(summary)
     lines += masks_lines(summary)
     lines += budget_lines(summary)
     lines += study_table(summary)

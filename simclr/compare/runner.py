@@ -339,7 +339,7 @@ def run_study(
         atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
         runs.append(result)
     floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}
-    summary = summarise(runs, floors, protocol, mask_quality)
+    summary = summarise(runs, floors, protocol, mask_quality, settings.methods[0])
     report = {
         "created": datetime.now().isoformat(timespec="seconds"),
         "settings": json.loads(json.dumps(asdict(settings))),

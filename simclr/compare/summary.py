@@ -63,22 +63,30 @@ def summarise(
     floors: dict[str, Any],
     protocol: Protocol,
     mask_quality: dict[str, dict[str, Any]] | None = None,
+    reference_method: str | None = None,
 ) -> dict[str, Any]:
     """Rows (mean ± std per metric), paired differences and gap closed per method.
 
     A row trained with other masks than the exact ones (``masks``) is also paired with
     the same recipe on the exact masks (``vs_exact``), and ``kept`` is the share of the
-    exact-mask gain (on the protocol's gap key) that it keeps.
+    exact-mask gain (on the protocol's gap key) that it keeps. With several methods,
+    every row of another method than ``reference_method`` is also paired with the
+    reference method's baseline (``vs_reference``) and its gap closed measured between
+    that baseline and the reference method's anchor (``gap_closed_vs_reference``): the
+    methods side by side against one yardstick.
 
     Args:
         runs: Every run's result.
         floors: ``{floor name: {"seeds": [results]}}``.
         protocol: The study's protocol.
         mask_quality: What :func:`simclr.compare.masks.build_mask_caches` measured.
+        reference_method: The method the others are measured against (the study's
+            first).
 
     Returns:
-        ``{"rows", "floors", "anchors", "protocol", "masks"}``; ``anchors`` maps each
-        method (batch size and budget) to its anchor and baseline rows.
+        ``{"rows", "floors", "anchors", "protocol", "masks", "reference"}``;
+        ``anchors`` maps each method (batch size and budget) to its anchor and
+        baseline rows.
     """
     from simclr.evaluate.stats import gap_closed, mean_std
 
@@ -144,6 +152,21 @@ def summarise(
         key = protocol.gap_key or protocol.paired_keys[0]
         gain, exact_gain = row["paired"][key]["mean"], exact["paired"][key]["mean"]
         row["kept"] = gain / exact_gain if exact_gain > 0 else math.nan
+    methods = {row["method"] for row in rows.values()}
+    reference = reference_method if reference_method in methods and len(methods) > 1 else None
+    for row in rows.values() if reference else ():
+        if row["method"] == reference:
+            continue
+        refs = by_method.get(_group({**row, "method": reference}), {})
+        base, anchor = rows.get(refs.get("baseline", "")), rows.get(refs.get("anchor", ""))
+        if base is None:
+            continue
+        row["vs_reference"] = _paired(protocol, row, base, protocol.paired_keys)
+        gap = protocol.gap_key
+        if anchor is not None and gap is not None and row["kind"] != "anchor":
+            row["gap_closed_vs_reference"] = gap_closed(
+                row[gap]["mean"], base[gap]["mean"], anchor[gap]["mean"]
+            )
     floor_rows = {
         name: {k: _stat(protocol, f["seeds"], k) for k in protocol.metric_keys}
         for name, f in floors.items()
@@ -154,6 +177,7 @@ def summarise(
         "anchors": by_method,
         "protocol": protocol.name,
         "masks": dict(mask_quality or {}),
+        "reference": reference,
     }
 
 
