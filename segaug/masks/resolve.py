@@ -32,7 +32,7 @@ Example:
     >>> resolve_masks("nope", argument="data.masks")
     Traceback (most recent call last):
     ...
-    ValueError: data.masks = 'nope': names no mask source, mask-cache directory or segmenter; expected 'gt', 'files:MASK_DIR[?foreground=1,3|background=0,255]', a mask-cache directory or a segmenter name (classical, deeplabv3, sam)
+    ValueError: data.masks = 'nope': names no mask source, mask-cache directory or segmenter; expected 'gt', 'files:MASK_DIR[?foreground=1,3|background=0,255]', a mask-cache directory or a segmenter name (classical, deeplabv3, felzenszwalb, sam)
 """  # noqa: E501
 
 from __future__ import annotations

@@ -1,0 +1,151 @@
+"""Label maps: the felzenszwalb segmenter, label-map chunks in the cache, precompute, datasets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from segaug.masks import FelzenszwalbSegmenter, create_segmenter
+from segaug.masks.felzenszwalb import DETCON_MIN_AREA, relabel_by_area
+
+COLOURS = ((220, 40, 40), (40, 200, 60), (30, 60, 210))
+
+
+def _rectangles(h: int = 48, w: int = 64, cuts: tuple[int, int] = (30, 50)) -> np.ndarray:
+    """Three flat-colour vertical bands of widths cuts[0], cuts[1]-cuts[0], w-cuts[1]."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : cuts[0]] = COLOURS[0]
+    img[:, cuts[0] : cuts[1]] = COLOURS[1]
+    img[:, cuts[1] :] = COLOURS[2]
+    return img
+
+
+def _batch(*arrays: np.ndarray) -> torch.Tensor:
+    return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]).float() / 255
+
+
+# ------------------------------------------------------------------ felzenszwalb
+@pytest.mark.parametrize("sigma", [0.0, 0.8])
+def test_flat_rectangles_are_exactly_three_regions_ordered_by_area(sigma: float) -> None:
+    img = _rectangles()
+    # the middle band is the largest here, so ids are not simply left to right
+    wide = _rectangles(cuts=(14, 50))
+    out = FelzenszwalbSegmenter(sigma=sigma)(_batch(img, wide))
+    assert out.shape == (2, 1, 48, 64) and out.dtype == torch.float32
+    assert out.device == torch.device("cpu")
+    assert torch.equal(out, out.round())  # integer ids
+    bands = [np.s_[:, :30], np.s_[:, 30:50], np.s_[:, 50:]]  # 1440, 960, 672 px
+    expected = np.zeros((48, 64), np.uint8)
+    for region_id, band in enumerate(bands, start=1):
+        expected[band] = region_id
+    assert np.array_equal(out[0, 0].numpy(), expected)
+    # 672, 1728, 672 px: the middle band is id 1; of the two equal areas the one whose
+    # first pixel comes first (in raster order) gets the lower id
+    expected = np.full((48, 64), 1, np.uint8)
+    expected[:, :14], expected[:, 50:] = 2, 3
+    assert np.array_equal(out[1, 0].numpy(), expected)
+
+
+def test_segmenter_contract_and_determinism() -> None:
+    seg = create_segmenter("felzenszwalb")
+    assert isinstance(seg, FelzenszwalbSegmenter) and seg.label_maps is True
+    assert seg.name == "felzenszwalb" and not seg.loads_weights
+    rng = np.random.default_rng(0)
+    photos = [(rng.random((40, 56, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    batch = _batch(*photos)
+    out = seg(batch)
+    assert out.shape == (3, 1, 40, 56) and out.dtype == torch.float32
+    assert torch.equal(out, seg(batch))
+    for i, photo in enumerate(photos):  # the batch is segmented image by image
+        one = seg.segment_array(photo)
+        assert one.dtype == np.uint8 and np.array_equal(out[i, 0].numpy(), one)
+        ids = np.unique(one)
+        assert ids[0] == 1 and np.array_equal(ids, np.arange(1, len(ids) + 1))  # 1..K
+        areas = np.bincount(one.ravel())[1:]
+        assert (np.diff(areas) <= 0).all()  # decreasing area
+        assert areas.min() >= seg.min_size(40, 56)
+
+
+def test_min_area_merges_small_components() -> None:
+    img = np.full((64, 64, 3), 30, np.uint8)
+    img[10:14, 20:24] = 240  # 16 px: below the default minimum (round(0.0199 * 4096) = 82)
+    default = FelzenszwalbSegmenter(sigma=0.0)
+    assert default.min_size(64, 64) == 82 == round(DETCON_MIN_AREA * 64 * 64)
+    assert FelzenszwalbSegmenter().min_size(224, 224) == 1000  # DetCon's setting
+    merged = default.segment_array(img)
+    assert np.array_equal(merged, np.ones((64, 64), np.uint8))
+    small = FelzenszwalbSegmenter(sigma=0.0, min_area=16 / 4096)
+    assert small.min_size(64, 64) == 16
+    kept = small.segment_array(img)
+    square = np.zeros((64, 64), bool)
+    square[10:14, 20:24] = True
+    assert np.array_equal(kept == 2, square) and np.array_equal(kept == 1, ~square)
+
+
+def test_more_than_255_segments_the_smallest_are_unlabelled() -> None:
+    # 20 x 20 cells of 4 x 4 px; in the top 10 rows two cells share a colour (100
+    # segments of 32 px), below each cell is its own segment (200 of 16 px): 300 in all
+    rng = np.random.default_rng(1)
+    colours = rng.choice(1 << 24, size=300, replace=False)
+    rgb = np.stack([(colours >> s) & 255 for s in (16, 8, 0)], axis=1).astype(np.uint8)
+    cell = np.zeros((20, 20), np.int64)
+    cell[:10] = np.arange(10)[:, None] * 10 + np.arange(20)[None, :] // 2
+    cell[10:] = 100 + np.arange(200).reshape(10, 20)
+    segments = np.kron(cell, np.ones((4, 4), np.int64))
+    image = rgb[segments]
+    seg = FelzenszwalbSegmenter(scale=1e-6, sigma=0.0, min_area=0.0)
+    out = seg.segment_array(image)
+    assert len(np.unique(out[out > 0])) == 255 and out.max() == 255
+    big = segments < 100
+    assert (out[big] >= 1).all() and (out[big] <= 100).all()  # the 100 largest: 1..100
+    assert (out[~big][out[~big] > 0] > 100).all()
+    assert np.count_nonzero(out == 0) == 45 * 16  # 200 small - 155 ids left = 45 unlabelled
+    for s in np.unique(segments):  # every segment is one id (or wholly unlabelled)
+        assert len(np.unique(out[segments == s])) == 1
+    as_tensor = seg(_batch(image))
+    assert as_tensor.max() == 255 and torch.equal(as_tensor[0, 0], torch.from_numpy(out).float())
+
+
+def test_relabel_by_area_orders_and_caps() -> None:
+    labels = np.repeat(np.arange(300), np.arange(300, 0, -1))[None]  # label i: 300 - i px
+    out = relabel_by_area(labels)
+    assert out.dtype == np.uint8
+    assert np.array_equal(np.unique(out[labels < 255]), np.arange(1, 256))
+    assert (out[labels >= 255] == 0).all()
+    assert np.array_equal(relabel_by_area(np.array([[7, 3, 3]])), [[2, 1, 1]])
+    with pytest.raises(ValueError, match="labels must be an integer array"):
+        relabel_by_area(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="max_id"):
+        relabel_by_area(np.zeros((2, 2), np.int64), max_id=256)
+
+
+def test_config_id_names_every_parameter() -> None:
+    base = FelzenszwalbSegmenter()
+    assert base.config_id == FelzenszwalbSegmenter(1000, 0.8, DETCON_MIN_AREA).config_id
+    assert json.loads(base.config_id.removeprefix("felzenszwalb")) == {
+        "min_area": DETCON_MIN_AREA, "scale": 1000.0, "sigma": 0.8,
+    }  # fmt: skip
+    changed = {
+        FelzenszwalbSegmenter(scale=500).config_id,
+        FelzenszwalbSegmenter(sigma=0.5).config_id,
+        FelzenszwalbSegmenter(min_area=0.05).config_id,
+    }
+    assert len(changed) == 3 and base.config_id not in changed
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"scale": 0}, r"scale must be a float > 0, got 0"),
+        ({"scale": "big"}, r"scale must be a float > 0, got 'big'"),
+        ({"sigma": -1.0}, r"sigma must be a float >= 0, got -1.0"),
+        ({"min_area": 1.5}, r"min_area must be a float in \[0, 1\].*got 1.5"),
+        ({"min_area": True}, r"min_area must be"),
+    ],
+)
+def test_bad_parameters(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        FelzenszwalbSegmenter(**kwargs)
