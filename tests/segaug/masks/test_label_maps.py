@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from segaug.masks import FelzenszwalbSegmenter, create_segmenter
+from segaug.masks import FelzenszwalbSegmenter, create_segmenter, resolve_masks
 from segaug.masks.felzenszwalb import DETCON_MIN_AREA, relabel_by_area
 
 COLOURS = ((220, 40, 40), (40, 200, 60), (30, 60, 210))
@@ -149,3 +149,24 @@ def test_config_id_names_every_parameter() -> None:
 def test_bad_parameters(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         FelzenszwalbSegmenter(**kwargs)
+
+
+def test_spec_with_options_wherever_a_segmenter_is_named() -> None:
+    seg = resolve_masks("felzenszwalb?scale=500&sigma=0", argument="data.masks").masks
+    assert isinstance(seg, FelzenszwalbSegmenter)
+    assert (seg.scale, seg.sigma, seg.min_area) == (500.0, 0.0, DETCON_MIN_AREA)
+    assert create_segmenter("Felzenszwalb?min_area=0.05").min_area == 0.05
+    # given options override the spec's
+    again = resolve_masks("felzenszwalb?scale=500", options={"scale": 20}).masks
+    assert again.scale == 20.0
+    assert resolve_masks("classical?method=saliency").masks.method == "saliency"
+    # a segmenter spec even where a cache is accepted and a value holds a path separator
+    weighted = resolve_masks("sam?checkpoint=/w/sam.pth&mode=auto", build=False)
+    assert (weighted.kind, weighted.name) == ("segmenter", "sam")
+    assert weighted.options == {"checkpoint": "/w/sam.pth", "mode": "auto"}
+    with pytest.raises(ValueError, match=r"^data.masks = 'felzenszwalb\?scale': expected key="):
+        resolve_masks("felzenszwalb?scale", argument="data.masks")
+    with pytest.raises(ValueError, match=r"^data.masks = 'felzenszwalb\?scale=-1': scale must"):
+        resolve_masks("felzenszwalb?scale=-1", argument="data.masks")
+    with pytest.raises(ValueError, match=r"bad option for segmenter 'felzenszwalb'.*k"):
+        resolve_masks("felzenszwalb?k=3", argument="data.masks")
