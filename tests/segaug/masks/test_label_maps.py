@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from segaug.masks import FelzenszwalbSegmenter, create_segmenter, resolve_masks
+from segaug.masks import (
+    CorruptMaskError,
+    FelzenszwalbSegmenter,
+    MaskCache,
+    create_segmenter,
+    resolve_masks,
+)
+from segaug.masks.cache import CHUNK_DIR, _read_chunk_header
 from segaug.masks.felzenszwalb import DETCON_MIN_AREA, relabel_by_area
 
 COLOURS = ((220, 40, 40), (40, 200, 60), (30, 60, 210))
@@ -170,3 +180,146 @@ def test_spec_with_options_wherever_a_segmenter_is_named() -> None:
         resolve_masks("felzenszwalb?scale=-1", argument="data.masks")
     with pytest.raises(ValueError, match=r"bad option for segmenter 'felzenszwalb'.*k"):
         resolve_masks("felzenszwalb?k=3", argument="data.masks")
+
+
+# ------------------------------------------------------------------------ cache
+def _chunks(root: Path) -> list[Path]:
+    return sorted((root / CHUNK_DIR).glob("*.smc"))
+
+
+def _header(path: Path) -> dict:
+    return _read_chunk_header(path).header
+
+
+def _label_maps(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    maps = {f"d/{i}.png": rng.integers(0, 256, s, dtype=np.uint8)
+            for i, s in enumerate([(37, 53), (1, 9), (64, 64)])}  # fmt: skip
+    maps["all-255"] = np.full((5, 7), 255, np.uint8)
+    maps["unlabelled"] = np.zeros((6, 6), np.uint8)
+    regions = np.zeros((32, 32), np.uint8)
+    regions[:, :10], regions[:, 10:20], regions[:5] = 1, 2, 3
+    maps["regions"] = regions  # ids 1, 2, 3 and 0 on the right
+    return maps
+
+
+def test_label_map_round_trip(tmp_path: Path) -> None:
+    maps = _label_maps(np.random.default_rng(0))
+    with MaskCache(tmp_path).writer("fh{}", chunk_size=4, label_maps=True) as w:
+        for key, m in maps.items():
+            w.add(key, "h-" + key, m[None] if key == "regions" else m)  # (1, H, W) works too
+    cache = MaskCache(tmp_path)
+    assert cache.label_maps is True and len(_chunks(tmp_path)) == 2
+    for path in _chunks(tmp_path):
+        assert _header(path)["encoding"] == "uint8"
+    assert sorted(cache.keys()) == sorted(maps)
+    for key, m in maps.items():
+        out = cache.load(key)
+        assert out.dtype == np.uint8 and np.array_equal(out, m)
+        assert cache.coverage(key) == pytest.approx(np.count_nonzero(m) / m.size, abs=1e-6)
+    assert cache.coverage("regions") == pytest.approx(1 - 27 * 12 / 1024, abs=1e-6)
+    assert cache.coverage("unlabelled") == 0.0 and cache.coverage("all-255") == 1.0
+    counts = dict(zip(cache.keys(), cache.region_counts().tolist(), strict=True))
+    assert counts["regions"] == 3 and counts["unlabelled"] == 0 and counts["all-255"] == 1
+    assert cache.region_counts(["regions", "nope"]).tolist() == [3]
+    assert np.array_equal(cache.load_at(cache.position("regions")), maps["regions"])
+
+
+def test_binary_cache_is_unchanged_byte_for_byte(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    masks = {"a.png": rng.integers(0, 2, (37, 53), dtype=np.uint8),
+             "b/c.png": (rng.random((224, 224)) < 0.3).astype(np.uint8)}  # fmt: skip
+    with MaskCache(tmp_path).writer("cfg{}", writer_id="w0") as w:
+        for key, m in masks.items():
+            w.add(key, "h-" + key, m)
+    (path,) = _chunks(tmp_path)
+    info = _read_chunk_header(path)
+    assert "encoding" not in info.header and info.encoding == "bits"
+    # the chunk as the format wrote it before label maps existed, rebuilt from scratch
+    blobs = [zlib.compress(np.packbits(m.reshape(-1)).tobytes(), 6) for m in masks.values()]
+    offsets = np.cumsum([0] + [len(b) for b in blobs])
+    header = {
+        "format": "segaug-mask-cache", "version": 1, "config_id": "cfg{}",
+        "created_ns": info.created_ns, "writer": "w0", "payload_bytes": int(offsets[-1]),
+        "keys": list(masks), "hashes": ["h-" + k for k in masks],
+        "offsets": offsets[:-1].tolist(), "nbytes": [len(b) for b in blobs],
+        "heights": [m.shape[0] for m in masks.values()],
+        "widths": [m.shape[1] for m in masks.values()],
+        "coverage": [round(float(m.mean()), 6) for m in masks.values()],
+        "crc32": [zlib.crc32(b) for b in blobs],
+    }  # fmt: skip
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    expected = struct.pack("<8sQI", b"SEGAUGMC", len(raw), zlib.crc32(raw)) + raw + b"".join(blobs)
+    assert path.read_bytes() == expected
+    cache = MaskCache(tmp_path)
+    assert cache.label_maps is False
+    for key, m in masks.items():
+        assert np.array_equal(cache.load(key), m)
+    assert cache.compact() == 2
+    assert "encoding" not in _header(_chunks(tmp_path)[0]) and not MaskCache(tmp_path).label_maps
+
+
+def test_label_map_corruption_is_detected(tmp_path: Path) -> None:
+    maps = _label_maps(np.random.default_rng(1))
+    with MaskCache(tmp_path).writer("fh{}", label_maps=True) as w:
+        for key, m in maps.items():
+            w.add(key, "h", m)
+    (path,) = _chunks(tmp_path)
+    cache = MaskCache(tmp_path)
+    row = cache.position("regions")
+    start = cache._chunks[0].payload_start + int(cache._offset[row])
+    data = bytearray(path.read_bytes())
+    data[start + 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    cache = MaskCache(tmp_path)
+    with pytest.raises(CorruptMaskError, match="'regions'.*failed its checksum"):
+        cache.load("regions")
+    assert cache.corrupt_entries() == [("regions", str(path))]
+    assert "regions" not in cache.valid_entries() and len(cache.valid_entries()) == len(maps) - 1
+    assert np.array_equal(cache.load("all-255"), maps["all-255"])
+
+
+def test_compact_keeps_label_maps(tmp_path: Path) -> None:
+    maps = _label_maps(np.random.default_rng(2))
+    cache = MaskCache(tmp_path)
+    with cache.writer("fh{}", chunk_size=2, label_maps=True) as w:
+        for key, m in maps.items():
+            w.add(key, "h", m)
+    with cache.writer("fh{}", label_maps=True) as w:  # supersedes one map
+        w.add("regions", "h2", maps["regions"] * 2)
+    assert MaskCache(tmp_path).compact() == len(maps)
+    (path,) = _chunks(tmp_path)
+    assert _header(path)["encoding"] == "uint8"
+    cache = MaskCache(tmp_path)
+    assert cache.label_maps and cache.content_hash("regions") == "h2"
+    assert np.array_equal(cache.load("regions"), maps["regions"] * 2)
+    for key in set(maps) - {"regions"}:
+        assert np.array_equal(cache.load(key), maps[key])
+
+
+def test_writers_refuse_the_other_kind_in_one_line(tmp_path: Path) -> None:
+    binary = MaskCache(tmp_path).writer("cfg")
+    with pytest.raises(ValueError, match=r"only 0 and 1, got dtype uint8, values \[0, 1, 2\].*"
+                       r"label_maps=True") as info:  # fmt: skip
+        binary.add("k", "h", np.array([[0, 1], [2, 2]], np.uint8))
+    assert "\n" not in str(info.value)
+    labels = MaskCache(tmp_path).writer("fh", label_maps=True)
+    for bad in (np.zeros((3, 3), np.int64), np.zeros((3, 3), np.float32), np.ones((3, 3), bool)):
+        with pytest.raises(ValueError, match=rf"label map for 'k' must be a uint8 array of region "
+                           rf"ids 0..255, got dtype {bad.dtype}$"):  # fmt: skip
+            labels.add("k", "h", bad)
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        labels.add("k", "h", np.zeros((2, 3, 3), np.uint8))
+    with pytest.raises(ValueError, match="label_maps must be True or False"):
+        MaskCache(tmp_path).writer("fh", label_maps="yes")  # type: ignore[arg-type]
+
+
+def test_chunk_of_unknown_encoding_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    with MaskCache(tmp_path).writer("fh", label_maps=True) as w:
+        w.add("k", "h", np.ones((2, 2), np.uint8))
+    (path,) = _chunks(tmp_path)
+    info = _read_chunk_header(path)
+    raw = json.dumps({**info.header, "encoding": "rle"}, separators=(",", ":")).encode()
+    payload = path.read_bytes()[info.payload_start :]
+    path.write_bytes(struct.pack("<8sQI", b"SEGAUGMC", len(raw), zlib.crc32(raw)) + raw + payload)
+    with pytest.warns(UserWarning, match="unknown encoding 'rle'"):
+        assert len(MaskCache(tmp_path)) == 0
