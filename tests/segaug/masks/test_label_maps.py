@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from segaug.cli.precompute_masks import main as precompute_main
+from segaug.data.masked import InMemoryMaskedDataset, MaskedDataset, MaskedImageFolder
 from segaug.masks import (
     CorruptMaskError,
     FelzenszwalbSegmenter,
@@ -20,6 +23,7 @@ from segaug.masks import (
 )
 from segaug.masks.cache import CHUNK_DIR, _read_chunk_header
 from segaug.masks.felzenszwalb import DETCON_MIN_AREA, relabel_by_area
+from segaug.masks.precompute import cache_report, precompute_masks
 
 COLOURS = ((220, 40, 40), (40, 200, 60), (30, 60, 210))
 
@@ -323,3 +327,125 @@ def test_chunk_of_unknown_encoding_is_ignored_with_a_warning(tmp_path: Path) -> 
     path.write_bytes(struct.pack("<8sQI", b"SEGAUGMC", len(raw), zlib.crc32(raw)) + raw + payload)
     with pytest.warns(UserWarning, match="unknown encoding 'rle'"):
         assert len(MaskCache(tmp_path)) == 0
+
+
+# ---------------------------------------------------------- precompute, datasets
+SIZE = 64
+CUTS = ((20, 40), (12, 50), (30, 45), (15, 30), (25, 52), (11, 33))
+
+
+def _bands(cuts: tuple[int, int]) -> np.ndarray:
+    """The band index (0, 1, 2 from the left) of every pixel of a SIZE x SIZE image."""
+    bands = np.zeros((SIZE, SIZE), np.int64)
+    bands[:, cuts[0] : cuts[1]], bands[:, cuts[1] :] = 1, 2
+    return bands
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Six square images of three flat bands (at least 11 px wide), in two classes."""
+    root = tmp_path / "src"
+    for i, cuts in enumerate(CUTS):
+        img = _rectangles(SIZE, SIZE, cuts)
+        key = f"{'cat' if i % 2 else 'dog'}/{i}.png"
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(root / key)
+    return root
+
+
+def test_precompute_felzenszwalb_then_images_yield_label_maps(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "cache"
+    argv = [str(folder), "--out", str(out), "--segmenter", "felzenszwalb", "--size", str(SIZE),
+            "--workers", "0", "--no-progress"]  # fmt: skip
+    assert precompute_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "done: 6" in printed and "label maps (6): 3.0 regions on average" in printed
+    cache = MaskCache(out)
+    assert cache.label_maps and cache.selected_config == FelzenszwalbSegmenter().config_id
+    assert all(_header(p)["encoding"] == "uint8" for p in _chunks(out))
+    stored = {k: cache.load(k) for k in cache.keys()}
+    for key, m in stored.items():  # each image's three bands exactly, ids 1..3 by area
+        expected = relabel_by_area(_bands(CUTS[int(Path(key).stem)]))
+        assert m.dtype == np.uint8 and np.array_equal(m, expected)
+    assert "regions on average" in cache_report(out)
+    again = precompute_masks(folder, out, "felzenszwalb", size=SIZE, progress=False)
+    assert (again.done, again.skipped) == (0, 6)  # resumes like a binary cache
+
+    same = MaskedImageFolder(folder, masks=cache, size=SIZE)
+    assert same.label_maps is True
+    for i, key in enumerate(same.keys):
+        image, mask, _ = same[i]
+        assert mask.dtype == torch.uint8 and mask.shape == (1, SIZE, SIZE)
+        assert np.array_equal(mask[0].numpy(), stored[key])  # same size: the stored map
+    for size in (20, 80):  # resized nearest-exact: no id that was not stored
+        ds = MaskedImageFolder(folder, masks=str(out), size=size)
+        assert ds.label_maps is True
+        for i, key in enumerate(ds.keys):
+            _, mask, _ = ds[i]
+            assert mask.shape == (1, size, size) and mask.dtype == torch.uint8
+            assert set(mask.unique().tolist()) <= set(np.unique(stored[key]).tolist())
+            assert len(mask.unique()) == 3
+
+
+def test_binary_users_see_no_label_maps(folder: Path, tmp_path: Path) -> None:
+    precompute_masks(folder, tmp_path / "bin", "classical", size=SIZE, progress=False)
+    cache = MaskCache(tmp_path / "bin")
+    assert cache.label_maps is False and "encoding" not in _header(_chunks(tmp_path / "bin")[0])
+    assert "would fall back" in cache_report(tmp_path / "bin")
+    ds = MaskedImageFolder(folder, masks=cache, size=32)
+    assert ds.label_maps is False and set(ds[0][1].unique().tolist()) <= {0, 1}
+    assert MaskedImageFolder(folder, masks="classical", size=32).label_maps is False
+
+
+def test_segmenter_on_the_fly_gives_label_maps(folder: Path) -> None:
+    ds = MaskedImageFolder(folder, masks="felzenszwalb?scale=1000", size=SIZE)
+    assert ds.label_maps is True and ds.segmenter is not None and ds.segmenter.scale == 1000
+    for i, key in enumerate(ds.keys):
+        _, mask, _ = ds[i]
+        assert mask.dtype == torch.uint8 and mask.shape == (1, SIZE, SIZE)
+        assert np.array_equal(mask[0].numpy(), relabel_by_area(_bands(CUTS[int(Path(key).stem)])))
+    small = MaskedImageFolder(folder, masks="felzenszwalb", size=32)  # segmented at 32 px
+    for i in range(len(small)):
+        ids = small[i][1].unique()
+        assert torch.equal(ids, torch.arange(1, len(ids) + 1, dtype=torch.uint8))
+
+
+def test_pretrain_dataset_label_maps(tmp_path: Path) -> None:
+    from segaug.data import build_dataset, get_dataset_info
+    from simclr.config import DataConfig
+    from simclr.data import build_pretrain_dataset
+
+    cfg = DataConfig(dataset="synthetic", num_samples=6, image_size=16, masks="felzenszwalb")
+    ds = build_pretrain_dataset(cfg)
+    assert isinstance(ds, MaskedDataset) and ds.label_maps is True
+    assert ds[0][1].dtype == torch.uint8 and int(ds[0][1].min()) >= 1
+
+    options = get_dataset_info("synthetic").pretrain_options(16, 6)
+    base = build_dataset("synthetic", None, split="train", **options)
+    precompute_masks(base, tmp_path / "fh", "felzenszwalb", size=16, progress=False)
+    cfg.masks = str(tmp_path / "fh")
+    fast = build_pretrain_dataset(cfg)  # the whole cache in memory at the training size
+    assert isinstance(fast, InMemoryMaskedDataset) and fast.label_maps is True
+    cache = MaskCache(tmp_path / "fh")
+    for i in range(len(fast)):
+        assert np.array_equal(fast[i][1][0].numpy(), cache.load(f"{i:08d}"))
+    cfg.masks = "gt"
+    assert build_pretrain_dataset(cfg).label_maps is False
+
+
+def test_in_memory_label_maps_argument() -> None:
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    ids = torch.tensor([0, 7, 255]).repeat(2, 6)[:, :16].reshape(2, 4, 4)
+    ds = InMemoryMaskedDataset(images, ids, [0, 1], label_maps=True)
+    assert ds.label_maps is True and ds[1][1].dtype == torch.uint8
+    assert torch.equal(ds[1][1][0], ids[1].to(torch.uint8))
+    assert InMemoryMaskedDataset(images, ids.clamp(max=1), [0, 1]).label_maps is False
+    with pytest.raises(ValueError, match=r"integer region ids 0..255, got dtype torch.int64 "
+                       r"with values in \[1, 256\]"):  # fmt: skip
+        InMemoryMaskedDataset(images, ids + 1, [0, 1], label_maps=True)
+    with pytest.raises(ValueError, match="integer region ids"):
+        InMemoryMaskedDataset(images, ids.float() + 0.5, [0, 1], label_maps=True)
+    with pytest.raises(ValueError, match="label_maps must be True or False"):
+        InMemoryMaskedDataset(images, ids, [0, 1], label_maps=1)  # type: ignore[arg-type]
