@@ -103,6 +103,7 @@ def _cached_masks_in_memory(base: Any, source: ResolvedMasks, size: int) -> Any:
 
     ``None`` when the dataset offers no such arrays, the source is not a cache, or some
     cached mask is of another size (then :class:`MaskedDataset` resizes each item).
+    A label-map cache gives its uint8 region ids (``source.masks.label_maps``).
 
     Raises:
         MissingMaskError: If the cache lacks a mask of some item (listed).
@@ -128,6 +129,8 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
 
     ``segaug.data.masked.MaskedDataset`` over ``segaug.data.build_dataset`` (or
     ``MaskedImageFolder`` for ``imagefolder``, whose cache keys are relative paths).
+    Its ``label_maps`` is ``True`` when ``data.masks`` names a label-map cache or a
+    label-map segmenter (``felzenszwalb``): the mask slot then holds region ids.
 
     Raises:
         ValueError: Unknown dataset or mask source, missing cache entries (listed).
@@ -169,8 +172,9 @@ def build_pretrain_dataset(cfg: DataConfig) -> Dataset:
         cached = _cached_masks_in_memory(base, source, cfg.image_size)
         if cached is not None:  # the same, with the masks of a cache of that size
             return InMemoryMaskedDataset(
-                base.images, cached, base.targets, getattr(base, "classes", None)
-            )
+                base.images, cached, base.targets, getattr(base, "classes", None),
+                label_maps=bool(getattr(source.masks, "label_maps", False)),
+            )  # fmt: skip
         ds = MaskedDataset(base, masks=source, size=cfg.image_size, on_bad_image=cfg.on_bad_image)
         return _named_bad_image_setting(ds)
     except MissingMaskError as err:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    segaug-precompute-masks SRC --out CACHE [--segmenter classical|deeplabv3|sam]
+    segaug-precompute-masks SRC --out CACHE [--segmenter classical|deeplabv3|sam|felzenszwalb]
         [--checkpoint PATH] [--device cpu|cuda] [--batch-size N] [--workers N]
         [--size S] [--shard i/n] [--option KEY=VALUE ...]
     segaug-precompute-masks SRC --out CACHE --source files:MASK_DIR[?foreground=1,3]
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--segmenter",
         default=None,
-        help="classical (default), deeplabv3, sam (computed from pixels; 'gt' = --source gt)",
+        help="classical (default), deeplabv3, sam, felzenszwalb (label maps); NAME?key=value "
+        "for options (computed from pixels; 'gt' = --source gt)",
     )
     p.add_argument(
         "--source",

@@ -21,6 +21,13 @@ Masks come from one of:
 * a :class:`~segaug.masks.base.Segmenter` or its name, run on the fly in the worker
   process on CPU (fine for ``classical``; precompute for the neural segmenters).
 
+Masks may be *label maps* instead of binary masks: uint8 region ids ``1..255``, ``0``
+= unlabelled, from a label-map cache (:attr:`MaskCache.label_maps
+<segaug.masks.cache.MaskCache.label_maps>`) or a label-map segmenter run on the fly
+(``felzenszwalb``). The item's mask slot then holds the ids (resized nearest-exact, so
+no new id appears), and the dataset's ``label_maps`` is ``True``, which tells the
+trainer to read the mask slot as region ids.
+
 An image file that cannot be read (truncated, zero bytes, not an image) is left out
 with one warning, the next readable item taking its place, or stops the run in one
 line naming the file with ``on_bad_image="error"`` (:mod:`segaug.data.unreadable`).
@@ -154,7 +161,7 @@ class MaskedDataset(Dataset):
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8 in
-          ``{0, 1}``, label int.
+          ``{0, 1}`` (when :attr:`label_maps`: region ids ``0..255``), label int.
 
     Raises:
         ValueError: On a bad argument.
@@ -224,6 +231,29 @@ class MaskedDataset(Dataset):
             masks.preload()  # forked workers share the payload instead of each reading it
         else:  # resolve_masks builds one of the three kinds
             self.segmenter = masks
+
+    @property
+    def label_maps(self) -> bool:
+        """True when the mask slot holds label maps (uint8 region ids, 0 = unlabelled).
+
+        That is, the masks come from a label-map cache or a label-map segmenter
+        (``felzenszwalb``); binary masks (every mask source, binary caches and
+        segmenters) give ``False``.
+
+        Example:
+            >>> from segaug.data.synthetic import SyntheticShapes
+            >>> base = SyntheticShapes("test", size=32, num_samples=2)
+            >>> MaskedDataset(base, masks="gt", size=32).label_maps
+            False
+            >>> ds = MaskedDataset(base, masks="felzenszwalb", size=32)
+            >>> ds.label_maps, ds[0][1].dtype, int(ds[0][1].min()) >= 1
+            (True, torch.uint8, True)
+        """
+        if self.cache is not None:
+            return self.cache.label_maps
+        if self.segmenter is not None:
+            return bool(self.segmenter.label_maps)
+        return bool(getattr(self.source, "label_maps", False))
 
     def describe(self, index: int) -> str:
         """The file of item ``index`` (its path when the base dataset lists paths)."""
@@ -332,12 +362,19 @@ class InMemoryMaskedDataset(Dataset):
 
     Args:
         images: uint8 :math:`(N, 3, S, S)` or :math:`(N, S, S, 3)` (tensor or array).
-        masks: uint8 :math:`(N, 1, S, S)` or :math:`(N, S, S)` in ``{0, 1}``.
+        masks: uint8 :math:`(N, 1, S, S)` or :math:`(N, S, S)` in ``{0, 1}`` (label
+            maps: integer region ids in ``0..255``).
         labels: int :math:`(N,)`.
         classes: Class names (what ``classes`` of the source dataset says), if known.
+        label_maps: ``masks`` are label maps (region ids, 0 = unlabelled); their
+            values must be integers in ``0..255``.
 
     Shape:
         - ``ds[i]``: image :math:`(3, S, S)` uint8, mask :math:`(1, S, S)` uint8, label int.
+
+    Raises:
+        ValueError: If a shape or dtype is wrong, or label maps hold values outside
+            ``0..255``.
 
     Example:
         >>> from segaug.data.synthetic import SyntheticShapes
@@ -346,11 +383,22 @@ class InMemoryMaskedDataset(Dataset):
         >>> image, mask, label = ds[3]
         >>> tuple(image.shape), tuple(mask.shape), label
         ((3, 16, 16), (1, 16, 16), 3)
+        >>> regions = torch.randint(0, 256, (8, 16, 16), dtype=torch.uint8)
+        >>> InMemoryMaskedDataset(base.images, regions, base.targets, label_maps=True).label_maps
+        True
     """
 
     def __init__(
-        self, images: Any, masks: Any, labels: Any, classes: Sequence[str] | None = None
+        self,
+        images: Any,
+        masks: Any,
+        labels: Any,
+        classes: Sequence[str] | None = None,
+        label_maps: bool = False,
     ) -> None:
+        if not isinstance(label_maps, bool):
+            raise ValueError(f"label_maps must be True or False, got {label_maps!r}")
+        self.label_maps = label_maps
         self.classes = list(classes) if classes is not None else None
         images = torch.as_tensor(np.asarray(images))
         masks = torch.as_tensor(np.asarray(masks))
@@ -370,6 +418,14 @@ class InMemoryMaskedDataset(Dataset):
                 f"masks must be (N, 1, H, W) and labels (N,) for images {tuple(images.shape)}, "
                 f"got masks {tuple(masks.shape)} and labels {tuple(labels.shape)}"
             )
+        if label_maps and masks.numel() and masks.dtype != torch.uint8:
+            exact = not masks.is_floating_point() or bool((masks == masks.round()).all())
+            lo, hi = masks.min().item(), masks.max().item()
+            if not exact or lo < 0 or hi > 255:
+                raise ValueError(
+                    f"masks must be label maps of integer region ids 0..255, got dtype "
+                    f"{masks.dtype} with values in [{lo}, {hi}]"
+                )
         self.images = images.contiguous()
         self.masks = masks.to(torch.uint8).contiguous()
         self.labels = labels

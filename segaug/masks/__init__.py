@@ -1,5 +1,6 @@
-"""Foreground masks: segmenters (``deeplabv3``, ``sam``, ``classical``), mask sources
-(``gt``, ``files``), the cache, and the one resolver of mask specs.
+"""Foreground masks: segmenters (``deeplabv3``, ``sam``, ``classical``; ``felzenszwalb``
+label maps), mask sources (``gt``, ``files``), the cache, and the one resolver of mask
+specs.
 
 Importing the package registers every segmenter in :data:`SEGMENTERS` and every mask
 source in :data:`MASK_SOURCES`; :func:`resolve_masks` reads the spec strings
@@ -25,6 +26,7 @@ from segaug.masks.cache import (
 )
 from segaug.masks.classical import ClassicalSegmenter
 from segaug.masks.deeplab import DeepLabV3Segmenter, WeightsUnavailableError
+from segaug.masks.felzenszwalb import FelzenszwalbSegmenter
 from segaug.masks.files import FileMasks
 from segaug.masks.gt import GroundTruthMasks
 from segaug.masks.resolve import (
@@ -51,6 +53,7 @@ __all__ = [
     "ClassicalSegmenter",
     "CorruptMaskError",
     "DeepLabV3Segmenter",
+    "FelzenszwalbSegmenter",
     "GroundTruthMasks",
     "MaskCache",
     "MaskWriter",

@@ -1,9 +1,9 @@
 """The segmenter interface and the segmenter registry.
 
 A segmenter turns a batch of RGB images into foreground masks. Every segmenter
-in segaug (``deeplabv3``, ``sam``, ``classical``) follows the same contract (masks
-that are looked up instead, ``gt`` and ``files``, are *mask sources*, see
-:mod:`segaug.masks.sources`):
+in segaug (``deeplabv3``, ``sam``, ``classical``, ``felzenszwalb``) follows the same
+contract (masks that are looked up instead, ``gt`` and ``files``, are *mask sources*,
+see :mod:`segaug.masks.sources`):
 
 * input: a tensor ``(B, 3, H, W)``, ``uint8`` in ``[0, 255]`` (divided by 255: the
   masks of ``images.float() / 255``) or floating point in ``[0, 1]``, checked as
@@ -11,6 +11,9 @@ that are looked up instead, ``gt`` and ``files``, are *mask sources*, see
   ``[0, 1]`` are refused with a ``ValueError`` naming the argument);
 * output: a float tensor ``(B, 1, H, W)`` with values in ``{0, 1}`` (1 = foreground),
   on the same device and with the same ``H, W`` as the input;
+* a segmenter with :attr:`Segmenter.label_maps` ``True`` (``felzenszwalb``) returns
+  *label maps* instead: the same shape and dtype, with integer region ids ``1..255``
+  and ``0`` for unlabelled pixels (a binary mask is the case ``{0, 1}``);
 * :attr:`Segmenter.config_id`: a stable string naming the segmenter, its model, the
   identity of its weights and every parameter that changes its output. The mask
   cache stores it with every mask, so a changed configuration invalidates the
@@ -31,7 +34,7 @@ import functools
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,7 +45,7 @@ from segaug.masks.ids import make_config_id
 from segaug.registry import Registry
 
 SEGMENTERS: Registry = Registry("segmenter")
-"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``.
+"""Registry of segmenter factories: ``deeplabv3``, ``sam``, ``classical``, ``felzenszwalb``.
 
 Mask sources (``gt``, ``files``) live in :data:`segaug.masks.sources.MASK_SOURCES`."""
 
@@ -56,13 +59,17 @@ class Segmenter(ABC):
 
     Shape:
         - Input: :math:`(B, 3, H, W)`, uint8 in ``[0, 255]`` or float in ``[0, 1]``.
-        - Output: :math:`(B, 1, H, W)`, float32, values in ``{0, 1}``, same device.
+        - Output: :math:`(B, 1, H, W)`, float32, values in ``{0, 1}``, same device
+          (label-map segmenters: integer region ids in ``0..255``, 0 = unlabelled).
     """
 
     name: str = "segmenter"
     #: True for model-backed segmenters, which take ``checkpoint=`` and ``device=``
     #: (``deeplabv3``, ``sam``); weight-free ones (``classical``) take neither.
     loads_weights: bool = False
+    #: True for segmenters whose output is a label map (region ids ``1..255``,
+    #: ``0`` = unlabelled, as float32) rather than a binary foreground mask.
+    label_maps: ClassVar[bool] = False
 
     @property
     def config_id(self) -> str:

@@ -1,4 +1,4 @@
-"""An on-disk cache of binary foreground masks, safe for resumed and parallel runs.
+"""An on-disk cache of binary foreground masks or label maps, safe for resumed and parallel runs.
 
 Layout of a cache directory::
 
@@ -15,6 +15,15 @@ configuration, and is its own manifest: a header (JSON, protected by a CRC-32) l
 for each mask its key, the content hash of its image, shape, foreground coverage,
 compressed size, offset and the CRC-32 of its bytes; the payload holds the masks as
 ``zlib(np.packbits(mask))`` (about 0.3-0.6 KB for a 224 px object mask).
+
+A chunk may instead hold *label maps* (uint8 region ids ``1..255``, ``0`` =
+unlabelled; what a segmenter with ``label_maps = True`` produces): its header then
+says ``"encoding": "uint8"``, the payload holds ``zlib(label_map.tobytes())``, the
+coverage is the fraction of labelled (non-zero) pixels, and a ``regions`` column
+counts the distinct ids of each map. A chunk without ``encoding`` holds binary masks
+(``"bits"``): binary chunks are byte for byte what they were before label maps
+existed. Open a label-map writer with ``MaskCache.writer(..., label_maps=True)``;
+:attr:`MaskCache.label_maps` says what a reader serves.
 
 * Keys: the image's path relative to the source folder (``"cats/001.jpg"``), or for
   in-memory datasets the zero-padded index (:func:`index_key`, ``"00000042"``).
@@ -76,6 +85,9 @@ FAILURE_KINDS = ("image", "mask")
 CHUNK_SUFFIX = ".smc"
 _MAGIC = b"SEGAUGMC"
 _PREFIX = struct.Struct("<8sQI")  # magic, header length, header crc32
+ENCODINGS = ("bits", "uint8")
+"""Payload encodings of a chunk: binary masks (``zlib(packbits)``, the default, not
+written in the header) or label maps (``zlib`` of the uint8 ids, ``"encoding": "uint8"``)."""
 
 
 class MissingMaskError(LookupError):
@@ -108,27 +120,59 @@ def content_hash(data: bytes | memoryview | np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def encode_mask(mask: np.ndarray) -> bytes:
-    """Compress a ``(H, W)`` {0, 1} mask: ``zlib(np.packbits(mask))``."""
+def encode_mask(mask: np.ndarray, encoding: str = "bits") -> bytes:
+    """Compress a ``(H, W)`` mask: ``zlib(np.packbits(mask))`` for a {0, 1} mask
+    (``encoding="bits"``), ``zlib(mask.tobytes())`` for a uint8 label map (``"uint8"``).
+
+    Example:
+        >>> labels = np.array([[0, 3], [7, 255]], np.uint8)
+        >>> decode_mask(encode_mask(labels, "uint8"), 2, 2, "uint8").tolist()
+        [[0, 3], [7, 255]]
+    """
+    if encoding == "uint8":
+        return zlib.compress(np.ascontiguousarray(mask, dtype=np.uint8).tobytes(), 6)
+    _check_encoding(encoding)
     return zlib.compress(np.packbits(mask.reshape(-1)).tobytes(), 6)
 
 
-def decode_mask(blob: bytes | memoryview, height: int, width: int) -> np.ndarray:
-    """Inverse of :func:`encode_mask`: uint8 ``(height, width)`` in {0, 1}."""
-    bits = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
-    return np.unpackbits(bits, count=height * width).reshape(height, width)
+def decode_mask(
+    blob: bytes | memoryview, height: int, width: int, encoding: str = "bits"
+) -> np.ndarray:
+    """Inverse of :func:`encode_mask`: uint8 ``(height, width)`` (in {0, 1} for ``"bits"``)."""
+    raw = np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
+    if encoding == "uint8":
+        return raw.reshape(height, width).copy()
+    _check_encoding(encoding)
+    return np.unpackbits(raw, count=height * width).reshape(height, width)
 
 
-def _check_mask(mask: Any, key: str) -> np.ndarray:
+def _check_encoding(encoding: object) -> None:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+
+
+def _check_mask(mask: Any, key: str, label_maps: bool = False) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"mask for {key!r} must have shape (H, W), got {arr.shape}")
+    if label_maps:
+        if arr.dtype != np.uint8:
+            raise ValueError(
+                f"label map for {key!r} must be a uint8 array of region ids 0..255, got "
+                f"dtype {arr.dtype}"
+            )
+        return arr.copy()  # queued until the chunk is written: not the caller's buffer
     if arr.dtype == bool:
         return arr.astype(np.uint8)
     if arr.dtype.kind not in "uif" or not np.isin(arr, (0, 1)).all():
-        raise ValueError(f"mask for {key!r} must hold only 0 and 1, got dtype {arr.dtype}")
+        values = np.unique(arr)[:6].tolist() if arr.dtype.kind in "uif" else []
+        seen = f", values {values}" if values else ""
+        raise ValueError(
+            f"mask for {key!r} must hold only 0 and 1, got dtype {arr.dtype}{seen} (a label "
+            "map of region ids needs a writer opened with label_maps=True)"
+        )
     return arr.astype(np.uint8)
 
 
@@ -142,6 +186,11 @@ class ChunkInfo:
     writer: str
     payload_start: int
     header: dict[str, Any]
+
+    @property
+    def encoding(self) -> str:
+        """``"bits"`` (binary masks; chunks without the field) or ``"uint8"`` (label maps)."""
+        return str(self.header.get("encoding", "bits"))
 
 
 def _read_chunk_header(path: Path) -> ChunkInfo:
@@ -159,6 +208,8 @@ def _read_chunk_header(path: Path) -> ChunkInfo:
     if len(raw) != length or zlib.crc32(raw) != crc:
         raise ValueError("header checksum mismatch")
     header = json.loads(raw)
+    if header.get("encoding", "bits") not in ENCODINGS:
+        raise ValueError(f"unknown encoding {header['encoding']!r} (expected one of {ENCODINGS})")
     payload_start = _PREFIX.size + length
     if size - payload_start != header["payload_bytes"]:
         raise ValueError(
@@ -196,6 +247,8 @@ class MaskWriter:
         chunk_size: Masks per chunk (>= 1).
         writer_id: Unique name of this writer (letters, digits, ``_``, ``.``, ``-``);
             default: host, process id and a random suffix.
+        label_maps: Store label maps (uint8 region ids ``0..255``, ``"encoding":
+            "uint8"`` chunks) instead of binary {0, 1} masks.
     """
 
     def __init__(
@@ -204,6 +257,7 @@ class MaskWriter:
         config_id: str,
         chunk_size: int = 256,
         writer_id: str | None = None,
+        label_maps: bool = False,
     ) -> None:
         if not isinstance(config_id, str) or not config_id:
             raise ValueError(f"config_id must be a non-empty str, got {config_id!r}")
@@ -212,7 +266,10 @@ class MaskWriter:
         writer_id = writer_id or _default_writer_id()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", writer_id):
             raise ValueError(f"writer_id must match [A-Za-z0-9_.-]+, got {writer_id!r}")
+        if not isinstance(label_maps, bool):
+            raise ValueError(f"label_maps must be True or False, got {label_maps!r}")
         self.root = root
+        self.label_maps = label_maps
         self.config_id = config_id
         self.chunk_size = chunk_size
         self.writer_id = writer_id
@@ -221,10 +278,18 @@ class MaskWriter:
         self._pending: dict[str, tuple[str, np.ndarray]] = {}
 
     def add(self, key: str, content_hash: str, mask: np.ndarray) -> None:
-        """Queue ``mask`` (uint8/bool ``(H, W)`` in {0, 1}) for image ``key``."""
+        """Queue ``mask`` for image ``key``.
+
+        ``mask``: uint8/bool ``(H, W)`` in {0, 1}; for a label-map writer a uint8
+        ``(H, W)`` label map (a leading axis of 1 is dropped in both cases).
+
+        Raises:
+            ValueError: If the mask has another shape, or is not binary (binary writer)
+                or not uint8 (label-map writer).
+        """
         if not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty str, got {key!r}")
-        self._pending[key] = (str(content_hash), _check_mask(mask, key))
+        self._pending[key] = (str(content_hash), _check_mask(mask, key, self.label_maps))
         if len(self._pending) >= self.chunk_size:
             self.flush()
 
@@ -233,18 +298,23 @@ class MaskWriter:
         if not self._pending:
             return
         names = ("keys", "hashes", "offsets", "nbytes", "heights", "widths", "coverage", "crc32")
+        if self.label_maps:
+            names += ("regions",)
         columns: dict[str, list[Any]] = {name: [] for name in names}
+        encoding = "uint8" if self.label_maps else "bits"
         blobs, offset = [], 0
         for key, (digest, mask) in self._pending.items():
-            blob = encode_mask(mask)
+            blob = encode_mask(mask, encoding)
             columns["keys"].append(key)
             columns["hashes"].append(digest)
             columns["offsets"].append(offset)
             columns["nbytes"].append(len(blob))
             columns["heights"].append(int(mask.shape[0]))
             columns["widths"].append(int(mask.shape[1]))
-            columns["coverage"].append(round(float(mask.mean()), 6))
+            columns["coverage"].append(round(float(np.count_nonzero(mask) / mask.size), 6))
             columns["crc32"].append(zlib.crc32(blob))
+            if self.label_maps:
+                columns["regions"].append(int(np.count_nonzero(np.bincount(mask.ravel())[1:])))
             blobs.append(blob)
             offset += len(blob)
         created = time.time_ns()
@@ -255,6 +325,7 @@ class MaskWriter:
             "created_ns": created,
             "writer": self.writer_id,
             "payload_bytes": offset,
+            **({"encoding": encoding} if self.label_maps else {}),
             **columns,
         }
         raw = json.dumps(header, separators=(",", ":")).encode()
@@ -293,7 +364,8 @@ class MaskCache:
         verify: Check each mask's CRC-32 when loading it.
 
     Shape:
-        - ``load(key)``: uint8 :math:`(H, W)` in ``{0, 1}``, the size it was stored at.
+        - ``load(key)``: uint8 :math:`(H, W)` in ``{0, 1}``, the size it was stored at
+          (a label-map cache, :attr:`label_maps`: uint8 region ids ``0..255``).
 
     Example:
         >>> cache = MaskCache("masks/")  # doctest: +SKIP
@@ -390,8 +462,16 @@ class MaskCache:
         self._width = column("widths", np.int32)[rows]
         self._crc = column("crc32", np.int64)[rows]
         self._coverage = column("coverage", np.float32)[rows]
+        regions = [
+            np.asarray(c.header["regions"], np.int32)
+            if c.encoding == "uint8"
+            else (np.asarray(c.header["coverage"]) > 0).astype(np.int32)
+            for c in selected
+        ]
+        self._regions = (np.concatenate(regions) if regions else np.empty(0, np.int32))[rows]
         self._hashes = [all_hashes[r] for r in rows.tolist()]
         self._chunks = selected
+        self._encodings = [c.encoding for c in selected]
         self._payloads: list[bytes | None] = [None] * len(selected)
         self._loaded = True
 
@@ -443,6 +523,26 @@ class MaskCache:
         self._ensure_loaded()
         return self.config_id
 
+    @property
+    def label_maps(self) -> bool:
+        """True when the selected configuration's masks are label maps (uint8 region ids).
+
+        Then :meth:`load` returns region ids ``0..255`` (0 = unlabelled) instead of
+        ``{0, 1}``. A configuration is written by one segmenter, so its chunks are all
+        of one kind; should a label-map chunk meet binary ones, the binary masks read
+        as label maps with the one region id 1.
+
+        Example:
+            >>> import tempfile
+            >>> cache = MaskCache(tempfile.mkdtemp())
+            >>> with cache.writer("fh{}", label_maps=True) as w:
+            ...     w.add("a", "h", np.array([[1, 1], [2, 0]], np.uint8))
+            >>> cache.label_maps, cache.load("a").tolist(), cache.coverage("a")
+            (True, [[1, 1], [2, 0]], 0.75)
+        """
+        self._ensure_loaded()
+        return "uint8" in self._encodings
+
     def configs(self) -> dict[str, int]:
         """Number of stored masks per segmenter configuration (superseded ones included)."""
         self._ensure_loaded()
@@ -488,7 +588,7 @@ class MaskCache:
         )
 
     def load(self, key: str) -> np.ndarray:
-        """The mask of ``key``: uint8 ``(H, W)`` in ``{0, 1}``.
+        """The mask of ``key``: uint8 ``(H, W)`` in ``{0, 1}`` (label maps: ids ``0..255``).
 
         Raises:
             MissingMaskError: If there is no mask for ``key``.
@@ -507,7 +607,8 @@ class MaskCache:
                 f"mask {self._keys[position]!r} in {self._chunks[ci].path} failed its checksum; "
                 f"re-run segaug-precompute-masks SRC --out {self.root} to recompute it"
             )
-        return decode_mask(blob, int(self._height[position]), int(self._width[position]))
+        h, w = int(self._height[position]), int(self._width[position])
+        return decode_mask(blob, h, w, self._encodings[ci])
 
     def shape(self, key: str) -> tuple[int, int]:
         """``(H, W)`` the mask of ``key`` is stored at (from the manifest, no decoding)."""
@@ -515,7 +616,10 @@ class MaskCache:
         return int(self._height[pos]), int(self._width[pos])
 
     def coverage(self, key: str) -> float:
-        """Foreground fraction of the mask of ``key`` (from the manifest, no decoding)."""
+        """Foreground (label maps: labelled, non-zero) fraction of the mask of ``key``.
+
+        Read from the manifest, no decoding.
+        """
         pos = self.position(key)
         return float(self._coverage[pos])
 
@@ -547,6 +651,17 @@ class MaskCache:
             return self._coverage.copy()
         pos = [self._pos[k] for k in keys if k in self._pos]
         return self._coverage[np.asarray(pos, dtype=np.int64)]
+
+    def region_counts(self, keys: Iterable[str] | None = None) -> np.ndarray:
+        """Regions (distinct non-zero ids) of every live mask (or of ``keys`` present), int32.
+
+        From the manifest, no decoding; a binary mask has 1 region (0 when empty).
+        """
+        self._ensure_loaded()
+        if keys is None:
+            return self._regions.copy()
+        pos = [self._pos[k] for k in keys if k in self._pos]
+        return self._regions[np.asarray(pos, dtype=np.int64)]
 
     def sizes(self) -> np.ndarray:
         """Stored (compressed) bytes of every live mask, int64."""
@@ -630,9 +745,20 @@ class MaskCache:
 
     # ------------------------------------------------------------------ writing
     def writer(
-        self, config_id: str, chunk_size: int = 256, writer_id: str | None = None
+        self,
+        config_id: str,
+        chunk_size: int = 256,
+        writer_id: str | None = None,
+        label_maps: bool = False,
     ) -> MaskWriter:
         """A :class:`MaskWriter` for masks computed by the segmenter ``config_id``.
+
+        Args:
+            config_id: The segmenter's configuration id.
+            chunk_size: Masks per chunk (>= 1).
+            writer_id: Unique name of the writer (default: host, process, random tag).
+            label_maps: Store uint8 label maps (region ids ``0..255``) instead of
+                binary masks (a segmenter's :attr:`~segaug.masks.base.Segmenter.label_maps`).
 
         Example:
             >>> with MaskCache(root).writer(seg.config_id) as w:  # doctest: +SKIP
@@ -640,7 +766,7 @@ class MaskCache:
         """
         self._create()
         self.refresh()
-        return MaskWriter(self.root, config_id, chunk_size, writer_id)
+        return MaskWriter(self.root, config_id, chunk_size, writer_id, label_maps)
 
     def _create(self) -> None:
         (self.root / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
@@ -654,7 +780,8 @@ class MaskCache:
 
         Deletes every other chunk file (superseded entries, other configurations,
         unreadable chunks) and stale temporary files, and merges the records of
-        :meth:`failures` into one. Run it when no writer is active.
+        :meth:`failures` into one. Label maps stay label maps. Run it when no writer is
+        active.
 
         Returns:
             The number of masks kept.
@@ -666,7 +793,9 @@ class MaskCache:
         failures = self.failures()
         old_records = list((self.root / FAILED_DIR).glob("*.json"))
         old = self._chunk_paths()
-        writer = MaskWriter(self.root, self.config_id, max(1, len(keep)), "compact")
+        writer = MaskWriter(
+            self.root, self.config_id, max(1, len(keep)), "compact", self.label_maps
+        )
         for key, digest in keep.items():
             writer.add(key, digest, self.load(key))
         writer.close()

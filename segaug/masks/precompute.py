@@ -10,6 +10,10 @@ new size. Files that cannot be decoded are reported, recorded in the cache
 (:meth:`MaskCache.failures`: datasets reading the cache leave them out) and skipped;
 only a failure of the run itself (bad arguments, the segmenter failing) raises.
 
+A segmenter that produces label maps (``felzenszwalb``: ``label_maps = True``) fills
+the cache with uint8 region ids (``MaskCache.writer(..., label_maps=True)``); the
+summary and ``--stats`` then give the regions per map instead of the fallback shares.
+
 Instead of a segmenter, a mask source can fill the cache (:mod:`segaug.masks.sources`):
 ``gt`` reads a dataset's annotations by index; ``files:MASK_DIR?...`` reads one
 annotation file per image of a source folder (same relative path, ``.png``). For
@@ -83,6 +87,18 @@ def fallback_shares(
     return float((coverage < low).mean()), float((coverage > high).mean())
 
 
+def _label_map_report(regions: np.ndarray, coverage: np.ndarray) -> str:
+    """The summary of label maps: regions per map and the labelled fraction."""
+    if regions.size == 0:
+        return "label maps: none stored"
+    return (
+        f"label maps ({len(regions)}): {regions.mean():.1f} regions on average (min "
+        f"{regions.min()}, median {np.median(regions):.0f}, max {regions.max()}); labelled "
+        f"pixels: {coverage.mean():.1%} on average (0 = unlabelled: beyond the 255 largest "
+        "regions)"
+    )
+
+
 def _coverage_report(coverage: np.ndarray) -> str:
     below, above = fallback_shares(coverage)
     return (
@@ -108,9 +124,12 @@ class Summary:
         failed: ``(path or key, reason)`` of items that could not be read (recorded
             in the cache, see :meth:`MaskCache.failures`).
         ignored: Files in the source folder that are not images (by extension).
-        coverage: Coverage of every cached mask of this shard's items after the run.
+        coverage: Coverage of every cached mask of this shard's items after the run
+            (label maps: the labelled fraction).
         seconds: Wall time of the run.
         shard: ``(i, n)``.
+        label_maps: The masks are label maps (a label-map segmenter).
+        regions: Regions of every cached label map of this shard's items (label maps).
     """
 
     out: str
@@ -124,6 +143,8 @@ class Summary:
     coverage: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
     seconds: float = 0.0
     shard: tuple[int, int] = (0, 1)
+    label_maps: bool = False
+    regions: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
 
     @property
     def complete(self) -> bool:
@@ -151,7 +172,10 @@ class Summary:
             lines += [f"  {path}: {reason}" for path, reason in self.failed[:50]]
             if len(self.failed) > 50:
                 lines.append(f"  ... and {len(self.failed) - 50} more")
-        lines.append(_coverage_report(self.coverage))
+        if self.label_maps:
+            lines.append(_label_map_report(self.regions, self.coverage))
+        else:
+            lines.append(_coverage_report(self.coverage))
         return "\n".join(lines)
 
 
@@ -181,7 +205,9 @@ def cache_report(root: str | os.PathLike[str], config_id: str | None = None) -> 
         f"selected: {cache.selected_config}",
         f"masks: {len(cache)}   median size: {np.median(sizes):.0f} B   "
         f"total: {sizes.sum() / 1e6:.2f} MB   shapes (first 1000): {len(shapes)} distinct",
-        _coverage_report(cache.coverages()),
+        _label_map_report(cache.region_counts(), cache.coverages())
+        if cache.label_maps
+        else _coverage_report(cache.coverages()),
         _verified_line(Path(root), cache),
     ]
     lines += _failures_lines(cache)
@@ -574,9 +600,11 @@ def precompute_masks(
         )
 
     cache = MaskCache(out, config_id=seg.config_id)
+    label_maps = bool(getattr(seg, "label_maps", False))  # region ids, stored as uint8
     writer = cache.writer(
-        seg.config_id, chunk_size=chunk_size, writer_id=_writer_id(shard_i, shard_n)
-    )
+        seg.config_id, chunk_size=chunk_size, writer_id=_writer_id(shard_i, shard_n),
+        label_maps=label_maps,
+    )  # fmt: skip
     done = {k: (digest, cache.shape(k)) for k, digest in cache.valid_entries().items()}
     mine = [k for k in keys if shard_n == 1 or shard_of(k, shard_n) == shard_i]
     if dataset is None:
@@ -586,7 +614,7 @@ def precompute_masks(
         items = _DatasetItems(dataset, [int(k) for k in mine], done, size, source)
     summary = Summary(
         out=str(out), config_id=seg.config_id, total=len(mine), ignored=ignored,
-        shard=(shard_i, shard_n),
+        shard=(shard_i, shard_n), label_maps=label_maps,
     )  # fmt: skip
     loader = DataLoader(
         items, batch_size=batch_size, num_workers=workers, collate_fn=_as_list, shuffle=False
@@ -645,6 +673,8 @@ def precompute_masks(
         cache.record_failures(failures, writer.writer_id)
     cache.refresh()
     summary.coverage = cache.coverages(mine)
+    if label_maps:
+        summary.regions = cache.region_counts(mine)
     summary.seconds = time.perf_counter() - start
     return summary
 

@@ -15,7 +15,11 @@ constructor options, and, once built, the object itself. A spec is read in this 
    except where a cache directory is accepted and ``files`` names an existing path;
 2. where a cache is accepted, a string that contains a path separator or names an
    existing path, or any :class:`os.PathLike`: a mask-cache directory (it must exist);
-3. a registered segmenter name (:data:`~segaug.masks.base.SEGMENTERS`, any case);
+3. a registered segmenter name (:data:`~segaug.masks.base.SEGMENTERS`, any case),
+   optionally with constructor options, ``NAME?key=value&...`` (values read as JSON:
+   ``felzenszwalb?scale=500&sigma=0``, ``classical?method="saliency"`` or
+   ``classical?method=saliency``); such a spec is a segmenter even where a cache is
+   accepted and a value holds a path separator (``sam?checkpoint=/w/sam.pth``);
 4. anything else is one ``ValueError`` line: the argument, what it got, and the valid
    forms (``argument = 'spec': problem; expected ...``).
 
@@ -32,13 +36,14 @@ Example:
     >>> resolve_masks("nope", argument="data.masks")
     Traceback (most recent call last):
     ...
-    ValueError: data.masks = 'nope': names no mask source, mask-cache directory or segmenter; expected 'gt', 'files:MASK_DIR[?foreground=1,3|background=0,255]', a mask-cache directory or a segmenter name (classical, deeplabv3, sam)
+    ValueError: data.masks = 'nope': names no mask source, mask-cache directory or segmenter; expected 'gt', 'files:MASK_DIR[?foreground=1,3|background=0,255]', a mask-cache directory or a segmenter name (classical, deeplabv3, felzenszwalb, sam)
 """  # noqa: E501
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -278,6 +283,9 @@ def _classify(
         a_cache = bare and MASK_SOURCES.get(name).by_path and "cache" in kinds
         if not (a_cache and Path(spec).exists()):
             return ("source", *parse_source_spec(spec, argument))
+    head, question, query = spec.partition("?")
+    if question and head.lower() in SEGMENTERS and not Path(spec).exists():
+        return "segmenter", head.lower(), _segmenter_options(spec, argument, head.lower(), query)
     if "cache" in kinds and spec and _names_a_path(spec):
         if not Path(spec).is_dir():
             raise mask_spec_error(
@@ -289,6 +297,21 @@ def _classify(
     named = {"source": "mask source", "cache": "mask-cache directory", "segmenter": "segmenter"}
     problem = "names no " + _or_join([named[k] for k in ALL_KINDS if k in kinds])
     raise mask_spec_error(argument, spec, problem, expected_forms(kinds))
+
+
+def _segmenter_options(spec: str, argument: str, name: str, query: str) -> dict[str, Any]:
+    """The ``key=value&...`` options of a segmenter spec; values read as JSON, else text."""
+    form = repr(f"{name}?key=value&...")
+    options: dict[str, Any] = {}
+    for item in query.split("&"):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.isidentifier():
+            raise mask_spec_error(argument, spec, f"expected key=value, got {item!r}", form)
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
 
 
 def segmenter_loads_weights(name: str) -> bool:

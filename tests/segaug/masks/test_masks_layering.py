@@ -31,7 +31,8 @@ def test_layers_of_segaug_masks() -> None:
     assert not graph[f"{PACKAGE}.sources"] & {f"{PACKAGE}.files", f"{PACKAGE}.gt"}
     # every source and segmenter is registered whenever the package is imported
     init = graph[PACKAGE]
-    assert {f"{PACKAGE}.{m}" for m in ("files", "gt", "classical", "deeplab", "sam")} <= init
+    modules = ("files", "gt", "classical", "deeplab", "felzenszwalb", "sam")
+    assert {f"{PACKAGE}.{m}" for m in modules} <= init
 
 
 # ---------------------------------------------------------------- spec parsing

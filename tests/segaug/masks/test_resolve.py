@@ -35,7 +35,7 @@ from segaug.masks.resolve import expected_forms, parse_source_spec
 
 FORMS = (
     "'gt', 'files:MASK_DIR[?foreground=1,3|background=0,255]', a mask-cache directory or "
-    "a segmenter name (classical, deeplabv3, sam)"
+    "a segmenter name (classical, deeplabv3, felzenszwalb, sam)"
 )
 
 
@@ -276,7 +276,7 @@ def test_create_segmenter_keeps_its_names(shapes):
     assert message == (
         "name = 'nope': names no mask source or segmenter; expected 'gt', "
         "'files:MASK_DIR[?foreground=1,3|background=0,255]' or a segmenter name "
-        "(classical, deeplabv3, sam)"
+        "(classical, deeplabv3, felzenszwalb, sam)"
     )
     message = _error(create_mask_source, "classical")
     assert message.startswith("name = 'classical': a segmenter is not accepted here")
@@ -326,7 +326,7 @@ def test_wrong_types_and_kinds():
         "'files:MASK_DIR[?foreground=1,3|background=0,255]'"
     )
     assert expected_forms(("cache", "segmenter")) == (
-        "a mask-cache directory or a segmenter name (classical, deeplabv3, sam)"
+        "a mask-cache directory or a segmenter name (classical, deeplabv3, felzenszwalb, sam)"
     )
     message = _error(resolve_masks, "gt", checkpoint="w.pth")
     assert message.startswith("checkpoint = 'w.pth': the mask source 'gt' takes no checkpoint")

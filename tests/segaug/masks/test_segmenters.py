@@ -40,7 +40,7 @@ def test_registry_names_and_unknown() -> None:
     from segaug.masks import MASK_SOURCES, SEGMENTERS
 
     # segmenters compute from pixels; gt and files are mask sources (looked up)
-    assert SEGMENTERS.names() == ["classical", "deeplabv3", "sam"]
+    assert SEGMENTERS.names() == ["classical", "deeplabv3", "felzenszwalb", "sam"]
     assert MASK_SOURCES.names() == ["files", "gt"]
     with pytest.raises(ValueError, match="classical"):
         create_segmenter("nope")
