@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "GLOBAL_MASKS_IN_LOSS",
     "GLOBAL_ONLY",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -41,3 +42,7 @@ whose mask covers less or more falls back to the global pipeline (every recipe's
 GLOBAL_ONLY = "global (masks unused)"
 """How the training log and the reports name the fallback of a recipe that never uses
 masks (``simclr``): every sample takes the global pipeline by design, not by failure."""
+
+GLOBAL_MASKS_IN_LOSS = "global (masks used by the loss)"
+"""The same for a method that reads the masks in its loss (DetCon): the recipe ignores
+the masks, the objective does not."""

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from segaug.constants import GLOBAL_ONLY
+from segaug.constants import GLOBAL_MASKS_IN_LOSS, GLOBAL_ONLY
 from segaug.data.unreadable import append_unreadable_log, read_unreadable_log
 from segaug.env import resolve_device
 from simclr import checkpoint as ckpt_io
@@ -584,7 +584,9 @@ class Trainer:
         )
         # a global-only recipe sends every sample to the global pipeline by design
         masks_word = (
-            GLOBAL_ONLY if not getattr(self.aug, "region", True) else f"{100 * mask_fallback:.1f}%"
+            (GLOBAL_MASKS_IN_LOSS if self.method.uses_regions else GLOBAL_ONLY)
+            if not getattr(self.aug, "region", True)
+            else f"{100 * mask_fallback:.1f}%"
         )
         log.info(
             "epoch %d/%d  loss %.4f  fallback %s%s  %.0f img/s",

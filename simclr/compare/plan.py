@@ -136,7 +136,8 @@ def label_map_masks(masks: str) -> bool:
     return name in SEGMENTERS.names() and bool(getattr(SEGMENTERS.get(name), "label_maps", False))
 
 
-def _uses_regions(method: str) -> bool:
+def uses_regions(method: str) -> bool:
+    """Whether the registered method reads the masks in its loss (``Method.uses_regions``)."""
     from simclr.methods import METHODS
 
     return bool(getattr(METHODS.get(method), "uses_regions", False))
@@ -167,7 +168,7 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
     Cell = tuple[str, str, str, tuple[tuple[str, Any], ...], str]  # label, kind, recipe, ..
 
     def cells_of(method: str) -> list[Cell]:
-        regions = _uses_regions(method)
+        regions = uses_regions(method)
         variants = [v for v in mask_variants(s) if regions or not label_map_masks(v)]
         cells: list[Cell] = []
         if s.anchors and get_protocol(s.resolved_protocol()).has_anchor:

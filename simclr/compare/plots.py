@@ -39,8 +39,15 @@ def extra_plot_names(summary: dict[str, Any]) -> list[str]:
 
 
 def _gain(row: dict[str, Any], key: str) -> tuple[float, float, float]:
-    """(mean, low, high) of a row's paired gain in points (the mean where no interval)."""
-    d = row["paired"][key]
+    """(mean, low, high) of a row's paired gain in points (the mean where no interval).
+
+    Over the study's first method's baseline for another method's rows (``vs_reference``),
+    else over its own baseline; a baseline row without a pairing gains 0.
+    """
+    pairing = row.get("vs_reference") or row.get("paired")
+    if not pairing:
+        return 0.0, 0.0, 0.0
+    d = pairing[key]
     lo = d["low"] if not math.isnan(d["low"]) else d["mean"]
     hi = d["high"] if not math.isnan(d["high"]) else d["mean"]
     return 100 * d["mean"], 100 * lo, 100 * hi

@@ -22,15 +22,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from segaug.constants import GLOBAL_ONLY
-from simclr.compare.plan import BASELINE
+from segaug.constants import GLOBAL_MASKS_IN_LOSS, GLOBAL_ONLY
+from simclr.compare.plan import BASELINE, uses_regions
 from simclr.compare.plots import extra_plot_names
 from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import CompareSettings
 from simclr.compare.summary import study_grid
 from simclr.evaluate.format import markdown_header, markdown_row
 
-__all__ = ["budget_lines", "masks_lines", "render_markdown", "study_table"]
+__all__ = ["budget_lines", "masks_lines", "methods_lines", "render_markdown", "study_table"]
 
 
 def _diff(d: dict[str, Any]) -> str:
@@ -104,7 +104,8 @@ def _results_lines(summary: dict[str, Any], protocol: Protocol) -> list[str]:
         label = {"anchor": f"*{name}* (upper anchor)", "baseline": f"*{name}* (baseline)"}.get(
             r["kind"], f"`{name}`"
         )
-        fb = GLOBAL_ONLY if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
+        global_word = GLOBAL_MASKS_IN_LOSS if uses_regions(r["method"]) else GLOBAL_ONLY
+        fb = global_word if r["recipe"] == BASELINE else f"{100 * r['fallback_rate']:.1f}%"
         lines.append(markdown_row([label, *protocol.row_cells(r), fb, f"{r['images_per_s']:.0f}"]))
     if protocol.column_notes:
         lines += ["", "What each column means:", ""]
@@ -115,6 +116,12 @@ def _results_lines(summary: dict[str, Any], protocol: Protocol) -> list[str]:
 def _gain_key(protocol: Protocol) -> str:
     """The number gains are read on: the protocol's gap key, else its first paired key."""
     return protocol.gap_key or protocol.paired_keys[0]
+
+
+def _gain_cell(row: dict[str, Any], key: str) -> str:
+    """A row's gain as in :func:`~simclr.compare.summary.mask_gain`, with its spread."""
+    pairing = row.get("vs_reference") or row.get("paired")
+    return _diff(pairing[key]) if pairing else "+0.0 (the baseline)"
 
 
 def masks_lines(summary: dict[str, Any]) -> list[str]:
@@ -139,12 +146,14 @@ def masks_lines(summary: dict[str, Any]) -> list[str]:
         *markdown_header(["masks", "IoU vs exact", "fallback", "exact fallback", "masks/s"]),
     ]
     for q in quality.values():
+        regions = q.get("label_maps", False)
         lines.append(
             markdown_row(
                 [
                     q["label"],
-                    f"{q['iou']:.2f} ± {q['iou_std']:.2f}",
-                    f"{100 * q['fallback']:.1f}%",
+                    f"{q['iou']:.2f} ± {q['iou_std']:.2f}"
+                    + (f" (best of {q['regions']:.1f} regions)" if regions else ""),
+                    "— (label maps)" if regions else f"{100 * q['fallback']:.1f}%",
                     f"{100 * q['exact_fallback']:.1f}%",
                     f"{q['masks_per_s']:.0f}",
                 ]
@@ -158,7 +167,8 @@ def masks_lines(summary: dict[str, Any]) -> list[str]:
         "the image (those views use the global pipeline).",
         "",
         f"Gain: paired {protocol.key_names.get(key, key)} over the baseline (points, mean "
-        "± std); kept: the gain with these masks over the gain with the exact masks.",
+        "± std; for a method other than the study's first, over the first method's "
+        "baseline); kept: the gain with these masks over the gain with the exact masks.",
         "",
         *markdown_header(["row", "gain, exact masks", "gain, these masks", "kept", "vs exact"]),
     ]
@@ -171,8 +181,8 @@ def masks_lines(summary: dict[str, Any]) -> list[str]:
             markdown_row(
                 [
                     name,
-                    _diff(exact["paired"][key]),
-                    _diff(r["paired"][key]),
+                    _gain_cell(exact, key),
+                    _gain_cell(r, key),
                     "—" if math.isnan(kept) else f"{100 * kept:.0f}%",
                     _diff(r["vs_exact"][key]),
                 ]

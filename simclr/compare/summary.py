@@ -25,7 +25,7 @@ from typing import Any
 from simclr.compare.plan import EXACT_MASKS, masks_label
 from simclr.compare.protocols import Protocol, get_protocol
 
-__all__ = ["calibration", "findings", "study_grid", "summarise"]
+__all__ = ["calibration", "findings", "mask_gain", "study_grid", "summarise"]
 
 
 def _group(row: dict[str, Any]) -> str:
@@ -47,6 +47,20 @@ def _paired(
         b = [ref[k]["values"][ref["seeds"].index(sd)] for sd in shared]
         out[k] = paired_difference(a, b).to_dict()
     return out
+
+
+def mask_gain(row: dict[str, Any], key: str) -> float:
+    """A row's gain on ``key``: over the reference method's baseline when it has that
+    pairing (another method's rows), else over its own method's baseline (0 for it).
+
+    Example:
+        >>> mask_gain({"paired": {"k": {"mean": 0.1}}}, "k")
+        0.1
+        >>> mask_gain({"kind": "baseline"}, "k")
+        0.0
+    """
+    pairing = row.get("vs_reference") or row.get("paired")
+    return float(pairing[key]["mean"]) if pairing else 0.0
 
 
 def _stat(protocol: Protocol, runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -133,25 +147,6 @@ def summarise(
         gap = protocol.gap_key
         if anchor is not None and row["kind"] == "recipe" and gap is not None:
             row["gap_closed"] = gap_closed(row[gap]["mean"], base[gap]["mean"], anchor[gap]["mean"])
-    exact_rows = {
-        (_group(row), row["recipe"], row["label"]): name
-        for name, row in rows.items()
-        if row["kind"] == "recipe" and row["masks"] == EXACT_MASKS
-    }
-    for row in rows.values():
-        if row["kind"] != "recipe" or row["masks"] == EXACT_MASKS or "paired" not in row:
-            continue
-        suffix = masks_label(row["masks"])
-        exact_label = row["label"][: -len(suffix)] if row["label"].endswith(suffix) else ""
-        exact_name = exact_rows.get((_group(row), row["recipe"], exact_label))
-        if exact_name is None:
-            continue
-        exact = rows[exact_name]
-        row["exact_row"] = exact_name
-        row["vs_exact"] = _paired(protocol, row, exact, protocol.paired_keys)
-        key = protocol.gap_key or protocol.paired_keys[0]
-        gain, exact_gain = row["paired"][key]["mean"], exact["paired"][key]["mean"]
-        row["kept"] = gain / exact_gain if exact_gain > 0 else math.nan
     methods = {row["method"] for row in rows.values()}
     reference = reference_method if reference_method in methods and len(methods) > 1 else None
     for row in rows.values() if reference else ():
@@ -167,6 +162,25 @@ def summarise(
             row["gap_closed_vs_reference"] = gap_closed(
                 row[gap]["mean"], base[gap]["mean"], anchor[gap]["mean"]
             )
+    exact_rows = {
+        (_group(row), row["recipe"], row["label"]): name
+        for name, row in rows.items()
+        if row["kind"] in ("recipe", "baseline") and row["masks"] == EXACT_MASKS
+    }
+    for row in rows.values():
+        if row["kind"] != "recipe" or row["masks"] == EXACT_MASKS or "paired" not in row:
+            continue
+        suffix = masks_label(row["masks"])
+        exact_label = row["label"][: -len(suffix)] if row["label"].endswith(suffix) else ""
+        exact_name = exact_rows.get((_group(row), row["recipe"], exact_label))
+        if exact_name is None:
+            continue
+        exact = rows[exact_name]
+        row["exact_row"] = exact_name
+        row["vs_exact"] = _paired(protocol, row, exact, protocol.paired_keys)
+        key = protocol.gap_key or protocol.paired_keys[0]
+        gain, exact_gain = mask_gain(row, key), mask_gain(exact, key)
+        row["kept"] = gain / exact_gain if exact_gain > 0 else math.nan
     floor_rows = {
         name: {k: _stat(protocol, f["seeds"], k) for k in protocol.metric_keys}
         for name, f in floors.items()
