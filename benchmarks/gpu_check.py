@@ -1,0 +1,315 @@
+"""One command for the day a GPU is lent: CUDA tests, throughput, a training step, masks, training.
+
+Checks, in order (each within its own time box; the whole run aims at <= 8 minutes on
+one H100/H200):
+
+1. ``cuda_tests``: the test suite's CUDA tests (``pytest -k cuda``).
+2. ``augment``: RegionAugment two-view throughput at 224 px, batch 256, float32 and
+   bfloat16, against kornia's global SimCLR pipeline and torchvision v2 per image, on
+   the device, side by side (``benchmarks/augment_throughput.py``'s pipelines).
+3. ``train_step``: a ResNet-50 SimCLR step at 224 px (bf16 autocast) with and without
+   RegionAugment: the augmentation's share of the step (target <= 10%) and peak memory.
+4. ``masks``: DeepLabV3 and SAM (ViT-B) mask precompute on the device, in masks/s, with
+   random weights saved to a temporary file (nothing is downloaded).
+5. ``train``: ``simclr-train`` for 50 steps with AMP, and with 2 processes (torchrun)
+   when the machine has 2 GPUs.
+
+Without a GPU the CPU-safe parts run at smoke sizes (so the script itself is checked),
+and every GPU part is listed as skipped with the reason. It prints a table, writes JSON
+(``--out``) and states the machine.
+
+Usage::
+
+    python benchmarks/gpu_check.py                    # everything the machine allows
+    python benchmarks/gpu_check.py --only augment masks --out bench_results/gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from segaug.env import machine_info  # noqa: E402
+
+CHECKS = ("cuda_tests", "augment", "train_step", "masks", "train")
+AUG_SHARE_TARGET = 0.10
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _per_second(fn: Callable[[], Any], items: int, device: str, seconds: float) -> float:
+    """Items per second of ``fn`` (after two warm-up calls), timed for about ``seconds``."""
+    for _ in range(2):
+        fn()
+    _sync(device)
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += items
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 2 * items:
+            return n / elapsed
+
+
+# ------------------------------------------------------------------------ checks
+def check_cuda_tests(device: str, quick: bool) -> list[dict[str, Any]]:
+    if device != "cuda":
+        return [{"check": "cuda_tests", "skipped": "no CUDA device"}]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-k", "cuda", "tests"]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return [
+        {
+            "check": "cuda_tests",
+            "ok": done.returncode == 0,
+            "summary": last,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    ]
+
+
+def check_augment(device: str, quick: bool) -> list[dict[str, Any]]:
+    import augment_throughput as at
+
+    size, batch = (224, 256) if not quick else (64, 16)
+    seconds = 3.0 if not quick else 0.3
+    rows = []
+    images, masks = at.make_batch(batch, size, device)
+    per_image = min(batch, 32)
+    pipelines = {
+        "region_batched": (at.region_batched(size), images, masks),
+        "kornia_global": (at.kornia_global(size), images, masks),
+        "tv_v2_per_image": (at.tv_global(size), images[:per_image], masks[:per_image]),
+    }
+    dtypes = [torch.float32] + ([torch.bfloat16] if device == "cuda" else [])
+    for dtype in dtypes:
+        speed = {}
+        for name, (fn, x, m) in pipelines.items():
+            x_in = x if dtype == torch.float32 else (x.float() / 255).to(dtype)
+            try:
+                torch.manual_seed(0)
+                call = lambda fn=fn, x_in=x_in, m=m: fn(x_in, m)  # noqa: E731
+                speed[name] = _per_second(call, x.shape[0], device, seconds)
+            except Exception as err:  # noqa: BLE001 - a pipeline without bf16 is a finding
+                speed[name] = float("nan")
+                rows.append({"check": "augment", "dtype": str(dtype), "pipeline": name,
+                             "error": f"{type(err).__name__}: {err}"[:200]})  # fmt: skip
+        rows.append(
+            {
+                "check": "augment",
+                "size": size,
+                "batch": batch,
+                "dtype": str(dtype).replace("torch.", ""),
+                **{f"{k}_img_s": round(v, 1) for k, v in speed.items()},
+                "region_over_kornia": round(speed["region_batched"] / speed["kornia_global"], 2),
+                "region_over_tv_v2": round(speed["region_batched"] / speed["tv_v2_per_image"], 2),
+            }
+        )
+    if device != "cuda":
+        rows.append({"check": "augment", "skipped": "bfloat16 and GPU sizes: no CUDA device"})
+    return rows
+
+
+def check_train_step(device: str, quick: bool) -> list[dict[str, Any]]:
+    from segaug import recipes
+    from simclr.gradcache import TrainModule, forward_backward
+    from simclr.methods import build_method
+    from simclr.models import build_backbone
+
+    backbone, size, batch, steps = (
+        ("resnet50", 224, 256, 5) if not quick else ("resnet18", 32, 8, 2)
+    )
+    dev = torch.device(device)
+    module = TrainModule(build_method("simclr", build_backbone(backbone, size))).to(dev)
+    opt = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9)
+    aug = recipes.thesis(output_size=size).to(dev)
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(batch, 3, size, size, generator=g) * 255).to(torch.uint8).to(dev)
+    masks = torch.zeros(batch, 1, size, size, dtype=torch.uint8, device=dev)
+    masks[:, :, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+        if device == "cuda"
+        else (lambda: torch.autocast("cpu", enabled=False))
+    )
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step(with_aug: bool) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        if with_aug:
+            v1, v2 = aug.pair(images, masks)
+            views = [v1.images, v2.images]
+        else:
+            x = images.float() / 255
+            views = [x, x]
+        _sync(device)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        forward_backward(module, views, [masks.float()] * 2, None, 1, autocast)
+        opt.step()
+        _sync(device)
+        return t1 - t0, time.perf_counter() - t1
+
+    rows = []
+    for with_aug in (False, True):
+        step(with_aug)  # warm-up
+        times = [step(with_aug) for _ in range(steps)]
+        aug_s = sum(a for a, _ in times) / steps
+        compute_s = sum(c for _, c in times) / steps
+        row = {"check": "train_step", "backbone": backbone, "size": size, "batch": batch,
+               "region_augment": with_aug, "augment_ms": round(1e3 * aug_s, 1),
+               "step_ms": round(1e3 * (aug_s + compute_s), 1)}  # fmt: skip
+        if with_aug:
+            share = aug_s / (aug_s + compute_s)
+            row["augment_share"] = round(share, 3)
+            row["target_ok"] = share <= AUG_SHARE_TARGET
+        if device == "cuda":
+            row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        rows.append(row)
+    return rows
+
+
+def check_masks(device: str, quick: bool) -> list[dict[str, Any]]:
+    from segaug.masks import create_segmenter
+
+    rows = []
+    size, batch = (224, 32) if not quick else (64, 2)
+    images = torch.rand(batch, 3, size, size, device=device)
+    with tempfile.TemporaryDirectory() as tmp:
+        from torchvision.models.segmentation import deeplabv3_resnet50
+
+        path = Path(tmp) / "deeplab_random.pth"
+        torch.save(deeplabv3_resnet50(weights=None, weights_backbone=None).state_dict(), path)
+        specs: list[tuple[str, dict[str, Any]]] = [
+            ("deeplabv3", {"checkpoint": str(path), "weights": None, "resolution": size})
+        ]
+        try:
+            from segment_anything import sam_model_registry
+
+            sam_path = Path(tmp) / "sam_vit_b_random.pth"
+            torch.save(sam_model_registry["vit_b"](checkpoint=None).state_dict(), sam_path)
+            specs.append(("sam", {"checkpoint": str(sam_path)}))
+        except ImportError:
+            rows.append({"check": "masks", "segmenter": "sam",
+                         "skipped": "segment-anything is not installed"})  # fmt: skip
+        for name, options in specs:
+            if quick and name == "sam":
+                rows.append({"check": "masks", "segmenter": "sam",
+                             "skipped": "SAM ViT-B on CPU: minutes per batch"})  # fmt: skip
+                continue
+            try:
+                seg = create_segmenter(name, device=device, **options)
+                run = lambda seg=seg: seg(images)  # noqa: E731
+                speed = _per_second(run, batch, device, 0.2 if quick else 3.0)
+                rows.append({"check": "masks", "segmenter": name, "size": size,
+                             "masks_per_s": round(speed, 1)})  # fmt: skip
+            except Exception as err:  # noqa: BLE001 - reported, the run goes on
+                rows.append({"check": "masks", "segmenter": name,
+                             "error": f"{type(err).__name__}: {err}"[:300]})  # fmt: skip
+    return rows
+
+
+def check_train(device: str, quick: bool) -> list[dict[str, Any]]:
+    if device != "cuda":
+        return [{"check": "train", "skipped": "simclr-train with AMP: no CUDA device"}]
+    rows = []
+    base = ["--set", "data.dataset=synthetic", "data.num_samples=4096", "data.image_size=64",
+            "data.batch_size=256", "augment.output_size=64", "model.backbone=resnet18",
+            "train.precision=bf16", "train.max_steps=50", "train.epochs=4",
+            "train.device=cuda", "train.plots=false", "train.progress=false"]  # fmt: skip
+    launchers = [("1 process", [sys.executable, "-m", "simclr.train"])]
+    if torch.cuda.device_count() >= 2:
+        launchers.append(
+            ("2 processes", ["torchrun", "--nproc-per-node", "2", "-m", "simclr.train"])
+        )
+    else:
+        rows.append({"check": "train", "skipped": "2 processes: the machine has one GPU"})
+    for label, cmd in launchers:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            done = subprocess.run([*cmd, *base, f"train.output_dir={tmp}/run"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=240)  # fmt: skip
+            rows.append({"check": "train", "launch": label, "ok": done.returncode == 0,
+                         "seconds": round(time.perf_counter() - t0, 1),
+                         "tail": (done.stderr.strip().splitlines() or [""])[-1][:200]})  # fmt: skip
+    return rows
+
+
+RUNNERS: dict[str, Callable[[str, bool], list[dict[str, Any]]]] = {
+    "cuda_tests": check_cuda_tests,
+    "augment": check_augment,
+    "train_step": check_train_step,
+    "masks": check_masks,
+    "train": check_train,
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=CHECKS, default=list(CHECKS),
+                        help="checks to run (default: all)")  # fmt: skip
+    parser.add_argument("--out", default="bench_results/gpu_check.json", help="JSON file")
+    args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    quick = device != "cuda"
+    info = machine_info(device)
+    print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
+    if quick:
+        print("no CUDA device: the GPU parts are skipped; CPU-safe parts run at smoke sizes")
+    rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    for name in args.only:
+        t0 = time.perf_counter()
+        try:
+            got = RUNNERS[name](device, quick)
+        except Exception as err:  # noqa: BLE001 - one failing check does not hide the rest
+            got = [{"check": name, "error": f"{type(err).__name__}: {err}"[:300]}]
+        for r in got:
+            r.setdefault("seconds", round(time.perf_counter() - t0, 1))
+        rows += got
+        for r in got:
+            print("| " + " | ".join(f"{k}={v}" for k, v in r.items()) + " |", flush=True)
+    skipped = [r for r in rows if "skipped" in r]
+    failed = [r for r in rows if "error" in r or r.get("ok") is False]
+    print(f"\n{len(rows)} rows, {len(skipped)} skipped, {len(failed)} failed, "
+          f"{time.perf_counter() - t_start:.0f} s on {device}")  # fmt: skip
+    for r in skipped:
+        print(f"skipped: {r['check']}: {r['skipped']}")
+    result = {
+        "benchmark": "gpu_check",
+        "machine": info,
+        "device": device,
+        "smoke_sizes": quick,
+        "rows": rows,
+        "targets": {"augment_share_of_resnet50_step": AUG_SHARE_TARGET},
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
