@@ -54,17 +54,31 @@ def _numpy_detcon(p0, p1, t0, t1, ids0, ids1, temperature):
 
 def test_loss_matches_the_numpy_reference_on_hand_made_regions() -> None:
     g = torch.Generator().manual_seed(0)
-    p0, p1, t0, t1 = (torch.randn(3, 5, 6, generator=g, dtype=torch.float64) for _ in range(4))
     # repeated draws, a region only one view has (id 7), and an image with one region
     ids0 = torch.tensor([[0, 1, 1, 2, 0], [3, 3, 3, 4, 7], [5, 5, 5, 5, 5]])
     ids1 = torch.tensor([[1, 1, 0, 0, 2], [4, 3, 4, 4, 3], [5, 5, 5, 5, 5]])
+
+    def region_features(ids: torch.Tensor) -> torch.Tensor:
+        """One random feature per (image, region), repeated for each draw (as pooling gives)."""
+        table = torch.randn(3, 8, 6, generator=g, dtype=torch.float64)
+        return torch.gather(table, 1, ids[:, :, None].expand(3, 5, 6))
+
+    p0, t0 = region_features(ids0), region_features(ids0)
+    p1, t1 = region_features(ids1), region_features(ids1)
     for temperature in (0.1, 0.5):
         got = detcon_nce(p0, p1, t0, t1, ids0, ids1, temperature, gather_distributed=False)
         want = _numpy_detcon(p0, p1, t0, t1, ids0.numpy(), ids1.numpy(), temperature)
         assert got.dtype == torch.float64
         assert abs(got.item() - want) < 1e-9 * max(1.0, abs(want)), (temperature, got, want)
     s = DetConSLoss(0.5, gather_distributed=False)(p0, p1, ids0, ids1)
-    assert abs(s.item() - _numpy_detcon(p0, p1, p0, p1, ids0, ids1, 0.5)) < 1e-9
+    assert abs(s.item() - _numpy_detcon(p0, p1, p0, p1, ids0.numpy(), ids1.numpy(), 0.5)) < 1e-9
+
+
+def test_draws_of_one_region_with_different_features_are_refused() -> None:
+    z = torch.randn(1, 4, 3)
+    ids = torch.zeros(1, 4)  # one region drawn four times, four different features
+    with pytest.raises(ValueError, match="pred0: the draws of one region"):
+        DetConSLoss(0.1, gather_distributed=False)(z, z, ids, ids)
 
 
 def test_identical_views_with_one_region_have_the_analytic_loss() -> None:
@@ -84,8 +98,10 @@ def test_identical_views_with_one_region_have_the_analytic_loss() -> None:
 
 def test_gradients_reach_the_anchors_and_not_the_teacher() -> None:
     g = torch.Generator().manual_seed(1)
-    p0, p1, t0, t1 = (torch.randn(2, 4, 5, generator=g, requires_grad=True) for _ in range(4))
     ids = torch.tensor([[0, 1, 0, 1], [0, 0, 1, 1]])
+    table = [torch.randn(2, 2, 5, generator=g) for _ in range(4)]
+    p0, p1, t0, t1 = (torch.gather(t, 1, ids[:, :, None].expand(2, 4, 5)).requires_grad_()
+                      for t in table)  # fmt: skip
     DetConBLoss(0.1, gather_distributed=False)(p0, p1, t0, t1, ids, ids).backward()
     assert p0.grad is not None and p0.grad.abs().sum() > 0
     assert t0.grad is None and t1.grad is None
