@@ -92,3 +92,46 @@ def test_interrupted_and_broken_runs_continue_from_their_checkpoint(study, capsy
         fresh["resumed"] is False
         and fresh["object_info_neutral"] == anchor_before["object_info_neutral"]
     )  # retrained from scratch at the same seed: bit-identical
+
+
+def test_a_study_killed_mid_run_resumes_that_run_from_its_checkpoint(tmp_path) -> None:
+    """SIGKILL while a run trains (after its first checkpoint), then ``--resume DIR``
+    alone: the run continues from ``last.pt`` and ends with the numbers of a study that
+    was never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    flags = [*TINY, "--set", "num_samples=256", "--set", "epochs=3", "--set", "anchors=false"]
+    whole = tmp_path / "whole"
+    assert main([*flags, "--out-dir", str(whole)]) == 0
+    (reference,) = whole.glob("compare-*")
+
+    parent = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simclr.compare", *flags, "--out-dir", str(parent)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    victim = None
+    deadline = time.monotonic() + 240
+    while victim is None and proc.poll() is None and time.monotonic() < deadline:
+        for run in parent.glob("compare-*/runs/*"):
+            epochs = run / "epochs.csv"
+            rows = len(epochs.read_text().splitlines()) - 1 if epochs.is_file() else 0
+            if (run / "last.pt").is_file() and not (run / "result.json").exists() and rows < 3:
+                victim = run
+                break
+        time.sleep(0.005)
+    assert victim is not None, "the study ended before a run could be killed mid-training"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (victim / "result.json").exists()
+    (study,) = parent.glob("compare-*")
+    assert main(["--resume", str(study), "--no-progress"]) == 0
+    resumed = json.loads((victim / "result.json").read_text())
+    assert resumed["resumed"] is True
+    want = json.loads((reference / "runs" / victim.name / "result.json").read_text())
+    for key in ("object_info", "bg_info", "knn_original"):
+        assert resumed[key] == want[key], key
