@@ -140,6 +140,8 @@ def visualize(
     items = [ds[i] for i in idx]
     imgs = torch.stack([it[0] for it in items])
     msks = torch.stack([it[1] for it in items])
+    if getattr(ds, "label_maps", False):  # region ids: the recipe's foreground is every region
+        msks = (msks > 0).to(torch.uint8)
     aug = recipes.build(recipe, output_size=output_size or size)
     torch.manual_seed(seed)
     title = f"recipe '{recipe}' on {dataset or Path(images).name}"

@@ -28,6 +28,10 @@ PARAMS = {
               "pred_hidden_dim": 128},
     "swav": {"num_prototypes": 8, "proj_hidden_dim": 128, "proj_output_dim": 64,
              "local_views": 1, "local_size": 8},
+    # one region per image (the masks are ones), so every process draws the same regions
+    "detcon_s": {"proj_hidden_dim": 32, "proj_output_dim": 16, "num_samples": 4},
+    "detcon_b": {"proj_hidden_dim": 32, "proj_output_dim": 16, "pred_hidden_dim": 32,
+                 "num_samples": 4},
 }  # fmt: skip
 
 
