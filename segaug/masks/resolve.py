@@ -67,6 +67,7 @@ __all__ = [
     "mask_spec_error",
     "parse_source_spec",
     "resolve_masks",
+    "segmenter_gives_label_maps",
     "segmenter_loads_weights",
 ]
 
@@ -322,6 +323,24 @@ def segmenter_loads_weights(name: str) -> bool:
         (False, True)
     """
     return bool(getattr(SEGMENTERS.get(name), "loads_weights", False))
+
+
+def segmenter_gives_label_maps(spec: str) -> bool:
+    """Whether ``spec`` names a segmenter that gives label maps (``felzenszwalb``), not
+    binary foreground masks; ``False`` for anything else, or a spec that does not resolve.
+
+    Example:
+        >>> segmenter_gives_label_maps("felzenszwalb?scale=500")
+        True
+        >>> segmenter_gives_label_maps("classical"), segmenter_gives_label_maps("gt")
+        (False, False)
+    """
+    try:
+        resolved = resolve_masks(spec, argument="masks", build=False)
+    except (ValueError, LookupError):
+        return False
+    segmenter = SEGMENTERS.get(resolved.name) if resolved.kind == "segmenter" else None
+    return bool(getattr(segmenter, "label_maps", False))
 
 
 def _with_arguments(

@@ -130,10 +130,9 @@ def label_map_masks(masks: str) -> bool:
     """
     if masks == EXACT_MASKS or masks.startswith(DEGRADED_PREFIX):
         return False
-    from segaug.masks import SEGMENTERS
+    from segaug.masks.resolve import segmenter_gives_label_maps
 
-    name = masks.split("?", 1)[0].lower()
-    return name in SEGMENTERS.names() and bool(getattr(SEGMENTERS.get(name), "label_maps", False))
+    return segmenter_gives_label_maps(masks)
 
 
 def uses_regions(method: str) -> bool:

@@ -98,9 +98,9 @@ def summarise(
             first).
 
     Returns:
-        ``{"rows", "floors", "anchors", "protocol", "masks", "reference"}``;
-        ``anchors`` maps each method (batch size and budget) to its anchor and
-        baseline rows.
+        ``{"rows", "floors", "anchors", "protocol", "masks"}``, and ``"reference"``
+        (the reference method) with several methods; ``anchors`` maps each method
+        (batch size and budget) to its anchor and baseline rows.
     """
     from simclr.evaluate.stats import gap_closed, mean_std
 
@@ -185,14 +185,16 @@ def summarise(
         name: {k: _stat(protocol, f["seeds"], k) for k in protocol.metric_keys}
         for name, f in floors.items()
     }
-    return {
+    out = {
         "rows": rows,
         "floors": floor_rows,
         "anchors": by_method,
         "protocol": protocol.name,
         "masks": dict(mask_quality or {}),
-        "reference": reference,
     }
+    if reference is not None:  # a one-method study's summary is unchanged
+        out["reference"] = reference
+    return out
 
 
 def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
