@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from simclr.compare.protocols import get_protocol
-from simclr.compare.summary import study_grid
+from simclr.compare.summary import gain_pairing, study_grid
 
 __all__ = ["extra_plot_names", "write_plots"]
 
@@ -44,7 +44,7 @@ def _gain(row: dict[str, Any], key: str) -> tuple[float, float, float]:
     Over the study's first method's baseline for another method's rows (``vs_reference``),
     else over its own baseline; a baseline row without a pairing gains 0.
     """
-    pairing = row.get("vs_reference") or row.get("paired")
+    pairing = gain_pairing(row)
     if not pairing:
         return 0.0, 0.0, 0.0
     d = pairing[key]

@@ -27,7 +27,7 @@ from simclr.compare.plan import BASELINE, uses_regions
 from simclr.compare.plots import extra_plot_names
 from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import CompareSettings
-from simclr.compare.summary import study_grid
+from simclr.compare.summary import gain_pairing, study_grid
 from simclr.evaluate.format import markdown_header, markdown_row
 
 __all__ = ["budget_lines", "masks_lines", "methods_lines", "render_markdown", "study_table"]
@@ -120,7 +120,7 @@ def _gain_key(protocol: Protocol) -> str:
 
 def _gain_cell(row: dict[str, Any], key: str) -> str:
     """A row's gain as in :func:`~simclr.compare.summary.mask_gain`, with its spread."""
-    pairing = row.get("vs_reference") or row.get("paired")
+    pairing = gain_pairing(row)
     return _diff(pairing[key]) if pairing else "+0.0 (the baseline)"
 
 

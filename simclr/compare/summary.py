@@ -49,6 +49,21 @@ def _paired(
     return out
 
 
+def gain_pairing(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The paired statistics a row's gain is read from, or None for a baseline row.
+
+    Another method's rows are paired with the reference method's baseline
+    (``vs_reference``); the others with their own method's baseline (``paired``).
+
+    Example:
+        >>> gain_pairing({"paired": {"k": {"mean": 0.1}}, "vs_reference": {"k": {"mean": 0.3}}})
+        {'k': {'mean': 0.3}}
+        >>> gain_pairing({"kind": "baseline"}) is None
+        True
+    """
+    return row.get("vs_reference") or row.get("paired") or None
+
+
 def mask_gain(row: dict[str, Any], key: str) -> float:
     """A row's gain on ``key``: over the reference method's baseline when it has that
     pairing (another method's rows), else over its own method's baseline (0 for it).
@@ -59,7 +74,7 @@ def mask_gain(row: dict[str, Any], key: str) -> float:
         >>> mask_gain({"kind": "baseline"}, "k")
         0.0
     """
-    pairing = row.get("vs_reference") or row.get("paired")
+    pairing = gain_pairing(row)
     return float(pairing[key]["mean"]) if pairing else 0.0
 
 
