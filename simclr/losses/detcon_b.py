@@ -7,6 +7,8 @@ References:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,23 +21,33 @@ _EXCLUDED = -1e9
 code: a label of 0 times a log-probability of -inf would be NaN)."""
 
 
-def _distinct(ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per draw: whether it is the first draw of its region in its image, how many draws
-    that region has (int64), and the index of its first draw.
+class _Regions(NamedTuple):
+    """The region ids of one view's draws, with what the loss needs of them, computed once.
 
     Shape:
-        - ids: :math:`(n, M)`; outputs: :math:`(n, M)` bool, int64 and int64.
+        - ids, first, draws, rep: :math:`(n, M)` int64, bool, int64 and int64.
     """
+
+    ids: Tensor
+    first: Tensor
+    """Whether a draw is the first draw of its region in its image."""
+    draws: Tensor
+    """How many draws its region has."""
+    rep: Tensor
+    """The index of its region's first draw."""
+
+
+def _distinct(ids: Tensor) -> _Regions:
+    """The distinct regions of each image among its draws (see :class:`_Regions`)."""
     same = ids[:, :, None] == ids[:, None, :]  # (n, M, M)
     earlier = torch.ones_like(same[0]).tril(-1)  # j < i
     first = ~(same & earlier).any(-1)
-    return first, same.sum(-1), same.to(torch.uint8).argmax(-1)
+    return _Regions(ids, first, same.sum(-1), same.to(torch.uint8).argmax(-1))
 
 
-def _check_one_feature_per_region(x: Tensor, ids: Tensor, name: str) -> None:
+def _check_one_feature_per_region(x: Tensor, regions: _Regions, name: str) -> None:
     """The draws of one region must carry one feature (what mask pooling gives)."""
-    _, _, rep = _distinct(ids)
-    ref = torch.gather(x, 1, rep[:, :, None].expand_as(x))
+    ref = torch.gather(x, 1, regions.rep[:, :, None].expand_as(x))
     tol = 1e-3 * float(x.detach().abs().max().clamp_min(1e-12))
     if float((x.detach() - ref.detach()).abs().max()) > tol:
         raise ValueError(
@@ -46,11 +58,11 @@ def _check_one_feature_per_region(x: Tensor, ids: Tensor, name: str) -> None:
 
 def _direction(
     pred: Tensor,
-    ids: Tensor,
+    anchor_regions: _Regions,
     other_targets: Tensor,
-    other_ids: Tensor,
+    other_regions: _Regions,
     own_targets: Tensor,
-    own_ids: Tensor,
+    own_regions: _Regions,
     offset: int,
     temperature: float,
 ) -> Tensor:
@@ -64,18 +76,20 @@ def _direction(
     """
     n, m, _ = pred.shape
     dev = pred.device
-    a_first, _, _ = _distinct(ids)
+    a_first = anchor_regions.first
     image = torch.arange(n, device=dev)[:, None].expand(n, m) + offset
-    anchors, a_image, a_id = pred[a_first], image[a_first], ids[a_first]  # (A, D), (A,)
+    anchors, a_image = pred[a_first], image[a_first]  # (A, D), (A,)
+    a_id = anchor_regions.ids[a_first]
 
-    def candidates(targets: Tensor, cand_ids: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        first, draws, _ = _distinct(cand_ids)
+    def candidates(targets: Tensor, regions: _Regions) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        first = regions.first
         big_n = targets.shape[0]
         img = torch.arange(big_n, device=dev)[:, None].expand(big_n, m)
-        return targets[first], img[first], cand_ids[first], draws[first].to(pred.dtype).log()
+        log_draws = regions.draws[first].to(pred.dtype).log()
+        return targets[first], img[first], regions.ids[first], log_draws
 
-    o_feat, o_image, o_id, o_logc = candidates(other_targets, other_ids)
-    s_feat, s_image, s_id, s_logc = candidates(own_targets, own_ids)
+    o_feat, o_image, o_id, o_logc = candidates(other_targets, other_regions)
+    s_feat, s_image, s_id, s_logc = candidates(own_targets, own_regions)
     logits_other = anchors @ o_feat.T / temperature  # (A, U_other)
     logits_own = anchors @ s_feat.T / temperature  # (A, U_own)
     positive = (a_image[:, None] == o_image[None]) & (a_id[:, None] == o_id[None])
@@ -128,19 +142,20 @@ def detcon_nce(
     if not targets_with_grad:
         target0, target1 = target0.detach(), target1.detach()
     t0, t1 = F.normalize(upcast(target0), dim=-1), F.normalize(upcast(target1), dim=-1)
-    ids0, ids1 = ids0.detach().long(), ids1.detach().long()
-    for x, ids, name in ((p0, ids0, "pred0"), (p1, ids1, "pred1"), (t0, ids0, "target0"),
-                         (t1, ids1, "target1")):  # fmt: skip
-        _check_one_feature_per_region(x, ids, name)
+    r0, r1 = _distinct(ids0.detach().long()), _distinct(ids1.detach().long())
+    for x, regions, name in ((p0, r0, "pred0"), (p1, r1, "pred1"), (t0, r0, "target0"),
+                             (t1, r1, "target1")):  # fmt: skip
+        _check_one_feature_per_region(x, regions, name)
     n = p0.shape[0]
+    g0, g1, offset = r0, r1, 0
     if gather_distributed:
         t0, t1 = distributed.all_gather_with_grad(t0), distributed.all_gather_with_grad(t1)
-        g0, g1 = distributed.all_gather_with_grad(ids0), distributed.all_gather_with_grad(ids1)
-        offset = distributed.rank() * n if t0.shape[0] != n else 0
-    else:
-        g0, g1, offset = ids0, ids1, 0
-    return _direction(p0, ids0, t1, g1, t0, g0, offset, temperature) + _direction(
-        p1, ids1, t0, g0, t1, g1, offset, temperature
+        if t0.shape[0] != n:  # several processes: every process's regions are candidates
+            g0 = _distinct(distributed.all_gather_with_grad(r0.ids))
+            g1 = _distinct(distributed.all_gather_with_grad(r1.ids))
+            offset = distributed.rank() * n
+    return _direction(p0, r0, t1, g1, t0, g0, offset, temperature) + _direction(
+        p1, r1, t0, g0, t1, g1, offset, temperature
     )
 
 
