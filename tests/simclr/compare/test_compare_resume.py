@@ -12,19 +12,13 @@ import json
 import pytest
 
 from simclr.compare.cli import main
-
-TINY = [
-    "--recipes", "thesis", "--seeds", "1", "--no-progress",
-    "--set", "num_samples=64", "--set", "epochs=1", "--set", "batch_size=32",
-    "--set", "probe_train=60", "--set", "probe_val=30",
-    "--set", "eval_images=60", "--set", "challenge_images=60", "--set", "floors=false",
-]  # fmt: skip
+from tests.helpers.compare_testutils import TINY_COMPARE_FLAGS
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     parent = tmp_path_factory.mktemp("studies")
-    assert main([*TINY, "--out-dir", str(parent)]) == 0
+    assert main([*TINY_COMPARE_FLAGS, "--out-dir", str(parent)]) == 0
     (out,) = parent.glob("compare-*")
     return out
 
@@ -104,7 +98,8 @@ def test_a_study_killed_mid_run_resumes_that_run_from_its_checkpoint(tmp_path) -
     import sys
     import time
 
-    flags = [*TINY, "--set", "num_samples=256", "--set", "epochs=3", "--set", "anchors=false"]
+    flags = [*TINY_COMPARE_FLAGS, "--set", "num_samples=256", "--set", "epochs=3"]
+    flags += ["--set", "anchors=false"]
     whole = tmp_path / "whole"
     assert main([*flags, "--out-dir", str(whole)]) == 0
     (reference,) = whole.glob("compare-*")

@@ -13,14 +13,9 @@ from simclr.compare import BackgroundsProtocol
 from simclr.compare.cli import main
 from simclr.compare.runner import estimated_minutes
 from simclr.compare.settings import DEFAULT_STUDY_MINUTES, preset_settings
+from tests.helpers.compare_testutils import TINY_COMPARE_FLAGS
 
 ROOT = Path(__file__).resolve().parents[3]
-TINY = [
-    "--recipes", "thesis", "--seeds", "1", "--no-progress",
-    "--set", "num_samples=64", "--set", "epochs=1", "--set", "batch_size=32",
-    "--set", "probe_train=60", "--set", "probe_val=30",
-    "--set", "eval_images=60", "--set", "challenge_images=60", "--set", "floors=false",
-]  # fmt: skip
 
 
 class _Stop(Exception):
@@ -49,7 +44,7 @@ def test_a_bare_run_first_says_what_it_runs_how_long_and_where(tmp_path, monkeyp
 def test_the_line_comes_first_and_names_the_folder(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "simclr.compare", *TINY, "--out-dir", str(tmp_path)],
+        [sys.executable, "-m", "simclr.compare", *TINY_COMPARE_FLAGS, "--out-dir", str(tmp_path)],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
