@@ -11,11 +11,14 @@ Measures, for the objects and photo folders given (by default Debian's
               ``get_backgrounds``, and the share of the image the masks cover
   grabcut     with --grabcut-count N > 0: mean IoU of the weight-free ``classical``
               segmenter (GrabCut) against the exact masks of the first N test images per
-              size, and its masks/s (one process, one thread)
+              size, and its masks/s (one process), for each segmenter spec of
+              --grabcut-specs (default: ``classical``, the defaults)
 
 Example:
     python benchmarks/photos_dataset.py --sizes 32 64 224 --json photos_dataset.json
     python benchmarks/photos_dataset.py --all-folders --sizes 32 --num-samples 200
+    python benchmarks/photos_dataset.py --sizes 64 224 --num-samples 100 --grabcut-count 100 \
+        --grabcut-specs classical "classical?work_size=128&iterations=5&workers=2"
 """
 
 from __future__ import annotations
@@ -109,16 +112,17 @@ def _render(args, size: int) -> tuple[dict, ObjectsOnPhotos]:
     return row, ds
 
 
-def _grabcut(ds: ObjectsOnPhotos, count: int) -> dict:
+def _grabcut(ds: ObjectsOnPhotos, count: int, spec: str) -> dict:
     images, masks, _ = ds.get_batch(np.arange(count))
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    segmenter = create_segmenter("classical")
+    segmenter = create_segmenter(spec)
     start = time.perf_counter()
     pred = segmenter(x)[:, 0].numpy()
     seconds = time.perf_counter() - start
     iou = iou_of(pred, masks)
     row = {
         "size": ds.size,
+        "spec": spec,
         "images": count,
         "mean_iou": float(iou.mean()),
         "median_iou": float(np.median(iou)),
@@ -126,7 +130,7 @@ def _grabcut(ds: ObjectsOnPhotos, count: int) -> dict:
     }
     print(
         f"  {ds.size:>5} {row['mean_iou']:>9.3f} {row['median_iou']:>11.3f} "
-        f"{row['masks_per_s']:>8.1f}"
+        f"{row['masks_per_s']:>8.1f}  {spec}"
     )
     return row
 
@@ -139,6 +143,9 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1000, help="images per rate")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grabcut-count", type=int, default=0, help="test images for GrabCut")
+    parser.add_argument(
+        "--grabcut-specs", nargs="+", default=["classical"], help="segmenter specs to measure"
+    )
     parser.add_argument(
         "--all-folders", action="store_true", help="count every top-level folder, not the classes"
     )
@@ -164,9 +171,10 @@ def main() -> None:
         print(
             f"grabcut (classical segmenter, first {args.grabcut_count} test images, one process):"
         )
-        print(f"  {'size':>5} {'mean IoU':>9} {'median IoU':>11} {'masks/s':>8}")
+        print(f"  {'size':>5} {'mean IoU':>9} {'median IoU':>11} {'masks/s':>8}  spec")
         for ds in datasets:
-            result["grabcut"].append(_grabcut(ds, args.grabcut_count))
+            for spec in args.grabcut_specs:
+                result["grabcut"].append(_grabcut(ds, args.grabcut_count, spec))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

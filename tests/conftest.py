@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+# The colour kernels compile once a process has done enough work (SEGAUG_COMPILE=auto),
+# which in a whole test session would happen at some test and not at others: two runs
+# that a test compares would then differ by rounding. The suite runs them eagerly, and
+# tests/segaug/augment/test_fast_paths.py tests the compiled kernel and the policy.
+os.environ.setdefault("SEGAUG_COMPILE", "never")
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -28,6 +28,7 @@ References:
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -103,16 +104,117 @@ def _check_range(
     return lo, hi
 
 
-def _brightness(x: Tensor, factor: Tensor) -> Tensor:
-    return kornia.enhance.adjust_brightness_accumulative(x, factor)
+COMPILE_ENV = "SEGAUG_COMPILE"
+"""Environment variable of the compile policy of the colour kernels: ``auto`` (default:
+compile on the CPU once a kernel has done :data:`COMPILE_AFTER_ELEMENTS` of work),
+``always`` (from the first call, CPU or CUDA) or ``never`` (eager)."""
+
+COMPILE_AFTER_ELEMENTS = 50_000_000
+"""Work (tensor elements processed) after which ``auto`` compiles a kernel: about ten
+two-view batches of 128 images at 96 px. Compiling costs a few seconds once per process
+(measured 2.5 s per kernel on 2 CPU cores), which a process that has done this much work
+recovers quickly; short runs and tests stay eager."""
 
 
-def _contrast(x: Tensor, factor: Tensor) -> Tensor:
-    return kornia.enhance.adjust_contrast_with_mean_subtraction(x, factor)
+class AutoCompiled:
+    """A pixel kernel that runs eagerly, then through ``torch.compile`` once it has
+    done enough work, and eagerly again for good if compiling fails.
+
+    One instance per kernel function is shared by every op, so a process compiles each
+    kernel once whatever the number of ops. Compiled and eager kernels compute the same
+    arithmetic (inductor may fuse a multiply and an add, a rounding apart).
+
+    Args:
+        fn: The eager kernel; its first argument is the image batch.
+        policy: ``"auto"``, ``"always"`` or ``"never"``; by default from
+            :data:`COMPILE_ENV`.
+        **compile_kwargs: More arguments of ``torch.compile`` (``dynamic=True`` is set).
+
+    Example:
+        >>> k = AutoCompiled(lambda x: x * 2, policy="never")
+        >>> k(torch.ones(2)).tolist()
+        [2.0, 2.0]
+    """
+
+    def __init__(
+        self, fn: Callable[..., Tensor], policy: str | None = None, **compile_kwargs: Any
+    ) -> None:
+        self.fn = fn
+        self.policy = policy
+        self.compile_kwargs = compile_kwargs
+        self.work = 0
+        self._compiled: Callable[..., Tensor] | None = None
+        self._failed = False
+
+    def _policy(self) -> str:
+        import os
+
+        policy = self.policy or os.environ.get(COMPILE_ENV, "auto")
+        if policy not in ("auto", "always", "never"):
+            raise ValueError(f"{COMPILE_ENV} must be auto, always or never, got {policy!r}")
+        return policy
+
+    def use_compiled(self, x: Tensor) -> bool:
+        """Whether a call on ``x`` should run compiled; counts ``x``'s work under ``auto``."""
+        if self._failed or torch.compiler.is_compiling():
+            return False
+        policy = self._policy()
+        if policy == "never":
+            return False
+        if policy == "always":
+            return True
+        self.work += x.numel()
+        return x.device.type == "cpu" and self.work >= COMPILE_AFTER_ELEMENTS
+
+    def compiled(self, x: Tensor, *args: Tensor) -> Tensor:
+        """The compiled kernel on ``x``; eager, for good, if compiling fails."""
+        if self._failed:
+            return self.fn(x, *args)
+        if self._compiled is None:
+            self._compiled = torch.compile(self.fn, dynamic=True, **self.compile_kwargs)
+        try:
+            return self._compiled(x, *args)
+        except Exception as err:  # no C++ compiler, an unsupported backend, ...
+            import warnings
+
+            self._failed = True
+            warnings.warn(
+                f"torch.compile of {getattr(self.fn, '__name__', 'a kernel')} failed "
+                f"({type(err).__name__}); it runs eagerly from now on "
+                f"({COMPILE_ENV}=never silences this)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.fn(x, *args)
+
+    def __call__(self, x: Tensor, *args: Tensor) -> Tensor:
+        return self.compiled(x, *args) if self.use_compiled(x) else self.fn(x, *args)
 
 
-def _saturation(x: Tensor, factor: Tensor) -> Tensor:
-    return kornia.enhance.adjust_saturation_with_gray_subtraction(x, factor)
+def _linear_step(
+    x: Tensor, scale: Tensor, gray_weight: Tensor | None = None, mean_weight: Tensor | None = None
+) -> Tensor:
+    """One brightness, contrast or saturation step per row, all rows in one pass.
+
+    The three steps are linear in the image: ``scale * x + gray_weight * gray(x) +
+    mean_weight * mean(gray(x))``, clamped to [0, 1]. Brightness is ``(f, 0, 0)``,
+    contrast ``(f, 0, 1 - f)`` (kornia's ``adjust_contrast_with_mean_subtraction``),
+    saturation ``(f, 1 - f, 0)`` (``adjust_saturation_with_gray_subtraction``) and a row
+    left alone ``(1, 0, 0)``. The products and sums are those of kornia's kernels, in the
+    same order, so each row gets kornia's result bit for bit. Without ``gray_weight``
+    (no contrast or saturation row) the grayscale image is not computed.
+
+    Shape:
+        - x: :math:`(B, 3, H, W)`; scale, gray_weight, mean_weight: :math:`(B,)`.
+        - Output: :math:`(B, 3, H, W)`.
+    """
+    y = x * scale.view(-1, 1, 1, 1)
+    if gray_weight is not None and mean_weight is not None:
+        gray = kornia.color.rgb_to_grayscale(x)  # kornia's weights, as its contrast and saturation
+        shift = gray * gray_weight.view(-1, 1, 1, 1)
+        shift += gray.mean((-2, -1), True) * mean_weight.view(-1, 1, 1, 1)
+        y += shift
+    return y.clamp_(0.0, 1.0)
 
 
 def _hue(x: Tensor, factor: Tensor) -> Tensor:
@@ -140,6 +242,32 @@ def _hue(x: Tensor, factor: Tensor) -> Tensor:
     k = (h.unsqueeze(1) + n).remainder_(6.0)
     w = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
     return maxc.unsqueeze(1) - w.mul_(chroma.unsqueeze(1))
+
+
+def _jitter_slot(
+    x: Tensor,
+    scale: Tensor,
+    gray_weight: Tensor,
+    mean_weight: Tensor,
+    hue_factor: Tensor,
+    hue_rows: Tensor,
+) -> Tensor:
+    """One slot of :class:`ColorJitter` for every row: :func:`_linear_step`, or
+    :func:`_hue` on the rows where ``hue_rows`` is True.
+
+    Meant to be compiled, which makes it one pass over the batch (eagerly it would
+    compute both steps on every row).
+
+    Shape:
+        - x: :math:`(B, 3, H, W)`; the others: :math:`(B,)`.
+        - Output: :math:`(B, 3, H, W)`.
+    """
+    linear = _linear_step(x, scale, gray_weight, mean_weight)
+    return torch.where(hue_rows.view(-1, 1, 1, 1), _hue(x, hue_factor), linear)
+
+
+_JITTER_SLOT = AutoCompiled(_jitter_slot)
+"""The compiled :class:`ColorJitter` kernel, shared by every instance."""
 
 
 def _grayscale(x: Tensor) -> Tensor:
@@ -173,6 +301,11 @@ class IntensityOp(nn.Module):
     Args:
         p: Probability that the op fires on a sample.
     """
+
+    ignores_input: bool = False
+    """True for an op whose output does not depend on the pixels it is given (it
+    replaces every one, as :class:`Fill`). The engine then skips the ops before it on the
+    rows where it fires: their work would be thrown away."""
 
     def __init__(self, p: float = 1.0) -> None:
         super().__init__()
@@ -253,7 +386,7 @@ class ColorJitter(IntensityOp):
         self.contrast = _check_range(contrast, "contrast", 1.0, (0.0, inf))
         self.saturation = _check_range(saturation, "saturation", 1.0, (0.0, inf))
         self.hue = _check_range(hue, "hue", 0.0, (-0.5, 0.5))
-        self._steps = (_brightness, _contrast, _saturation, _hue)
+        self._slot = _JITTER_SLOT
 
     def sample(self, n: int, size: tuple[int, int]) -> OpParams:
         return {
@@ -266,31 +399,46 @@ class ColorJitter(IntensityOp):
         }
 
     def compile_kernels(self, **kwargs: Any) -> ColorJitter:
-        self._steps = tuple(torch.compile(f, dynamic=True, **kwargs) for f in self._steps)
+        """Compile the kernel from the first call (by default it is compiled on the CPU
+        once it has done enough work, :data:`COMPILE_AFTER_ELEMENTS`)."""
+        self._slot = AutoCompiled(_jitter_slot, policy="always", **kwargs)
         return self
 
-    def _step(self, x: Tensor, step: int, factor: Tensor) -> Tensor:
-        return self._steps[step](x, factor)
-
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
-        factors = (params["brightness"], params["contrast"], params["saturation"], params["hue"])
-        neutral = (1.0, 1.0, 1.0, 0.0)
+        # factors in the images' dtype before any arithmetic, as kornia's kernels take them
+        names = ("brightness", "contrast", "saturation", "hue")
+        b, c, s, h = (params[k].to(x.dtype) for k in names)
         order = params["order"]
-        # Slot s applies, to every row, the step that row ranks s-th. Each row receives
-        # exactly one step per slot, so the four slots cost four full-batch steps in all.
+        one, zero = torch.ones_like(b), torch.zeros_like(b)
+        compiled = self._slot.use_compiled(x)
+        # Slot k applies, to every row, the step that row ranks k-th: brightness, contrast
+        # and saturation of all rows in one fused pass, and hue on the rows whose step it
+        # is (in the same pass when compiled, else on those rows alone).
         for slot in range(4):
-            for step in range(4):
-                rows = torch.nonzero(
-                    (order[:, slot] == step) & (factors[step] != neutral[step])
-                ).squeeze(1)
-                if rows.numel() == 0:
-                    continue
-                factor = factors[step][rows].to(device=x.device, dtype=x.dtype)
-                if rows.numel() == x.shape[0]:
-                    x = self._step(x, step, factor)
-                else:
-                    rows = rows.to(x.device)
-                    x[rows] = self._step(x[rows], step, factor)
+            step = order[:, slot]
+            is_b, is_c = (step == 0) & (b != 1), (step == 1) & (c != 1)
+            is_s, is_h = (step == 2) & (s != 1), (step == 3) & (h != 0)
+            if not bool((is_b | is_c | is_s | is_h).any()):
+                continue
+            scale = torch.where(is_b, b, torch.where(is_c, c, torch.where(is_s, s, one)))
+            gray_weight, mean_weight = (
+                torch.where(is_s, 1 - s, zero),
+                torch.where(is_c, 1 - c, zero),
+            )
+            if compiled:
+                args = (scale, gray_weight, mean_weight, torch.where(is_h, h, zero), is_h)
+                x = self._slot.compiled(x, *(t.to(x.device) for t in args))
+                continue
+            if bool((is_b | is_c | is_s).any()):
+                weights = (gray_weight, mean_weight) if bool((is_c | is_s).any()) else ()
+                x = _linear_step(x, *(t.to(x.device) for t in (scale, *weights)))
+            rows = torch.nonzero(is_h).squeeze(1)
+            if rows.numel() == x.shape[0]:
+                x = _hue(x, h.to(x.device))
+            elif rows.numel():
+                factor = h[rows].to(x.device)
+                rows = rows.to(x.device)
+                x.index_copy_(0, rows, _hue(x.index_select(0, rows), factor))
         return x.clamp_(0.0, 1.0)
 
     def extra_repr(self) -> str:
@@ -399,6 +547,17 @@ class GaussianBlur(IntensityOp):
 FILL_MODES = ("flat", "noise", "texture")
 
 
+@functools.lru_cache(maxsize=32)
+def _bicubic_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The (n_out, n_in) matrix of 1-D bicubic upsampling (``align_corners=False``), so
+    that ``R_h @ t @ R_w.T`` is ``F.interpolate(t, mode="bicubic")`` up to rounding."""
+    basis = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, n_in, 1)
+    out = torch.nn.functional.interpolate(
+        basis, size=(n_out, 1), mode="bicubic", align_corners=False
+    )
+    return out.view(n_in, n_out).T.contiguous().to(device, dtype)
+
+
 class Fill(IntensityOp):
     """Replace the pixels with a flat colour, per-pixel noise or a smooth random texture.
 
@@ -410,7 +569,7 @@ class Fill(IntensityOp):
     colours:
 
     - ``flat``: one uniform random RGB colour;
-    - ``noise``: i.i.d. uniform RGB noise on a grid of at most ``noise_cells`` x
+    - ``noise``: i.i.d. uniform RGB noise (256 levels) on a grid of at most ``noise_cells`` x
       ``noise_cells`` cells (one cell per pixel for images up to that side, nearest
       upsampling above it, so the drawn parameters stay small at 224 px);
     - ``texture``: a 4x4 grid of random colours, bicubic-upsampled: smooth colour blobs.
@@ -438,6 +597,8 @@ class Fill(IntensityOp):
           Learning (DiLo), AAAI 2021, https://arxiv.org/abs/2004.06638
     """
 
+    ignores_input = True
+
     def __init__(
         self,
         modes: tuple[str, ...] = FILL_MODES,
@@ -453,28 +614,48 @@ class Fill(IntensityOp):
         self.modes = modes
         self.noise_cells = noise_cells
 
+    def draw(self, n: int, size: tuple[int, int]) -> OpParams:
+        """As :meth:`IntensityOp.draw`; the noise is drawn only for the rows that fire in
+        ``noise`` mode (zeros elsewhere), the largest parameter by far."""
+        fire = draw_fire(n, self.p)
+        return {"fire": fire, **self._sample(n, size, fire)}
+
     def sample(self, n: int, size: tuple[int, int]) -> OpParams:
+        return self._sample(n, size, torch.ones(n, dtype=torch.bool))
+
+    def _sample(self, n: int, size: tuple[int, int], fire: Tensor) -> OpParams:
         ch, cw = min(size[0], self.noise_cells), min(size[1], self.noise_cells)
-        return {
-            "mode": torch.tensor([FILL_MODES.index(m) for m in self.modes])[
-                torch.randint(len(self.modes), (n,))
-            ],
-            "colour": torch.rand(n, 3),
-            "noise": (torch.rand(n, 3, ch, cw) * 255).round().to(torch.uint8),
-            "texture": torch.rand(n, 3, 4, 4),
-        }
+        mode = torch.tensor([FILL_MODES.index(m) for m in self.modes])[
+            torch.randint(len(self.modes), (n,))
+        ]
+        colour, texture = torch.rand(n, 3), torch.rand(n, 3, 4, 4)
+        noise = torch.zeros(n, 3, ch, cw, dtype=torch.uint8)
+        rows = torch.nonzero(fire & (mode == FILL_MODES.index("noise"))).squeeze(1)
+        if rows.numel():
+            noise[rows] = torch.randint(0, 256, (rows.numel(), 3, ch, cw), dtype=torch.uint8)
+        return {"mode": mode, "colour": colour, "noise": noise, "texture": texture}
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
         size = x.shape[-2:]
         dev, dt = x.device, x.dtype
-        mode = params["mode"].to(dev).view(-1, 1, 1, 1)
-        flat = params["colour"].to(dev, dt).view(-1, 3, 1, 1).expand_as(x)
-        noise = params["noise"].to(dev)
-        noise = torch.nn.functional.interpolate(noise.to(dt) / 255, size=size, mode="nearest")
-        tex = torch.nn.functional.interpolate(
-            params["texture"].to(dev, dt), size=size, mode="bicubic", align_corners=False
-        ).clamp_(0.0, 1.0)
-        return torch.where(mode == 0, flat, torch.where(mode == 1, noise, tex)).contiguous()
+        mode = params["mode"]
+        out = torch.empty_like(x)
+        for k, name in enumerate(FILL_MODES):  # each mode computed on its own rows only
+            rows = torch.nonzero(mode == k).squeeze(1)
+            if rows.numel() == 0:
+                continue
+            if name == "flat":
+                fill = params["colour"][rows].to(dev, dt).view(-1, 3, 1, 1).expand(-1, -1, *size)
+            elif name == "noise":
+                noise = params["noise"][rows].to(dev).to(dt) / 255
+                fill = torch.nn.functional.interpolate(noise, size=size, mode="nearest")
+            else:  # bicubic upsampling is separable: two small matrix products
+                ry, rx = (_bicubic_matrix(4, n, dev, dt) for n in size)
+                fill = (ry @ params["texture"][rows].to(dev, dt) @ rx.T).clamp_(0.0, 1.0)
+            if rows.numel() == x.shape[0]:
+                return fill.contiguous()
+            out.index_copy_(0, rows.to(dev), fill)
+        return out
 
     def extra_repr(self) -> str:
         return f"modes={self.modes}, p={self.p}"

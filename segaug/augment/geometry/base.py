@@ -410,9 +410,9 @@ def resample(images: Tensor, masks: Tensor, stages: Sequence[Stage]) -> tuple[Te
     if not bool(moved.any()):
         return images.clone(), masks
     rows = None if bool(moved.all()) else torch.nonzero(moved).squeeze(1).to(images.device)
-    g = grid if rows is None else grid[rows]
-    x = images if rows is None else images[rows]
-    mk = masks if rows is None else masks[rows]
+    g = grid if rows is None else grid.index_select(0, rows)
+    x = images if rows is None else images.index_select(0, rows)
+    mk = masks if rows is None else masks.index_select(0, rows)
     y = F.grid_sample(x, g, mode="bilinear", padding_mode="border", align_corners=False)
     ym = F.grid_sample(mk, g, mode="nearest", padding_mode="border", align_corners=False)
     if not all(op.stays_inside for op, _, _ in stages):
@@ -425,6 +425,6 @@ def resample(images: Tensor, masks: Tensor, stages: Sequence[Stage]) -> tuple[Te
     if rows is None:
         return y, ym
     out_x, out_m = images.clone(), masks.clone()
-    out_x[rows] = y
-    out_m[rows] = ym
+    out_x.index_copy_(0, rows, y)
+    out_m.index_copy_(0, rows, ym)
     return out_x, out_m
