@@ -439,7 +439,9 @@ class ColorJitter(IntensityOp):
                 factor = h[rows].to(x.device)
                 rows = rows.to(x.device)
                 x.index_copy_(0, rows, _hue(x.index_select(0, rows), factor))
-        return x.clamp_(0.0, 1.0)
+        # Every step keeps [0, 1]: the linear ones clamp, and a hue rotation writes
+        # max - chroma * w with w in [0, 1], which lies between the pixel's min and max.
+        return x
 
     def extra_repr(self) -> str:
         return (

@@ -144,3 +144,16 @@ def test_fill_draws_noise_only_where_it_fires_in_noise_mode_and_fills_each_mode_
         assert torch.equal(out[params["mode"] == k], expected[params["mode"] == k])
     # texture: bicubic as two matrix products, the same up to rounding
     assert_close(out[params["mode"] == 2], expected[params["mode"] == 2])
+
+
+@pytest.mark.parametrize("policy", ["never", "always"])
+def test_jitter_stays_in_the_unit_range_without_a_final_clamp(policy):
+    op = ColorJitter(brightness=(0.0, 8.0), contrast=(0.0, 8.0), saturation=(0.0, 8.0), hue=0.5)
+    op._slot = AutoCompiled(ops._jitter_slot, policy=policy)
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16)
+    x[:, :, :4] = x[:, :, :4].round()  # saturated pixels: exact 0s and 1s
+    params = op.draw(64, (16, 16))
+    params.pop("fire")
+    out = op.apply(x, params)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
