@@ -408,37 +408,44 @@ class ColorJitter(IntensityOp):
         # factors in the images' dtype before any arithmetic, as kornia's kernels take them
         names = ("brightness", "contrast", "saturation", "hue")
         b, c, s, h = (params[k].to(x.dtype) for k in names)
-        order = params["order"]
-        one, zero = torch.ones_like(b), torch.zeros_like(b)
         compiled = self._slot.use_compiled(x)
         # Slot k applies, to every row, the step that row ranks k-th: brightness, contrast
         # and saturation of all rows in one fused pass, and hue on the rows whose step it
-        # is (in the same pass when compiled, else on those rows alone).
+        # is (in the same pass when compiled, else on those rows alone). The per-slot
+        # arguments of all four slots are computed at once: (4, n) each.
+        step = params["order"].T  # (4, n): the step of each row in each slot
+        factor = torch.stack([b, c, s, h])[step, torch.arange(len(b))]  # (4, n)
+        active = factor != torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=x.dtype)[step]
+        linear, is_s, is_c, is_h = (
+            active & (step < 3),
+            active & (step == 2),
+            active & (step == 1),
+            active & (step == 3),
+        )
+        scale = torch.where(linear, factor, torch.ones_like(factor))
+        gray_weight = torch.where(is_s, 1 - factor, torch.zeros_like(factor))
+        mean_weight = torch.where(is_c, 1 - factor, torch.zeros_like(factor))
+        hue_factor = torch.where(is_h, factor, torch.zeros_like(factor))
+        slots = active.any(1).tolist()
+        if compiled:
+            dev = [t.to(x.device) for t in (scale, gray_weight, mean_weight, hue_factor, is_h)]
         for slot in range(4):
-            step = order[:, slot]
-            is_b, is_c = (step == 0) & (b != 1), (step == 1) & (c != 1)
-            is_s, is_h = (step == 2) & (s != 1), (step == 3) & (h != 0)
-            if not bool((is_b | is_c | is_s | is_h).any()):
+            if not slots[slot]:
                 continue
-            scale = torch.where(is_b, b, torch.where(is_c, c, torch.where(is_s, s, one)))
-            gray_weight, mean_weight = (
-                torch.where(is_s, 1 - s, zero),
-                torch.where(is_c, 1 - c, zero),
-            )
             if compiled:
-                args = (scale, gray_weight, mean_weight, torch.where(is_h, h, zero), is_h)
-                x = self._slot.compiled(x, *(t.to(x.device) for t in args))
+                x = self._slot.compiled(x, *(t[slot] for t in dev))
                 continue
-            if bool((is_b | is_c | is_s).any()):
-                weights = (gray_weight, mean_weight) if bool((is_c | is_s).any()) else ()
-                x = _linear_step(x, *(t.to(x.device) for t in (scale, *weights)))
-            rows = torch.nonzero(is_h).squeeze(1)
+            if bool(linear[slot].any()):
+                weights = (gray_weight[slot], mean_weight[slot])
+                weights = weights if bool((is_c[slot] | is_s[slot]).any()) else ()
+                x = _linear_step(x, *(t.to(x.device) for t in (scale[slot], *weights)))
+            rows = torch.nonzero(is_h[slot]).squeeze(1)
             if rows.numel() == x.shape[0]:
                 x = _hue(x, h.to(x.device))
             elif rows.numel():
-                factor = h[rows].to(x.device)
-                rows = rows.to(x.device)
-                x.index_copy_(0, rows, _hue(x.index_select(0, rows), factor))
+                rows_dev = rows.to(x.device)
+                hue_rows = _hue(x.index_select(0, rows_dev), h[rows].to(x.device))
+                x.index_copy_(0, rows_dev, hue_rows)
         # Every step keeps [0, 1]: the linear ones clamp, and a hue rotation writes
         # max - chroma * w with w in [0, 1], which lies between the pixel's min and max.
         return x

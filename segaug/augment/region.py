@@ -491,14 +491,20 @@ class RegionAugment(nn.Module):
         return sub
 
     def _run(
-        self, ops: nn.ModuleList, x: Tensor, op_params: list[OpParams], rows: Tensor
+        self,
+        ops: nn.ModuleList,
+        x: Tensor,
+        op_params: list[OpParams],
+        rows: Tensor,
+        skip: Tensor | None = None,
     ) -> Tensor:
         """Apply ``ops`` to ``x``, whose k rows are batch rows ``rows`` (CPU), where they fire.
 
-        An op is skipped on the rows where a later op that ignores its input
+        No op touches the rows where ``skip`` (k,) is True, and an op is skipped on the
+        rows where a later op that ignores its input
         (:attr:`~segaug.augment.ops.IntensityOp.ignores_input`, as ``Fill``) fires.
         """
-        replaced = torch.zeros(rows.numel(), dtype=torch.bool)
+        replaced = torch.zeros(rows.numel(), dtype=torch.bool) if skip is None else skip
         skipped = []
         for op, p in zip(reversed(ops), reversed(op_params), strict=True):
             skipped.append(replaced)
@@ -529,21 +535,28 @@ class RegionAugment(nn.Module):
         return x
 
     def _composite(
-        self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, rows: Tensor
+        self,
+        x: Tensor,
+        m: Tensor,
+        soft: bool,
+        params: AugmentParams,
+        rows: Tensor,
+        skip: Tensor | None = None,
     ) -> Tensor:
-        """Foreground ops inside, background ops outside the mask, for batch rows ``rows``."""
+        """Foreground ops inside, background ops outside the mask, for batch rows ``rows``;
+        no op touches the rows where ``skip`` is True (they come out as they went in)."""
         all_rows = rows.numel() == x.shape[0]
         rows_dev = rows.to(x.device)
         xr = x if all_rows else x.index_select(0, rows_dev)
         mr = m if all_rows else m.index_select(0, rows_dev)
-        fg = self._run(self.foreground, xr.clone(), params.foreground, rows)
+        fg = self._run(self.foreground, xr.clone(), params.foreground, rows, skip)
         bg_src = xr
         if params.swap is not None:
             swap = params.swap["fire"][rows]
             if bool(swap.any()):
                 donor = torch.where(swap, params.swap["donor"][rows], rows)
                 bg_src = x.index_select(0, donor.to(x.device))
-        bg = self._run(self.background, bg_src, params.background, rows)
+        bg = self._run(self.background, bg_src, params.background, rows, skip)
         if self.feather > 0:
             k = 2 * int(round(3 * self.feather)) + 1
             mr = kornia.filters.gaussian_blur2d(
@@ -579,10 +592,12 @@ class RegionAugment(nn.Module):
         elif reg_rows.numel() == 0:
             out = self._run(self.fallback, x, params.fallback, fb_rows)
         else:
-            out = torch.empty_like(x)
-            reg_dev, fb_dev = reg_rows.to(x.device), fb_rows.to(x.device)
-            out.index_copy_(0, reg_dev, self._composite(x, m, soft, params, reg_rows))
-            fb_x = x.index_select(0, fb_dev)
+            # The composite runs on every row, its ops skipping the fallback rows, which
+            # then get the fallback ops: cheaper than gathering and scattering the rest.
+            fb_dev = fb_rows.to(x.device)
+            fb_x = x.index_select(0, fb_dev)  # before the composite's in-place ops
+            every = torch.arange(x.shape[0])
+            out = self._composite(x, m, soft, params, every, skip=fb)
             out.index_copy_(0, fb_dev, self._run(self.fallback, fb_x, params.fallback, fb_rows))
         return AugmentedBatch(
             images=out, masks=m, coverage=coverage, fallback=fallback, params=params,
