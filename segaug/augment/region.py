@@ -510,8 +510,8 @@ class RegionAugment(nn.Module):
             skipped.append(replaced)
             if op.ignores_input:
                 replaced = replaced | p["fire"][rows]
-        for op, p, skip in zip(ops, op_params, reversed(skipped), strict=True):
-            fire = p["fire"][rows] & ~skip
+        for op, p, not_here in zip(ops, op_params, reversed(skipped), strict=True):
+            fire = p["fire"][rows] & ~not_here
             sel = torch.nonzero(fire).squeeze(1)
             if sel.numel() == 0:
                 continue
@@ -535,36 +535,27 @@ class RegionAugment(nn.Module):
         return x
 
     def _composite(
-        self,
-        x: Tensor,
-        m: Tensor,
-        soft: bool,
-        params: AugmentParams,
-        rows: Tensor,
-        skip: Tensor | None = None,
+        self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, skip: Tensor | None = None
     ) -> Tensor:
-        """Foreground ops inside, background ops outside the mask, for batch rows ``rows``;
-        no op touches the rows where ``skip`` is True (they come out as they went in)."""
-        all_rows = rows.numel() == x.shape[0]
-        rows_dev = rows.to(x.device)
-        xr = x if all_rows else x.index_select(0, rows_dev)
-        mr = m if all_rows else m.index_select(0, rows_dev)
-        fg = self._run(self.foreground, xr.clone(), params.foreground, rows, skip)
-        bg_src = xr
+        """Foreground ops inside, background ops outside the mask, on every row of the
+        batch; no op touches the rows where ``skip`` (B,) is True. Works on ``x`` in place."""
+        rows = torch.arange(x.shape[0])
+        fg = self._run(self.foreground, x.clone(), params.foreground, rows, skip)
+        bg_src = x
         if params.swap is not None:
-            swap = params.swap["fire"][rows]
+            swap = params.swap["fire"]
             if bool(swap.any()):
-                donor = torch.where(swap, params.swap["donor"][rows], rows)
+                donor = torch.where(swap, params.swap["donor"], rows)
                 bg_src = x.index_select(0, donor.to(x.device))
         bg = self._run(self.background, bg_src, params.background, rows, skip)
         if self.feather > 0:
             k = 2 * int(round(3 * self.feather)) + 1
-            mr = kornia.filters.gaussian_blur2d(
-                mr, (k, k), (self.feather, self.feather), border_type="replicate"
+            m = kornia.filters.gaussian_blur2d(
+                m, (k, k), (self.feather, self.feather), border_type="replicate"
             )
             soft = True
         # lerp is exact at weights 0 and 1 and, on CPU, several times faster than where
-        return torch.lerp(bg, fg, mr if soft else (mr > 0.5).to(fg.dtype))
+        return torch.lerp(bg, fg, m if soft else (m > 0.5).to(fg.dtype))
 
     def _augment(
         self,
@@ -585,19 +576,17 @@ class RegionAugment(nn.Module):
         elif self.geometric is not None:
             x, m = self.geometric.apply(x, m, params.geometry)
         fb = fallback.cpu()
-        reg_rows = torch.nonzero(~fb).squeeze(1)
         fb_rows = torch.nonzero(fb).squeeze(1)
         if fb_rows.numel() == 0:
-            out = self._composite(x, m, soft, params, reg_rows)
-        elif reg_rows.numel() == 0:
+            out = self._composite(x, m, soft, params)
+        elif fb_rows.numel() == x.shape[0]:
             out = self._run(self.fallback, x, params.fallback, fb_rows)
         else:
             # The composite runs on every row, its ops skipping the fallback rows, which
             # then get the fallback ops: cheaper than gathering and scattering the rest.
             fb_dev = fb_rows.to(x.device)
             fb_x = x.index_select(0, fb_dev)  # before the composite's in-place ops
-            every = torch.arange(x.shape[0])
-            out = self._composite(x, m, soft, params, every, skip=fb)
+            out = self._composite(x, m, soft, params, skip=fb)
             out.index_copy_(0, fb_dev, self._run(self.fallback, fb_x, params.fallback, fb_rows))
         return AugmentedBatch(
             images=out, masks=m, coverage=coverage, fallback=fallback, params=params,
