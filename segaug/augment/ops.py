@@ -106,7 +106,8 @@ def _check_range(
 
 COMPILE_ENV = "SEGAUG_COMPILE"
 """Environment variable of the compile policy of the colour kernels: ``auto`` (default:
-compile on the CPU once a kernel has done :data:`COMPILE_AFTER_ELEMENTS` of work),
+compile on the CPU, outside DataLoader workers, once a kernel has done
+:data:`COMPILE_AFTER_ELEMENTS` of work),
 ``always`` (from the first call, CPU or CUDA) or ``never`` (eager)."""
 
 COMPILE_AFTER_ELEMENTS = 50_000_000
@@ -164,7 +165,11 @@ class AutoCompiled:
         if policy == "always":
             return True
         self.work += x.numel()
-        return x.device.type == "cpu" and self.work >= COMPILE_AFTER_ELEMENTS
+        if x.device.type != "cpu" or self.work < COMPILE_AFTER_ELEMENTS:
+            return False
+        # not in a DataLoader worker: one compile per worker, in a daemonic process that
+        # may not start inductor's compile workers
+        return torch.utils.data.get_worker_info() is None
 
     def compiled(self, x: Tensor, *args: Tensor) -> Tensor:
         """The compiled kernel on ``x``; eager, for good, if compiling fails."""

@@ -85,6 +85,10 @@ def test_auto_compiles_on_the_cpu_after_enough_work(monkeypatch):
     monkeypatch.setenv(ops.COMPILE_ENV, "never")
     kernel(torch.zeros(600))
     assert compiled_calls == [600]
+    monkeypatch.setenv(ops.COMPILE_ENV, "auto")
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    kernel(torch.zeros(600))  # in a DataLoader worker: eager
+    assert compiled_calls == [600]
     monkeypatch.setenv(ops.COMPILE_ENV, "sometimes")
     with pytest.raises(
         ValueError, match="SEGAUG_COMPILE must be auto, always or never, got 'sometimes'"
