@@ -41,6 +41,20 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def worker_threads(limit: int = 8) -> int:
+    """Threads for a thread pool by default: the cores this process may use, at most ``limit``.
+
+    Example:
+        >>> 1 <= worker_threads() <= 8
+        True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, limit))
+
+
 def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
     """CPU model, cores, torch threads, Python and library versions, and the GPU if any.
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -148,8 +150,6 @@ class AutoCompiled:
         self._failed = False
 
     def _policy(self) -> str:
-        import os
-
         policy = self.policy or os.environ.get(COMPILE_ENV, "auto")
         if policy not in ("auto", "always", "never"):
             raise ValueError(f"{COMPILE_ENV} must be auto, always or never, got {policy!r}")
@@ -180,8 +180,6 @@ class AutoCompiled:
         try:
             return self._compiled(x, *args)
         except Exception as err:  # no C++ compiler, an unsupported backend, ...
-            import warnings
-
             self._failed = True
             warnings.warn(
                 f"torch.compile of {getattr(self.fn, '__name__', 'a kernel')} failed "

@@ -112,6 +112,7 @@ from torch.utils.data import Dataset
 
 from segaug.data.registry import DatasetInfo, _synthetic_pretrain_kwargs, register_dataset
 from segaug.data.synthetic import NEUTRAL_GRAY, SPLITS
+from segaug.env import worker_threads
 
 __all__ = [
     "ALPHA_THRESHOLD",
@@ -357,16 +358,12 @@ class _Catalogue:
     removed: dict[str, int]
 
 
-def _workers() -> int:
-    return min(8, os.cpu_count() or 1)
-
-
 @lru_cache(maxsize=4)
 def _catalogue(objects: Path, classes: tuple[str, ...], side: str, size: int) -> _Catalogue:
     """The kept cutouts of every class on one side, pre-resized to ``size`` (memoised)."""
     removed: Counter = Counter()
     per_class = []
-    with ThreadPoolExecutor(_workers()) as pool:
+    with ThreadPoolExecutor(worker_threads()) as pool:
         for name in classes:
             files = _candidates(objects, name, side, removed)
             kept = []
@@ -414,7 +411,7 @@ def count_objects(
     """
     folder = Path(DEFAULT_OBJECTS if objects is None else objects).expanduser()
     out: dict[str, dict[str, Any]] = {}
-    with ThreadPoolExecutor(_workers()) as pool:
+    with ThreadPoolExecutor(worker_threads()) as pool:
         for name in _class_names(folder, classes):
             removed: Counter = Counter()
             row: dict[str, Any] = {"files": len(_png_files(folder / name))}

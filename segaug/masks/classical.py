@@ -34,7 +34,6 @@ on the photos at 224 px at 20 masks/s.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,19 +41,11 @@ import cv2
 import numpy as np
 import torch
 
+from segaug.env import worker_threads
 from segaug.masks.base import SEGMENTERS, Segmenter
 
 CLASSICAL_METHODS = ("grabcut", "saliency")
 UPSAMPLING = ("guided", "bilinear")
-
-
-def default_workers() -> int:
-    """Threads of a segmenter by default: one per core this process may use, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
 
 
 @SEGMENTERS.register("classical")
@@ -69,7 +60,8 @@ class ClassicalSegmenter(Segmenter):
         work_size: Longer side, in pixels, of the resolution the algorithm runs at
             (>= 16); masks are resized back to the input size.
         workers: Threads used to segment the images of one batch in parallel
-            (OpenCV releases the GIL); None: one per core (:func:`default_workers`).
+            (OpenCV releases the GIL); None: one per core, at most 8
+            (:func:`segaug.env.worker_threads`).
         upsample: How a mask computed below the input size is resized back:
             ``"guided"`` (edge-aware, the default) or ``"bilinear"``.
 
@@ -111,7 +103,7 @@ class ClassicalSegmenter(Segmenter):
         self.margin = float(margin)
         self.iterations = iterations
         self.work_size = work_size
-        self.workers = default_workers() if workers is None else workers
+        self.workers = worker_threads() if workers is None else workers
         self.upsample = upsample
 
     def _config(self) -> dict[str, Any]:
