@@ -482,7 +482,7 @@ class RandomGrayscale(IntensityOp):
         self._gray = _grayscale
 
     def compile_kernels(self, **kwargs: Any) -> RandomGrayscale:
-        self._gray = torch.compile(_grayscale, dynamic=True, **kwargs)
+        self._gray = AutoCompiled(_grayscale, policy="always", **kwargs)
         return self
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:

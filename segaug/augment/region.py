@@ -368,9 +368,10 @@ class RegionAugment(nn.Module):
         return nn.ModuleList(as_op(op, f"{name}[{i}]") for i, op in enumerate(ops))
 
     def compile_kernels(self, **kwargs: Any) -> RegionAugment:
-        """Compile every op's pixel kernels with ``torch.compile`` (see
-        :meth:`IntensityOp.compile_kernels`). Costs tens of seconds once; measured gains
-        are in ``benchmarks/augment_throughput.py --compile``. Returns ``self``."""
+        """Compile every op's pixel kernels with ``torch.compile`` from the first call (see
+        :meth:`IntensityOp.compile_kernels`; by default the colour kernels compile on the
+        CPU once they have done enough work, ``SEGAUG_COMPILE``). Costs a few seconds once;
+        ``benchmarks/augment_throughput.py --eager`` measures the gain. Returns ``self``."""
         for op in (*self.foreground, *self.background, *self.fallback):
             op.compile_kernels(**kwargs)
         return self
