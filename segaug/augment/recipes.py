@@ -267,6 +267,8 @@ def background_fill(
     modes: tuple[str, ...] = FILL_MODES,
     blur: bool | None = None,
     coverage: tuple[float, float] = RELIABLE_COVERAGE,
+    swap: float = 0.0,
+    object_centered: bool = False,
 ) -> RegionAugment:
     """:func:`independent`, with the background replaced with probability ``p``.
 
@@ -278,6 +280,14 @@ def background_fill(
     sweep on the offline data (README, "The main job"); Ryali et al. found 0.1-0.3 best
     on ImageNet, so sweep it on your data.
 
+    Two options combine the fill with the other background recipes: ``swap`` first
+    pastes a view's object on another image's crop with that probability (as
+    :func:`independent_swap`; the fill then replaces it in a share ``p`` of the views, so
+    a share ``swap * (1 - p)`` of the views shows the object on a real foreign
+    background), and ``object_centered`` keeps every crop on the object
+    (:class:`~segaug.augment.geometry.RandomResizedCropFlip`), so that no view shows
+    background only.
+
     - [0]: Ryali, Schwab, Morcos, 2021, https://arxiv.org/abs/2103.12719 (BG_RM,
       BG_Random)
     - [1]: Zhao et al., Distilling Localization for Self-Supervised Representation
@@ -285,8 +295,11 @@ def background_fill(
     """
     return RegionAugment(
         **_independent_kwargs(output_size, blur, Fill(modes=modes, p=p)),
-        geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
+        geometric=RandomResizedCropFlip(
+            output_size, scale=crop_scale, object_centered=object_centered
+        ),
         coverage=coverage,
+        background_swap=swap,
     )
 
 

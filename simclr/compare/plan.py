@@ -184,7 +184,13 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
         for spec in s.sweep:
             recipe, param, values = parse_sweep(spec)
             cells += [
-                (f"{recipe} {param}={v}", "recipe", recipe, ((param, v),), EXACT_MASKS)
+                (
+                    f"{recipe} {param}={_value_label(v)}",
+                    "recipe",
+                    recipe,
+                    ((param, v),),
+                    EXACT_MASKS,
+                )
                 for v in values
             ]
         return cells
@@ -271,7 +277,8 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
         cfg.data.params = dict(s.data_params)
     cfg.augment.recipe = spec.recipe
     cfg.augment.output_size = s.image_size
-    cfg.augment.params = {"crop_scale": list(s.crop_scale), **dict(spec.params)}
+    swept = {k: list(v) if isinstance(v, tuple) else v for k, v in spec.params}  # YAML lists
+    cfg.augment.params = {"crop_scale": list(s.crop_scale), **swept}
     cfg.model.backbone = s.backbone
     cfg.model.width = s.width
     cfg.method.name = spec.method
@@ -293,12 +300,37 @@ def train_config(s: CompareSettings, spec: RunSpec, run_dir: Path):
     return cfg
 
 
+def _value_label(value: Any) -> str:
+    """A sweep value as row labels show it: ``0.2``, ``flat+noise`` for a tuple."""
+    return "+".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _split_values(values: str) -> list[str]:
+    """Split ``"a,[b,c],d"`` at the commas outside brackets: ``["a", "[b,c]", "d"]``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(values):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth < 0:
+            break
+        if ch == "," and depth == 0:
+            parts.append(values[start:i])
+            start = i + 1
+    if depth != 0:
+        raise ValueError(f"unbalanced brackets in {values!r}")
+    return [*parts, values[start:]]
+
+
 def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
-    """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML scalars).
+    """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML).
+
+    A value in brackets is a list, for the recipe parameters that take a tuple
+    (``background_fill.modes=[flat,noise],[flat]``); it is passed on as a tuple.
 
     Example:
         >>> parse_sweep("background_fill.p=0.2,0.8")
         ('background_fill', 'p', [0.2, 0.8])
+        >>> parse_sweep("background_fill.modes=[flat,noise],[flat]")
+        ('background_fill', 'modes', [('flat', 'noise'), ('flat',)])
     """
     import inspect
 
@@ -322,4 +354,10 @@ def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
             f"sweep {spec!r}: recipe {recipe!r} has no parameter {param!r}; expected one of "
             f"{', '.join(options)}"
         )
-    return recipe, param, [yaml.safe_load(v) for v in values.split(",")]
+    try:
+        parsed = [yaml.safe_load(v) for v in _split_values(values)]
+    except (ValueError, yaml.YAMLError) as err:
+        raise ValueError(f"sweep {spec!r}: cannot read the values ({err})") from None
+    if any(v is None for v in parsed):
+        raise ValueError(f"sweep {spec!r}: expected no empty value between the commas")
+    return recipe, param, [tuple(v) if isinstance(v, list) else v for v in parsed]

@@ -105,3 +105,38 @@ def test_every_recipe_accepts_crop_scale():
     for name in recipes.names():
         aug = recipes.build(name, output_size=16, crop_scale=(0.3, 0.9))
         assert aug.geometric.scale == (0.3, 0.9), name
+
+
+def test_background_fill_combines_with_swap_and_object_centred_crops():
+    x = torch.arange(4).view(4, 1, 1, 1).expand(4, 3, 32, 32).float() / 4
+    m = _masks(4)
+    inside = m.bool().expand_as(x)
+
+    def isolated(**kw):  # only the swap and the fill act: no jitter, no crop, no flip
+        aug = recipes.background_fill(output_size=32, crop_scale=(1.0, 1.0), **kw)
+        aug.geometric.flip_p = 0.0
+        for op in [*aug.foreground, *aug.background[:-1]]:
+            op.p = 0.0
+        return aug
+
+    torch.manual_seed(0)
+    swapped = isolated(p=0.0, swap=1.0)(x, m)  # the swap alone: a foreign real background
+    donors = swapped.params.swap["donor"]
+    assert (donors != torch.arange(4)).all()
+    for i in range(4):
+        assert torch.equal(swapped.images[i][~inside[i]], x[donors[i]][~inside[i]])
+        assert torch.equal(swapped.images[i][inside[i]], x[i][inside[i]])
+    filled = isolated(p=1.0, swap=1.0, modes=("flat",))(x, m)  # the fill comes after the swap
+    for i in range(4):
+        bg = filled.images[i][~inside[i]].view(3, -1)
+        assert (bg == bg[:, :1]).all() and torch.equal(filled.images[i][inside[i]], x[i][inside[i]])
+        assert not torch.equal(bg[:, 0], x[donors[i], :, 0, 0])
+    # object-centred crops: every small crop still shows the object
+    small = torch.zeros(64, 1, 64, 64, dtype=torch.uint8)
+    small[:, :, 40:52, 6:18] = 1  # 3.5% of the image, off centre
+    aug = recipes.background_fill(
+        output_size=16, crop_scale=(0.08, 0.1), coverage=(0.0, 1.0), object_centered=True
+    )
+    assert aug.geometric.object_centered
+    out = aug(torch.rand(64, 3, 64, 64), small)
+    assert (out.masks.flatten(1).sum(1) > 0).all()

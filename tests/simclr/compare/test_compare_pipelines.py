@@ -8,6 +8,7 @@ import pytest
 from helpers.compare_testutils import tiny_compare
 from PIL import Image
 
+from segaug import recipes
 from simclr.compare import (
     CompareSettings,
     main,
@@ -16,6 +17,7 @@ from simclr.compare import (
     preset_settings,
     run_study,
 )
+from simclr.compare.plan import train_config
 
 
 def _tiny(tmp_path, **kw) -> CompareSettings:
@@ -114,6 +116,34 @@ def test_sweep_parsing_and_errors():
         parse_sweep("nope.p=1")
     with pytest.raises(ValueError, match="has no parameter 'q'; expected one of"):
         parse_sweep("background_fill.q=1")
+    # a bracketed value is a tuple: the commas inside it do not split the values
+    assert parse_sweep("background_fill.modes=[flat,noise],[texture]") == (
+        "background_fill",
+        "modes",
+        [("flat", "noise"), ("texture",)],
+    )
+    with pytest.raises(ValueError, match="unbalanced brackets"):
+        parse_sweep("background_fill.modes=[flat,noise")
+    with pytest.raises(ValueError, match="no empty value"):
+        parse_sweep("background_fill.p=0.2,,0.5")
+
+
+def test_tuple_sweep_rows_are_labelled_and_reach_the_recipe_as_lists(tmp_path):
+    import yaml
+
+    s = CompareSettings(
+        recipes=(), sweep=("background_fill.modes=[flat,noise],[texture]",), seeds=(0,)
+    )
+    rows = [r for r in plan_runs(s) if r.recipe == "background_fill"]
+    assert [r.row for r in rows] == [
+        "background_fill modes=flat+noise",
+        "background_fill modes=texture",
+    ]
+    cfg = train_config(s, rows[0], tmp_path / "run")
+    assert cfg.augment.params["modes"] == ["flat", "noise"]
+    assert yaml.safe_load(yaml.safe_dump(cfg.augment.params))["modes"] == ["flat", "noise"]
+    fill = recipes.build("background_fill", output_size=32, **cfg.augment.params).background[-1]
+    assert fill.modes == ("flat", "noise")
 
 
 def test_presets_and_bad_settings_fail_before_training(tmp_path, capsys):
