@@ -22,7 +22,7 @@ References:
 Example:
     >>> p = BackgroundsProtocol()
     >>> p.paired_keys, p.headline_keys
-    (('object_info', 'mixed_rand', 'bg_gap'), ('original', 'knn_original'))
+    (('object_info', 'object_info_neutral', 'mixed_rand', 'bg_gap'), ('original', 'knn_original'))
     >>> run = {"kind": "anchor", "challenge": {"original": 0.9}, "object_info": 0.5,
     ...        "object_info_neutral": 0.8}
     >>> p.value(run, "original"), p.value(run, "object_info")
@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from simclr.compare.plan import rendered_data_options
+from simclr.compare.plan import EXACT_MASKS, rendered_data_options
 from simclr.compare.protocols import Protocol, register_protocol
 from simclr.compare.settings import KNN_K, KNN_TEMPERATURE, L2_GRID, PROBE_FIT
 from simclr.evaluate.background import CHALLENGE_SPLITS
-from simclr.evaluate.format import percent, percent_stat
+from simclr.evaluate.format import markdown_header, markdown_row, percent, percent_stat
 
 if TYPE_CHECKING:
     from segaug.data import DatasetInfo
@@ -144,9 +144,10 @@ class BackgroundsProtocol(Protocol):
         "object_info",
         "bg_info",
         "object_info_neutral",
+        "object_info_on_backgrounds",
         "knn_original",
     )
-    paired_keys = ("object_info", "mixed_rand", "bg_gap")
+    paired_keys = ("object_info", "object_info_neutral", "mixed_rand", "bg_gap")
     headline_keys = ("original", "knn_original")
     headline_split = "Original"
     plot_key = "object_info"
@@ -160,6 +161,7 @@ class BackgroundsProtocol(Protocol):
         "only_fg": "Only-FG",
         "only_bg": "Only-BG",
         "object_info": "object info",
+        "object_info_neutral": "object info on gray",
         "bg_info": "bg info",
     }
     column_notes = {
@@ -222,6 +224,8 @@ class BackgroundsProtocol(Protocol):
             return run["challenge"][key]
         if key == "object_info" and run.get("kind") == "anchor":
             return run["object_info_neutral"]  # the anchor is probed on objects alone
+        if key == "object_info_on_backgrounds":  # every row, the anchor too
+            return run["object_info"]
         return run[key]
 
     def calibration_checks(
@@ -281,6 +285,72 @@ class BackgroundsProtocol(Protocol):
                 }
             )
         return checks
+
+    def report_sections(self, summary: dict[str, Any]) -> list[str]:
+        """**Where the gap lies**: the gap split into what the encoder lost and clutter.
+
+        ``anchor_gray - baseline_backgrounds`` is the sum of
+        ``anchor_gray - baseline_gray`` (the **encoder** part: what pretraining among the
+        backgrounds cost the encoder's knowledge of the objects, read without clutter) and
+        ``baseline_gray - baseline_backgrounds`` (the **clutter** part: what the test
+        backgrounds cost a probe on this encoder). A recipe closes the first by teaching
+        the objects, the second only by making the encoder ignore backgrounds at test.
+
+        Example:
+            >>> stat = lambda m: {"mean": m, "std": 0.0, "values": [m]}
+            >>> row = lambda kind, bg, gray: {"kind": kind, "method": "simclr",
+            ...     "batch_size": 128, "object_info_on_backgrounds": stat(bg),
+            ...     "object_info_neutral": stat(gray)}
+            >>> rows = {"a": row("anchor", 0.25, 0.40), "b": row("baseline", 0.22, 0.37)}
+            >>> summary = {"anchors": {"simclr bs 128": {"anchor": "a", "baseline": "b"}},
+            ...            "rows": rows}
+            >>> BackgroundsProtocol().report_sections(summary)[5]
+            '- simclr: gap 18.0 points = encoder 3.0 + clutter 15.0 (17% encoder)'
+        """
+        parts = []
+        for group, refs in summary["anchors"].items():
+            anchor = summary["rows"].get(refs.get("anchor", ""))
+            base = summary["rows"].get(refs.get("baseline", ""))
+            if anchor is None or base is None:
+                continue
+            a_gray = anchor["object_info_neutral"]["mean"]
+            b_gray = base["object_info_neutral"]["mean"]
+            b_bg = base["object_info_on_backgrounds"]["mean"]
+            gap, encoder, clutter = a_gray - b_bg, a_gray - b_gray, b_gray - b_bg
+            share = f" ({100 * encoder / gap:.0f}% encoder)" if gap > 0 else ""
+            name = group if len(summary["anchors"]) > 1 else anchor["method"]
+            parts.append(
+                f"- {name}: gap {100 * gap:.1f} points = encoder {100 * encoder:.1f} + "
+                f"clutter {100 * clutter:.1f}{share}"
+            )
+        if not parts:
+            return []
+        lines = [
+            "",
+            "## Where the gap lies",
+            "",
+            "The gap from the baseline to the objects-alone anchor has two parts. "
+            "**Encoder**: what pretraining among the backgrounds cost the encoder's "
+            "knowledge of the objects (anchor minus baseline, both probed on the test "
+            "objects on gray). **Clutter**: what the test backgrounds cost a probe on the "
+            "baseline's features (the baseline on gray minus on the backgrounds). A recipe "
+            "closes the encoder part by teaching the objects, and the clutter part only by "
+            "making the encoder ignore the backgrounds at test; its paired gain on gray is "
+            "in the paired table.",
+            "",
+            *parts,
+            "",
+            *markdown_header(
+                ["row", "object info on the backgrounds", "on gray", "lost to the backgrounds"]
+            ),
+        ]
+        for name, r in summary["rows"].items():
+            if r.get("masks", EXACT_MASKS) != EXACT_MASKS:
+                continue
+            on_bg, gray = r["object_info_on_backgrounds"], r["object_info_neutral"]
+            lost = percent(gray["mean"] - on_bg["mean"])
+            lines.append(markdown_row([name, percent_stat(on_bg), percent_stat(gray), lost]))
+        return lines
 
     def title(self, settings: CompareSettings) -> str:
         return "Background reliance"

@@ -195,6 +195,10 @@ class Protocol:
         """The protocol's cells of a floor in the results table."""
         return self.row_cells(floor)
 
+    def report_sections(self, summary: dict[str, Any]) -> list[str]:
+        """Markdown lines of the protocol's own report sections, after the paired differences."""
+        return []
+
 
 PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
 """Name -> :class:`Protocol` subclass (``--protocol``)."""

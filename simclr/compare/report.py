@@ -305,6 +305,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for name, r in paired_rows:
             lines.append(markdown_row([name, *(_diff(r["paired"][k]) for k in keys)]))
+    lines += protocol.report_sections(summary)
     lines += methods_lines(summary)
     lines += masks_lines(summary)
     lines += budget_lines(summary)

@@ -50,6 +50,22 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
     diff = rows["thesis"]["paired"]["object_info"]
     assert diff["values"] == pytest.approx([a - b for a, b in zip(thesis, base, strict=True)])
     assert "paired" not in rows["simclr"]
+    # the gap splits exactly into the encoder part (both on gray) and the clutter part
+    on_bg = {n: r["object_info_on_backgrounds"]["mean"] for n, r in rows.items()}
+    gray = {n: r["object_info_neutral"]["mean"] for n, r in rows.items()}
+    assert on_bg["simclr"] == pytest.approx(rows["simclr"]["object_info"]["mean"])
+    assert on_bg["objects alone"] == pytest.approx(
+        sum(r["object_info"] for r in anchor_runs) / len(anchor_runs)
+    )
+    encoder, clutter = gray["objects alone"] - gray["simclr"], gray["simclr"] - on_bg["simclr"]
+    gap = rows["objects alone"]["object_info"]["mean"] - rows["simclr"]["object_info"]["mean"]
+    assert encoder + clutter == pytest.approx(gap)
+    on_gray = rows["thesis"]["paired"]["object_info_neutral"]["values"]
+    assert on_gray == pytest.approx(
+        [a - b for a, b in zip(
+            rows["thesis"]["object_info_neutral"]["values"],
+            rows["simclr"]["object_info_neutral"]["values"], strict=True)]
+    )  # fmt: skip
     assert "gap_closed" in rows["thesis"] and "gap_closed" not in rows["objects alone"]
     assert set(report["summary"]["floors"]) == {"random init", "raw pixels"}
     assert len(report["calibration"]) == 3 and len(report["findings"]) == 2
@@ -64,6 +80,10 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
         "Machine:",
         "*objects alone* (upper anchor)",
         "*simclr* (baseline)",
+        "## Where the gap lies",
+        f"- simclr: gap {100 * gap:.1f} points = encoder {100 * encoder:.1f} + clutter "
+        f"{100 * clutter:.1f}",
+        "object info on gray",
     ):
         assert text in md, text
     for png in ("object_info.png", "paired.png"):
