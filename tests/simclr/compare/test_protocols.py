@@ -155,13 +155,16 @@ def test_a_protocol_refuses_a_dataset_without_its_capability():
 def test_the_protocol_objects_describe_their_numbers():
     bg, tr = get_protocol("backgrounds"), get_protocol("transfer")
     assert isinstance(bg, BackgroundsProtocol) and PROTOCOLS.names() == ["backgrounds", "transfer"]
-    assert bg.paired_keys == ("object_info", "mixed_rand", "bg_gap") and bg.has_anchor
+    assert bg.paired_keys == ("object_info", "object_info_neutral", "mixed_rand", "bg_gap")
+    assert bg.has_anchor
     assert tr.paired_keys == tr.metric_keys == ("linear", "knn") and not tr.has_anchor
     assert set(bg.paired_keys) <= set(bg.metric_keys) and bg.gap_key in bg.metric_keys
     assert tr.key_names["knn"] == f"kNN (k={KNN_K})"
     assert len(bg.result_columns()) == 9 and tr.result_columns() == ["linear probe", "kNN (k=20)"]
     anchor_run = {"kind": "anchor", "object_info": 0.1, "object_info_neutral": 0.9}
     assert bg.value(anchor_run, "object_info") == 0.9 and tr.value({"knn": 0.3}, "knn") == 0.3
+    assert bg.value(anchor_run, "object_info_on_backgrounds") == 0.1  # the anchor among clutter
+    assert tr.report_sections({"rows": {}, "anchors": {}}) == []
 
 
 def test_knn_and_probe_sizes_come_from_the_descriptor_and_named_settings(monkeypatch):
