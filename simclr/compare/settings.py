@@ -394,7 +394,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "budgets": (3, 9),
         "probe_train": 1000,
         "probe_val": 500,
-        "eval_images": 4000,
         "challenge_images": 1000,
     },
     # what a CPU cannot do: 64 px, a full-width ResNet-18, hundreds of epochs
