@@ -128,7 +128,7 @@ def test_bare_compare_help_says_what_it_runs_how_long_and_where() -> None:
     flat = " ".join(_run_help("simclr.compare", ()).split())
     assert "A bare `segaug-compare` runs the default study" in flat
     assert "synthetic (4096 images, 32 px)" in flat
-    assert "12 simclr pretraining runs of 6 epochs" in flat
-    assert "objects alone, simclr, thesis, background_fill x seeds 0 1 2" in flat
-    assert "about 8 minutes on 2 CPU cores" in flat
+    assert "20 simclr pretraining runs of 6 epochs" in flat
+    assert "objects alone, simclr, thesis, background_fill x seeds 0 1 2 3 4" in flat
+    assert "about 15 minutes on 2 CPU cores" in flat
     assert "writes runs/compare-<timestamp>/" in flat

@@ -52,9 +52,9 @@ def describe_study(s: CompareSettings, specs: list[RunSpec] | None = None) -> st
 
     Example:
         >>> print(describe_study(preset_settings("default")))  # doctest: +NORMALIZE_WHITESPACE
-        the backgrounds protocol on synthetic (4096 images, 32 px) with 12 simclr pretraining
-        runs of 6 epochs (objects alone, simclr, thesis, background_fill x seeds 0 1 2) and
-        the floors
+        the backgrounds protocol on synthetic (4096 images, 32 px) with 20 simclr pretraining
+        runs of 6 epochs (objects alone, simclr, thesis, background_fill x seeds 0 1 2 3 4)
+        and the floors
     """
     from simclr.compare.plan import renders_data
 
@@ -82,9 +82,9 @@ def estimated_minutes(s: CompareSettings, specs: list[RunSpec] | None = None) ->
 
     Example:
         >>> estimated_minutes(preset_settings("default"))
-        8.0
-        >>> estimated_minutes(preset_settings("default", seeds=(0, 1, 2, 3)))  # 4 seeds of 3
-        10.666666666666666
+        15.0
+        >>> estimated_minutes(preset_settings("default", seeds=(0, 1, 2)))  # 3 seeds of 5
+        9.0
         >>> estimated_minutes(preset_settings("default", epochs=20)) is None
         True
     """
@@ -109,7 +109,7 @@ def start_line(
         >>> line = start_line(s, plan_runs(s), Path("runs/compare-x"))
         >>> line.startswith("segaug-compare: default study: the backgrounds protocol on")
         True
-        >>> line.endswith("and the floors; about 8 minutes on 2 CPU cores; writing runs/compare-x/")
+        >>> line.endswith("floors; about 15 minutes on 2 CPU cores; writing runs/compare-x/")
         True
     """
     minutes = estimated_minutes(s, specs)
