@@ -28,10 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from segaug.data import build_dataset  # noqa: E402
 from segaug.env import machine_info, machine_summary  # noqa: E402
-from simclr.compare.backgrounds import _tensors  # noqa: E402
-from simclr.compare.plan import rendered_data_options  # noqa: E402
+from simclr.compare.backgrounds import split_images  # noqa: E402
 from simclr.compare.runner import study_settings  # noqa: E402
 from simclr.compare.settings import L2_GRID, PROBE_FIT  # noqa: E402
 from simclr.evaluate.background import half_split_probe, l2_selected_fit  # noqa: E402
@@ -86,17 +84,7 @@ def reprobe(
     if not runs:
         raise ValueError(f"rows: no stored run of {study} matches {rows or 'anchor/baseline'}")
     total = max(sizes) * chunks
-    images, _masks, labels, *_ = _tensors(
-        build_dataset(
-            s.dataset,
-            None,
-            split="test",
-            size=s.image_size,
-            num_samples=total,
-            **rendered_data_options(s, neutral=split == "neutral"),
-        ),
-        total,
-    )
+    images, labels = split_images(s, "test", total, neutral=split == "neutral")
     fit = l2_selected_fit(L2_GRID, **PROBE_FIT)
     out = []
     for run_dir, result in runs:

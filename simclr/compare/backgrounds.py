@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from segaug.data import DatasetInfo
     from simclr.compare.settings import CompareSettings
 
-__all__ = ["BackgroundsProtocol", "build_eval_sets"]
+__all__ = ["BackgroundsProtocol", "build_eval_sets", "split_images"]
 
 ANCHOR_ROOM = 0.10
 """Least object-info margin of the objects-alone anchor over the best floor (10 points)."""
@@ -85,6 +85,35 @@ def _tensors(ds: Any, n: int) -> tuple[torch.Tensor, ...]:
     )
 
 
+def _split_dataset(s: CompareSettings, name: str, n: int, neutral: bool = False) -> Any:
+    """``n`` images of split ``name`` of the study's dataset (on gray with ``neutral``)."""
+    from segaug.data import build_dataset
+
+    return build_dataset(
+        s.dataset,
+        None,
+        split=name,
+        size=s.image_size,
+        num_samples=n,
+        **rendered_data_options(s, neutral),
+    )
+
+
+def split_images(
+    s: CompareSettings, name: str, n: int, neutral: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` images of split ``name`` and their labels, as the probes see them.
+
+    The images of ``split_images(s, "test", s.eval_images)`` are :func:`build_eval_sets`'s
+    ``random`` set, and with ``neutral=True`` its ``neutral`` set (the same objects on gray).
+
+    Shape:
+        - images: :math:`(n, 3, S, S)` uint8 with ``S = s.image_size``; labels: :math:`(n,)`.
+    """
+    images, _, labels, _, _ = _tensors(_split_dataset(s, name, n, neutral), n)
+    return images, labels
+
+
 def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every labelled image set the probes need, as ``{name: (uint8 images, labels)}``.
 
@@ -96,33 +125,21 @@ def build_eval_sets(s: CompareSettings) -> dict[str, tuple[torch.Tensor, torch.T
         - every image tensor: :math:`(N, 3, S, S)` uint8 with ``S = s.image_size``;
           labels: :math:`(N,)` int.
     """
-    from segaug.data import build_dataset
     from simclr.evaluate.background import background_challenge
 
-    def split(name: str, n: int, neutral: bool = False) -> Any:
-        return build_dataset(
-            s.dataset,
-            None,
-            split=name,
-            size=s.image_size,
-            num_samples=n,
-            **rendered_data_options(s, neutral),
-        )
-
-    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    for name, n in (("train", s.probe_train), ("val", s.probe_val)):
-        im, _, y, _, _ = _tensors(split(name, n), n)
-        out[name] = (im, y)
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+        "train": split_images(s, "train", s.probe_train),
+        "val": split_images(s, "val", s.probe_val),
+    }
     n = s.challenge_images
-    im, m, y, fam, bg = _tensors(split("test_biased", n), n)
+    im, m, y, fam, bg = _tensors(_split_dataset(s, "test_biased", n), n)
     for name, images in background_challenge(im, m, bg, y, fam, seed=0).items():
         out[name] = (images, y)
     n = s.eval_images
-    im, _, y, fam, _ = _tensors(split("test", n), n)
+    im, _, y, fam, _ = _tensors(_split_dataset(s, "test", n), n)
     out["random"] = (im, y)
     out["random_families"] = (im, fam)
-    im, _, y, _, _ = _tensors(split("test", n, neutral=True), n)
-    out["neutral"] = (im, y)
+    out["neutral"] = split_images(s, "test", n, neutral=True)
     return out
 
 
