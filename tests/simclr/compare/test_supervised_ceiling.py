@@ -1,0 +1,104 @@
+"""benchmarks/supervised_ceiling.py: the study's backbone trained with labels, probed as the study.
+
+The labelled rows must really learn (a labelled encoder fits its own training objects far
+above chance), the ``random`` training set must have backgrounds independent of the class,
+and the script's table must carry the study's stored rows beside the labelled ones.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from simclr.compare.cli import main
+from tests.helpers.compare_testutils import TINY_COMPARE_FLAGS
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "benchmarks" / "supervised_ceiling.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import supervised_ceiling  # noqa: E402
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ceiling")
+    assert main([*TINY_COMPARE_FLAGS, "--out-dir", str(out)]) == 0
+    (folder,) = out.glob("compare-*")
+    return folder
+
+
+def test_the_table_carries_the_stored_rows_and_the_labelled_ones(study, tmp_path) -> None:
+    out = tmp_path / "ceiling.json"
+    done = _run(str(study), "--seeds", "0", "--epochs", "1", "--images", "128",
+                "--sets", "random", "gray", "--json", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "machine:" in done.stdout and "labelled, random" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["machine"]["cores"] >= 1
+    rows = [(r["row"], r["seed"]) for r in result["rows"]]
+    assert rows == [("objects alone", 0), ("simclr", 0), ("labelled, random", 0),
+                    ("labelled, gray", 0)]  # fmt: skip
+    stored = {
+        json.loads(p.read_text())["row"]: json.loads(p.read_text())
+        for p in study.glob("runs/*/result.json")
+    }
+    assert result["rows"][1]["object_info"] == stored["simclr"]["object_info"]
+    for r in result["rows"][2:]:
+        assert 0.0 <= r["object_info"] <= 1.0 and 0.0 <= r["object_info_neutral"] <= 1.0
+
+
+def test_a_labelled_encoder_fits_its_training_objects(study) -> None:
+    from simclr.compare.backgrounds import split_images
+    from simclr.compare.runner import study_settings
+    from simclr.evaluate.features import extract_tensor_features, load_encoder
+
+    s = study_settings(study)
+    enc = load_encoder(next(study.glob("runs/objects-alone-seed0")))
+    mean, std = enc.mean_std
+    x, y = split_images(s, "train", 256, neutral=True)
+    encoder = supervised_ceiling.train_supervised(enc.config, mean, std, x, y, 10, 15, seed=0)
+    feats = extract_tensor_features(encoder, x, mean, std)
+    # a nearest-class-mean read-out on the training images themselves: 10 classes, chance 10%
+    centres = torch.stack([feats[y == k].mean(0) for k in range(10)])
+    accuracy = (torch.cdist(feats, centres).argmin(1) == y).float().mean().item()
+    assert accuracy > 0.5, accuracy
+
+
+def test_the_random_set_has_backgrounds_independent_of_the_class(study) -> None:
+    from segaug.data import build_dataset
+    from simclr.compare.plan import rendered_data_options
+    from simclr.compare.runner import study_settings
+
+    s = study_settings(study)
+    n = 2000
+    shares = {}
+    for name, settings in (
+        ("biased", s),
+        ("random", supervised_ceiling.random_background_settings(s)),
+    ):
+        data = build_dataset(s.dataset, None, split="train", size=s.image_size, num_samples=n,
+                             **rendered_data_options(settings))  # fmt: skip
+        families = torch.as_tensor(data.background_families)
+        labels = torch.as_tensor(data.targets)
+        shares[name] = (families == labels).float().mean().item()
+    assert abs(shares["biased"] - s.bias) < 0.04, shares  # the study's bias (0.7)
+    assert abs(shares["random"] - 0.1) < 0.03, shares  # 10 families: chance
+
+
+def test_bad_arguments_are_one_line(tmp_path) -> None:
+    done = _run(str(tmp_path))
+    assert done.returncode == 2 and "not a segaug-compare folder" in done.stderr
+    done = _run(str(tmp_path), "--epochs", "0")
+    assert done.returncode == 2 and "--epochs >= 1" in done.stderr
