@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +17,15 @@ import torch.nn.functional as F
 # that a test compares would then differ by rounding. The suite runs them eagerly, and
 # tests/segaug/augment/test_fast_paths.py tests the compiled kernel and the policy.
 os.environ.setdefault("SEGAUG_COMPILE", "never")
+
+# torch.compile keeps its kernels in an on-disk cache (/tmp/torchinductor_$USER) that is
+# not keyed on ATEN_CPU_CAPABILITY: kernels filled under the AVX2 profile and read
+# natively (or the reverse) give wrong pixels or abort the process. The suite runs on both
+# profiles of one machine, so it compiles into a cache of its own, removed at exit.
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    _inductor_cache = tempfile.mkdtemp(prefix="segaug-tests-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _inductor_cache
+    atexit.register(shutil.rmtree, _inductor_cache, ignore_errors=True)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

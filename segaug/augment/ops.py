@@ -127,6 +127,13 @@ class AutoCompiled:
     kernel once whatever the number of ops. Compiled and eager kernels compute the same
     arithmetic (inductor may fuse a multiply and an add, a rounding apart).
 
+    The first compiled call for each kind of input (dtype, device and shape past the
+    batch) is checked against the eager kernel. A compiled kernel that disagrees (seen
+    with a ``torch.compile`` on-disk cache reused across CPU instruction sets, for
+    example one filled under ``ATEN_CPU_CAPABILITY=avx2`` and read without it) warns
+    once and the kernel runs eagerly from then on: a stale cache never silently changes
+    the augmentation.
+
     Args:
         fn: The eager kernel; its first argument is the image batch.
         policy: ``"auto"``, ``"always"`` or ``"never"``; by default from
@@ -148,6 +155,7 @@ class AutoCompiled:
         self.work = 0
         self._compiled: Callable[..., Tensor] | None = None
         self._failed = False
+        self._checked: set[tuple[Any, ...]] = set()
 
     def _policy(self) -> str:
         policy = self.policy or os.environ.get(COMPILE_ENV, "auto")
@@ -178,17 +186,32 @@ class AutoCompiled:
         if self._compiled is None:
             self._compiled = torch.compile(self.fn, dynamic=True, **self.compile_kwargs)
         try:
-            return self._compiled(x, *args)
+            out = self._compiled(x, *args)
         except Exception as err:  # no C++ compiler, an unsupported backend, ...
-            self._failed = True
-            warnings.warn(
-                f"torch.compile of {getattr(self.fn, '__name__', 'a kernel')} failed "
-                f"({type(err).__name__}); it runs eagerly from now on "
-                f"({COMPILE_ENV}=never silences this)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return self.fn(x, *args)
+            return self._fall_back(x, args, f"failed ({type(err).__name__})")
+        key = (x.dtype, x.device, tuple(x.shape[1:]))
+        if key not in self._checked:
+            expected = self.fn(x, *args)
+            scale = float(expected.detach().abs().max()) if expected.numel() else 1.0
+            # inductor may fuse a multiply and an add: a few float32 roundings apart
+            if out.shape != expected.shape or not torch.allclose(
+                out, expected, rtol=1e-4, atol=1e-4 * max(scale, 1e-12)
+            ):
+                return self._fall_back(
+                    x, args, "disagrees with the eager kernel (a stale torch.compile cache?)"
+                )
+            self._checked.add(key)
+        return out
+
+    def _fall_back(self, x: Tensor, args: tuple[Tensor, ...], why: str) -> Tensor:
+        self._failed = True
+        warnings.warn(
+            f"torch.compile of {getattr(self.fn, '__name__', 'a kernel')} {why}; it runs "
+            f"eagerly from now on ({COMPILE_ENV}=never silences this)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return self.fn(x, *args)
 
     def __call__(self, x: Tensor, *args: Tensor) -> Tensor:
         return self.compiled(x, *args) if self.use_compiled(x) else self.fn(x, *args)

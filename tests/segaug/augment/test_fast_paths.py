@@ -64,6 +64,46 @@ def test_a_failing_compile_warns_once_then_runs_eagerly(monkeypatch):
     assert not kernel.use_compiled(torch.ones(2))
 
 
+def test_a_compiled_kernel_that_disagrees_with_eager_warns_once_then_runs_eagerly(monkeypatch):
+    # what a torch.compile cache filled under another CPU capability gives: wrong pixels
+    calls = []
+
+    def stale_compile(fn, **kwargs):
+        def run(x, *args):
+            calls.append(x.shape)
+            return fn(x, *args) + 0.5
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", stale_compile)
+    kernel = AutoCompiled(lambda x: x * 2, policy="always")
+    with pytest.warns(RuntimeWarning, match="disagrees with the eager kernel.*runs eagerly"):
+        assert kernel(torch.ones(3)).tolist() == [2.0, 2.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernel(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert calls == [(3,)] and not kernel.use_compiled(torch.ones(2))
+
+
+def test_a_compiled_kernel_is_checked_once_per_kind_of_input(monkeypatch):
+    eager_calls = []
+
+    def double(x):
+        eager_calls.append(tuple(x.shape))
+        return x * 2
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: lambda x: x * 2)
+    kernel = AutoCompiled(double, policy="always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for rows in (4, 3, 5):  # other batch sizes: checked already
+            kernel(torch.ones(rows, 3, 8, 8))
+        kernel(torch.ones(2, 3, 16, 16))  # another image size: checked again
+        kernel(torch.ones(2, 3, 16, 16, dtype=torch.float64))  # another dtype: again
+    assert eager_calls == [(4, 3, 8, 8), (2, 3, 16, 16), (2, 3, 16, 16)]
+    assert kernel.use_compiled(torch.ones(2))
+
+
 def test_auto_compiles_on_the_cpu_after_enough_work(monkeypatch):
     compiled_calls = []
 
