@@ -56,7 +56,15 @@ from __future__ import annotations
 
 from simclr.compare.backgrounds import BackgroundsProtocol, build_eval_sets
 from simclr.compare.cli import main
-from simclr.compare.plan import ANCHOR, BASELINE, RunSpec, parse_sweep, plan_runs, train_config
+from simclr.compare.plan import (
+    ANCHOR,
+    BASELINE,
+    RunSpec,
+    parse_sweep,
+    plan_runs,
+    sweep_rows,
+    train_config,
+)
 from simclr.compare.plots import write_plots
 from simclr.compare.protocols import PROTOCOLS, Protocol, get_protocol, register_protocol
 from simclr.compare.report import render_markdown, study_table
@@ -107,6 +115,7 @@ __all__ = [
     "run_study",
     "study_table",
     "summarise",
+    "sweep_rows",
     "train_config",
     "transfer_settings",
     "write_plots",

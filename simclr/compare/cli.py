@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="RECIPE.PARAM=V1,V2",
-        help="extra rows, one per value, e.g. background_fill.p=0.2,0.5 " + preset("sweep"),
+        help="extra rows, one per value, e.g. background_fill.p=0.2,0.5; pairs after a space "
+        "hold other parameters fixed: 'background_fill.p=0.5 swap=1.0' " + preset("sweep"),
     )
     p.add_argument(
         "--seeds",
@@ -191,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="SEGMENTER",
-        help="also train every recipe row with these segmenters' masks (classical, deeplabv3, "
-        "sam; datasets with exact backgrounds), computed once per study "
+        help="also train every recipe and sweep row with these segmenters' masks (classical, "
+        "deeplabv3, sam; datasets with exact backgrounds), computed once per study "
         + preset("segmenter_masks"),
     )
     p.add_argument(
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="IOU",
-        help="also train every recipe row with the exact masks degraded to these IoUs "
+        help="also train every recipe and sweep row with the exact masks degraded to these IoUs "
         "(e.g. 0.9 0.75 0.6 0.45): the mask-quality curve " + preset("degraded_masks"),
     )
     p.add_argument(

@@ -41,6 +41,7 @@ __all__ = [
     "renders_data",
     "rendered_data_options",
     "rendering_datasets",
+    "sweep_rows",
     "train_config",
 ]
 
@@ -145,11 +146,11 @@ def uses_regions(method: str) -> bool:
 def plan_runs(s: CompareSettings) -> list[RunSpec]:
     """Every run of a study, seed-major so each seed's rows finish together.
 
-    Every recipe row runs with the exact masks and with each of :func:`mask_variants`;
-    the anchors, which use no masks, run once. For a method that reads the masks in its
-    loss (``uses_regions``: DetCon), the baseline recipe runs with each mask variant
-    too. Masks that are label maps (:func:`label_map_masks`) have no foreground for a
-    recipe, so they train only such methods, with the baseline recipe.
+    Every recipe row, sweep rows included, runs with the exact masks and with each of
+    :func:`mask_variants`; the anchors, which use no masks, run once. For a method that
+    reads the masks in its loss (``uses_regions``: DetCon), the baseline recipe runs with
+    each mask variant too. Masks that are label maps (:func:`label_map_masks`) have no
+    foreground for a recipe, so they train only such methods, with the baseline recipe.
 
     Example:
         >>> from simclr.compare.settings import CompareSettings
@@ -182,16 +183,12 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
                     if r == BASELINE or not label_map_masks(masks):
                         cells.append((r + masks_label(masks), "recipe", r, (), masks))
         for spec in s.sweep:
-            recipe, param, values = parse_sweep(spec)
+            recipe, rows = sweep_rows(spec)
             cells += [
-                (
-                    f"{recipe} {param}={_value_label(v)}",
-                    "recipe",
-                    recipe,
-                    ((param, v),),
-                    EXACT_MASKS,
-                )
-                for v in values
+                (label + masks_label(masks), "recipe", recipe, params, masks)
+                for label, params in rows
+                for masks in (EXACT_MASKS, *variants)
+                if not label_map_masks(masks)
             ]
         return cells
 
@@ -305,14 +302,14 @@ def _value_label(value: Any) -> str:
     return "+".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _split_values(values: str) -> list[str]:
-    """Split ``"a,[b,c],d"`` at the commas outside brackets: ``["a", "[b,c]", "d"]``."""
+def _split_values(values: str, sep: str = ",") -> list[str]:
+    """Split ``"a,[b,c],d"`` at the ``sep`` outside brackets: ``["a", "[b,c]", "d"]``."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(values):
         depth += {"[": 1, "]": -1}.get(ch, 0)
         if depth < 0:
             break
-        if ch == "," and depth == 0:
+        if ch == sep and depth == 0:
             parts.append(values[start:i])
             start = i + 1
     if depth != 0:
@@ -320,11 +317,73 @@ def _split_values(values: str) -> list[str]:
     return [*parts, values[start:]]
 
 
+def _parse_sweep(spec: str) -> tuple[str, str, list[Any], tuple[tuple[str, Any], ...]]:
+    """``parse_sweep``'s recipe, parameter and values, plus the fixed ``(param, value)``."""
+    import inspect
+
+    import yaml
+
+    from segaug import recipes
+
+    try:
+        swept, *fixed_parts = [w for w in _split_values(spec.strip(), " ") if w]
+    except ValueError as err:
+        raise ValueError(f"sweep {spec!r}: {err}") from None
+    head, sep, values = swept.partition("=")
+    recipe, dot, param = head.partition(".")
+    if not sep or not dot or not values:
+        raise ValueError(
+            f"sweep: expected 'recipe.param=v1,v2,...' (then optional 'param=value' pairs "
+            f"held fixed), got {spec!r}"
+        )
+    if recipe not in recipes.names():
+        raise ValueError(
+            f"sweep {spec!r}: unknown recipe {recipe!r}; expected one of "
+            f"{', '.join(recipes.names())}"
+        )
+    accepted = inspect.signature(recipes.RECIPES.get(recipe)).parameters
+    options = [p for p in accepted if p != "output_size"]
+
+    def read(name: str, text: str) -> list[Any]:
+        if name not in options:
+            raise ValueError(
+                f"sweep {spec!r}: recipe {recipe!r} has no parameter {name!r}; expected one "
+                f"of {', '.join(options)}"
+            )
+        try:
+            parsed = [yaml.safe_load(v) for v in _split_values(text)]
+        except (ValueError, yaml.YAMLError) as err:
+            raise ValueError(f"sweep {spec!r}: cannot read the values ({err})") from None
+        if any(v is None for v in parsed):
+            raise ValueError(f"sweep {spec!r}: expected no empty value between the commas")
+        return [tuple(v) if isinstance(v, list) else v for v in parsed]
+
+    swept_values = read(param, values)
+    fixed: list[tuple[str, Any]] = []
+    for part in fixed_parts:
+        name, eq, text = part.partition("=")
+        if not eq or not text or "." in name:
+            raise ValueError(
+                f"sweep {spec!r}: expected 'param=value' after the swept parameter, got {part!r}"
+            )
+        one = read(name, text)
+        if len(one) != 1:
+            raise ValueError(
+                f"sweep {spec!r}: a fixed parameter takes one value, got {name}={text}"
+            )
+        if name == param or name in dict(fixed):
+            raise ValueError(f"sweep {spec!r}: parameter {name!r} given twice")
+        fixed.append((name, one[0]))
+    return recipe, param, swept_values, tuple(fixed)
+
+
 def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
     """``"recipe.param=v1,v2"`` -> ``(recipe, param, [v1, v2])`` (values as YAML).
 
     A value in brackets is a list, for the recipe parameters that take a tuple
-    (``background_fill.modes=[flat,noise],[flat]``); it is passed on as a tuple.
+    (``background_fill.modes=[flat,noise],[flat]``); it is passed on as a tuple. Further
+    ``param=value`` pairs after a space hold other parameters fixed in every row of the
+    sweep (``"background_fill.p=0.2,0.5 swap=1.0"``); :func:`sweep_rows` gives them.
 
     Example:
         >>> parse_sweep("background_fill.p=0.2,0.8")
@@ -332,32 +391,24 @@ def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
         >>> parse_sweep("background_fill.modes=[flat,noise],[flat]")
         ('background_fill', 'modes', [('flat', 'noise'), ('flat',)])
     """
-    import inspect
+    recipe, param, values, _ = _parse_sweep(spec)
+    return recipe, param, values
 
-    import yaml
 
-    from segaug import recipes
+def sweep_rows(spec: str) -> tuple[str, list[tuple[str, tuple[tuple[str, Any], ...]]]]:
+    """The recipe of a sweep and, per swept value, its row label and recipe parameters.
 
-    head, sep, values = spec.partition("=")
-    recipe, dot, param = head.partition(".")
-    if not sep or not dot or not values:
-        raise ValueError(f"sweep: expected 'recipe.param=v1,v2,...', got {spec!r}")
-    if recipe not in recipes.names():
-        raise ValueError(
-            f"sweep {spec!r}: unknown recipe {recipe!r}; expected one of "
-            f"{', '.join(recipes.names())}"
-        )
-    accepted = inspect.signature(recipes.RECIPES.get(recipe)).parameters
-    if param not in accepted or param == "output_size":
-        options = [p for p in accepted if p != "output_size"]
-        raise ValueError(
-            f"sweep {spec!r}: recipe {recipe!r} has no parameter {param!r}; expected one of "
-            f"{', '.join(options)}"
-        )
-    try:
-        parsed = [yaml.safe_load(v) for v in _split_values(values)]
-    except (ValueError, yaml.YAMLError) as err:
-        raise ValueError(f"sweep {spec!r}: cannot read the values ({err})") from None
-    if any(v is None for v in parsed):
-        raise ValueError(f"sweep {spec!r}: expected no empty value between the commas")
-    return recipe, param, [tuple(v) if isinstance(v, list) else v for v in parsed]
+    Example:
+        >>> sweep_rows("background_fill.p=0.2,0.8")
+        ('background_fill', [('background_fill p=0.2', (('p', 0.2),)), \
+('background_fill p=0.8', (('p', 0.8),))])
+        >>> sweep_rows("background_fill.p=0.5 swap=1.0")
+        ('background_fill', [('background_fill p=0.5 swap=1.0', (('p', 0.5), ('swap', 1.0)))])
+    """
+    recipe, param, values, fixed = _parse_sweep(spec)
+    rows = []
+    for v in values:
+        params = ((param, v), *fixed)
+        label = " ".join([recipe, *(f"{k}={_value_label(x)}" for k, x in params)])
+        rows.append((label, params))
+    return recipe, rows

@@ -104,14 +104,14 @@ class CompareSettings:
         budgets: A training-length axis in epochs (every row runs at each, paired with
             the anchors of its length; the report plots each recipe's gain against the
             pretraining steps); empty = ``epochs``.
-        segmenter_masks: Segmenters (``classical``, ``deeplabv3``, ``sam``)
-            whose masks every recipe row is also trained with, beside the exact masks
-            (datasets with exact backgrounds). Each segmenter's masks of the training
+        segmenter_masks: Segmenters (``classical``, ``deeplabv3``, ``sam``) whose masks
+            every recipe row (sweep rows included) is also trained with, beside the exact
+            masks (datasets with exact backgrounds). Each segmenter's masks of the training
             images are computed once into the study's ``masks/`` cache; the report gives
             their IoU against the exact masks, their fallback share and each recipe's
             gain with them, paired by seed.
-        degraded_masks: Target IoUs (e.g. ``0.9, 0.75, 0.6, 0.45``): every recipe row is
-            also trained with the exact masks degraded to each
+        degraded_masks: Target IoUs (e.g. ``0.9, 0.75, 0.6, 0.45``): every recipe row
+            (sweep rows included) is also trained with the exact masks degraded to each
             (:func:`segaug.masks.degrade.degrade_masks`); the report plots the gain
             against the IoU reached.
         mask_checkpoint: Weights file of a ``segmenter_masks`` entry that loads weights

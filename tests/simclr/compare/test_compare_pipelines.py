@@ -16,6 +16,7 @@ from simclr.compare import (
     plan_runs,
     preset_settings,
     run_study,
+    sweep_rows,
 )
 from simclr.compare.plan import train_config
 
@@ -146,6 +147,35 @@ def test_sweep_parsing_and_errors():
         parse_sweep("background_fill.modes=[flat,noise")
     with pytest.raises(ValueError, match="no empty value"):
         parse_sweep("background_fill.p=0.2,,0.5")
+
+
+def test_a_sweep_holds_further_parameters_fixed_in_every_row(tmp_path):
+    spec = "background_fill.p=0.3,0.5 swap=1.0 modes=[flat, noise]"
+    assert parse_sweep(spec) == ("background_fill", "p", [0.3, 0.5])
+    recipe, rows = sweep_rows(spec)
+    assert recipe == "background_fill" and [label for label, _ in rows] == [
+        "background_fill p=0.3 swap=1.0 modes=flat+noise",
+        "background_fill p=0.5 swap=1.0 modes=flat+noise",
+    ]
+    s = CompareSettings(recipes=(), sweep=(spec,), seeds=(0,), anchors=False)
+    run = plan_runs(s)[1]
+    cfg = train_config(s, run, tmp_path / "run")
+    assert {k: cfg.augment.params[k] for k in ("p", "swap", "modes")} == {
+        "p": 0.5,
+        "swap": 1.0,
+        "modes": ["flat", "noise"],
+    }
+    augment = recipes.build("background_fill", output_size=32, **cfg.augment.params)
+    assert augment.background_swap == 1.0 and augment.background[-1].p == 0.5
+    for bad, text in (
+        ("background_fill.p=0.3 swap=0.5,1.0", "a fixed parameter takes one value"),
+        ("background_fill.p=0.3 p=0.5", "parameter 'p' given twice"),
+        ("background_fill.p=0.3 swap", "expected 'param=value' after the swept parameter"),
+        ("background_fill.p=0.3 thesis.p=1", "expected 'param=value' after the swept"),
+        ("background_fill.p=0.3 nope=1", "has no parameter 'nope'"),
+    ):
+        with pytest.raises(ValueError, match=text):
+            parse_sweep(bad)
 
 
 def test_tuple_sweep_rows_are_labelled_and_reach_the_recipe_as_lists(tmp_path):

@@ -154,6 +154,35 @@ def test_budgets_and_degraded_masks_end_to_end_and_resume(tmp_path) -> None:
     assert resumed["2 ep / simclr"]["epochs"] == 2
 
 
+def test_sweep_rows_train_with_every_mask_variant_too(tmp_path) -> None:
+    s = CompareSettings(
+        recipes=(),
+        sweep=("independent_swap.p=0.8",),
+        seeds=(0,),
+        segmenter_masks=("classical",),
+        degraded_masks=(0.75,),
+    )
+    runs = plan_runs(s)
+    assert [(r.row, r.recipe, r.params, r.masks) for r in runs[2:]] == [
+        ("independent_swap p=0.8", "independent_swap", (("p", 0.8),), "gt"),
+        (
+            "independent_swap p=0.8 [classical masks]",
+            "independent_swap",
+            (("p", 0.8),),
+            "classical",
+        ),
+        (
+            "independent_swap p=0.8 [masks at IoU 0.75]",
+            "independent_swap",
+            (("p", 0.8),),
+            "iou=0.75",
+        ),
+    ]
+    study = tmp_path / "study"
+    cfg = train_config(s, runs[3], study / "runs" / runs[3].name)
+    assert cfg.data.masks == str(mask_cache_dir(study, "classical"))
+
+
 def test_photos_with_segmenter_masks_end_to_end(tmp_path) -> None:
     objects, photos = make_folders(tmp_path / "data", num_classes=2, num_photos=3)
     settings = tiny_compare(
@@ -162,6 +191,7 @@ def test_photos_with_segmenter_masks_end_to_end(tmp_path) -> None:
         style={},
         data_params={"objects": str(objects), "backgrounds": str(photos)},
         recipes=("background_fill",),
+        sweep=("independent_swap.p=0.8",),
         segmenter_masks=("classical",),
         seeds=(0,),
     )
@@ -173,7 +203,10 @@ def test_photos_with_segmenter_masks_end_to_end(tmp_path) -> None:
         "simclr",
         "background_fill",
         "background_fill [classical masks]",
+        "independent_swap p=0.8",
+        "independent_swap p=0.8 [classical masks]",
     ]
+    assert rows["independent_swap p=0.8 [classical masks]"]["exact_row"] == "independent_swap p=0.8"
     q = report["summary"]["masks"]["classical"]
     assert 0.0 < q["iou"] <= 1.0 and 0.0 <= q["fallback"] <= 1.0
     run = next(r for r in report["runs"] if r["masks"] == "classical")
