@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
-from simclr.compare.runner import run_study, study_settings
+from simclr.compare.runner import ROW_FIELDS, adds_rows, run_study, study_settings
 from simclr.compare.settings import (
     DEFAULT_STUDY_MINUTES,
     PRESETS,
@@ -60,8 +60,9 @@ def _parse_value(text: str) -> Any:
 
 
 def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]) -> Any:
-    """A study folder's own settings; a flag given with ``--resume`` must not change one."""
-    from dataclasses import asdict
+    """A study folder's own settings; a flag given with ``--resume`` must not change one,
+    except ``--recipes`` and ``--sweep``, which may add rows (:func:`adds_rows`)."""
+    from dataclasses import asdict, replace
 
     saved = study_settings(folder)
     if preset is not None and preset != saved.preset:
@@ -70,13 +71,24 @@ def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]
             "without --preset"
         )
     stored = asdict(saved)
+    added: dict[str, Any] = {}
     for key, value in overrides.items():
-        if _json_form(value) != _json_form(stored[key]):
-            raise ValueError(
-                f"{key}: {folder} was run with {key}={stored[key]!r}, got {value!r}; a "
-                "resumed study keeps its settings (drop the flag, or start a new --out-dir)"
-            )
-    return saved
+        if _json_form(value) == _json_form(stored[key]):
+            continue
+        if adds_rows(key, stored[key], value):
+            added[key] = tuple(value)
+            continue
+        extend = (
+            f"; --{key} may only add entries to the {len(stored[key])} it has"
+            if key in ROW_FIELDS
+            else ""
+        )
+        raise ValueError(
+            f"{key}: {folder} was run with {key}={stored[key]!r}, got {value!r}; a "
+            f"resumed study keeps its settings{extend} (drop the flag, or start a new "
+            "--out-dir)"
+        )
+    return replace(saved, **added) if added else saved
 
 
 def _json_form(value: Any) -> Any:
@@ -96,12 +108,13 @@ def _epilog() -> str:
         f"{d.out_dir}/compare-<timestamp>/ (report.md, report.json, plots; --out-dir moves "
         "it). Before any work it prints one line: what it runs, about how long it takes and "
         "where it writes. Every finished run is saved as it ends; --resume DIR completes an "
-        "interrupted study.\n\n"
+        "interrupted study, and with --recipes or --sweep adds rows to a finished one.\n\n"
         "examples:\n"
         "  segaug-compare --preset cpu                  # every recipe and the p sweeps\n"
         "  segaug-compare --recipes background_fill --seeds 1\n"
         "  segaug-compare --preset study --dataset cifar10 --data-root ~/data\n"
-        "  segaug-compare --resume runs/compare-20260101-120000"
+        "  segaug-compare --resume runs/compare-20260101-120000\n"
+        "  segaug-compare --resume runs/compare-20260101-120000 --sweep independent_swap.p=1.0"
     )
 
 
@@ -263,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="complete a study folder with its own settings (other flags must agree with "
-        "them) (default: none, a new study)",
+        "them, except --recipes and --sweep, which may add rows) (default: none, a new study)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -272,6 +272,12 @@ def budget_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _reused_note(report: dict[str, Any]) -> str:
+    """``, 6 of them finished by an earlier invocation`` for a resumed study, else ``""``."""
+    reused = report.get("reused_runs", 0)
+    return f", {reused} of them finished by an earlier invocation" if reused else ""
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: protocol, calibration, results, paired statistics, findings."""
     settings = CompareSettings.from_dict(report["settings"])
@@ -320,6 +326,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(heatmap.png){extra}",
         "",
         f"Machine: {report['machine']}. Wall time {report['seconds'] / 60:.1f} min "
-        f"({len(report['runs'])} pretraining runs).",
+        f"({len(report['runs'])} pretraining runs{_reused_note(report)}).",
     ]
     return "\n".join(lines) + "\n"

@@ -33,6 +33,8 @@ from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import DEFAULT_STUDY_MINUTES, CompareSettings, preset_settings
 
 __all__ = [
+    "ROW_FIELDS",
+    "adds_rows",
     "describe_study",
     "estimated_minutes",
     "evaluate_floors",
@@ -148,17 +150,46 @@ def study_settings(folder: str | Path) -> CompareSettings:
         raise ValueError(f"resume: {path} cannot be read ({err})") from None
 
 
+ROW_FIELDS = ("recipes", "sweep")
+"""Settings a resumed study may extend with more rows (``segaug-compare --resume DIR
+--sweep ...``): its finished runs stay valid, because every run depends only on its own
+row, seed and the other settings."""
+
+
+def adds_rows(key: str, saved: Any, now: Any) -> bool:
+    """Whether ``now`` keeps every row of ``saved`` for setting ``key`` and adds some.
+
+    Example:
+        >>> adds_rows("sweep", ["independent_swap.p=0.8"], ("independent_swap.p=0.8", "x"))
+        True
+        >>> adds_rows("sweep", ["independent_swap.p=0.8"], ()), adds_rows("seeds", [0], [0, 1])
+        (False, False)
+    """
+    if key not in ROW_FIELDS:
+        return False
+    old, new = list(saved), list(now)
+    return len(new) > len(old) and all(item in new for item in old)
+
+
 def _open_resumed(out: Path, settings: CompareSettings) -> None:
-    """Refuse a folder that is not a study, or one run with other settings."""
+    """Refuse a folder that is not a study, or one run with other settings; a study that
+    gains rows (:func:`adds_rows`) gets the new settings in its ``settings.json``."""
+    from segaug.io import atomic_write
+
     saved = json.loads(json.dumps(asdict(study_settings(out))))
     now = json.loads(json.dumps(asdict(settings)))
-    differ = sorted(k for k in now if saved.get(k) != now[k])
+    differ = sorted(
+        k for k in now if saved.get(k) != now[k] and not adds_rows(k, saved.get(k, []), now[k])
+    )
     if differ:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])
         raise ValueError(
             f"resume: {out} was run with other settings ({shown}); resume it with "
-            f"`segaug-compare --resume {out}` alone, or start a new --out-dir"
+            f"`segaug-compare --resume {out}` alone (adding --recipes or --sweep rows at "
+            "most), or start a new --out-dir"
         )
+    if saved != now:
+        atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
 
 
 def _last_logged_epoch(run_dir: Path) -> dict[str, float]:
@@ -322,6 +353,7 @@ def run_study(
     prepared = protocol.prepare(settings)
     mask_quality = build_mask_caches(settings, out, progress=progress)
     runs: list[dict[str, Any]] = []
+    reused = 0
     bar = tqdm(specs, desc="compare", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
@@ -331,6 +363,7 @@ def run_study(
         if loaded is not None:  # a result written before a field existed gets the spec's
             runs.append({**asdict(spec), "params": dict(spec.params), **loaded})
             runs[-1]["epochs"] = runs[-1].get("epochs") or spec.epochs
+            reused += 1
             continue
         # an interrupted run continues from its last checkpoint; one killed before its
         # first checkpoint starts again in its emptied folder
@@ -349,6 +382,7 @@ def run_study(
         "runs": runs,
         "machine": machine_summary(),
         "seconds": time.time() - t_start,
+        "reused_runs": reused,
     }
     atomic_write(out / "report.json", json.dumps(report, indent=1, default=float))
     write_plots(out, summary)

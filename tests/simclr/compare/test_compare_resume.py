@@ -130,3 +130,33 @@ def test_a_study_killed_mid_run_resumes_that_run_from_its_checkpoint(tmp_path) -
     want = json.loads((reference / "runs" / victim.name / "result.json").read_text())
     for key in ("object_info", "bg_info", "knn_original"):
         assert resumed[key] == want[key], key
+
+
+def test_a_finished_study_gains_rows_that_match_a_study_run_with_them(tmp_path, capsys):
+    first, together = tmp_path / "first", tmp_path / "together"
+    assert main([*TINY_COMPARE_FLAGS, "--out-dir", str(first)]) == 0
+    (out,) = first.glob("compare-*")
+    stamps = {d.name: (d / "result.json").stat().st_mtime_ns for d in (out / "runs").iterdir()}
+    capsys.readouterr()
+    sweep = ["--sweep", "background_fill.p=0.5 swap=1.0"]
+    assert main(["--resume", str(out), "--no-progress", *sweep]) == 0
+    printed = capsys.readouterr().out
+    assert {n: (out / "runs" / n / "result.json").stat().st_mtime_ns for n in stamps} == stamps
+    assert f"{len(stamps)} of them finished by an earlier invocation" in printed
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["sweep"] == ["background_fill.p=0.5 swap=1.0"]
+    rows = json.loads((out / "report.json").read_text())["summary"]["rows"]
+    assert list(rows) == ["objects alone", "simclr", "thesis", "background_fill p=0.5 swap=1.0"]
+    # the added row is the run a study with that row from the start makes, to the bit
+    assert main([*TINY_COMPARE_FLAGS, *sweep, "--out-dir", str(together)]) == 0
+    (whole,) = together.glob("compare-*")
+    name = "background_fill-p-0.5-swap-1.0-seed0"
+    for key in ("object_info", "bg_info", "knn_original"):
+        assert _result(out, name)[key] == _result(whole, name)[key], key
+    # the folder now holds the larger set: a bare resume reuses every run
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    # dropping a row, or changing one, is refused in one line
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--no-progress", "--sweep", "independent_swap.p=1.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sweep may only add entries to the 1 it has" in err[0], err
