@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
-from simclr.compare.runner import ROW_FIELDS, adds_rows, run_study, study_settings
+from simclr.compare.runner import ROW_FIELDS, keeps_rows, row_names, run_study, study_settings
 from simclr.compare.settings import (
     DEFAULT_STUDY_MINUTES,
     PRESETS,
@@ -61,7 +61,7 @@ def _parse_value(text: str) -> Any:
 
 def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]) -> Any:
     """A study folder's own settings; a flag given with ``--resume`` must not change one,
-    except ``--recipes`` and ``--sweep``, which may add rows (:func:`adds_rows`)."""
+    except ``--recipes`` and ``--sweep``, which may add rows (:func:`keeps_rows`)."""
     from dataclasses import asdict, replace
 
     saved = study_settings(folder)
@@ -75,11 +75,13 @@ def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]
     for key, value in overrides.items():
         if _json_form(value) == _json_form(stored[key]):
             continue
-        if adds_rows(key, stored[key], value):
-            added[key] = tuple(value)
+        if keeps_rows(key, stored[key], value):
+            if row_names(key, value) != row_names(key, stored[key]):  # else only reordered
+                added[key] = tuple(value)
             continue
         extend = (
-            f"; --{key} may only add entries to the {len(stored[key])} it has"
+            f"; --{key} may add rows, listing the stored entries too, but not drop "
+            f"{sorted(row_names(key, stored[key]) - row_names(key, value))}"
             if key in ROW_FIELDS
             else ""
         )
@@ -276,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="complete a study folder with its own settings (other flags must agree with "
-        "them, except --recipes and --sweep, which may add rows) (default: none, a new study)",
+        "them, except --recipes and --sweep, which may add rows: list the stored entries and "
+        "the new ones) (default: none, a new study)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -326,15 +326,23 @@ def _parse_sweep(spec: str) -> tuple[str, str, list[Any], tuple[tuple[str, Any],
     from segaug import recipes
 
     try:
-        swept, *fixed_parts = [w for w in _split_values(spec.strip(), " ") if w]
+        words = [w for w in _split_values(spec.strip(), " ") if w]
     except ValueError as err:
         raise ValueError(f"sweep {spec!r}: {err}") from None
+    parts: list[str] = []
+    for word in words:  # "p=0.2, 0.5": a word after a comma continues the one before it
+        if parts and parts[-1].endswith(","):
+            parts[-1] += word
+        else:
+            parts.append(word)
+    swept, *fixed_parts = parts or [""]
     head, sep, values = swept.partition("=")
     recipe, dot, param = head.partition(".")
     if not sep or not dot or not values:
         raise ValueError(
-            f"sweep: expected 'recipe.param=v1,v2,...' (then optional 'param=value' pairs "
-            f"held fixed), got {spec!r}"
+            f"sweep: expected 'recipe.param=v1,v2,...', then optional 'param=value' pairs "
+            f'held fixed, in one quoted argument ("background_fill.p=0.5 swap=1.0"); got '
+            f"{spec!r}"
         )
     if recipe not in recipes.names():
         raise ValueError(
@@ -387,6 +395,8 @@ def parse_sweep(spec: str) -> tuple[str, str, list[Any]]:
 
     Example:
         >>> parse_sweep("background_fill.p=0.2,0.8")
+        ('background_fill', 'p', [0.2, 0.8])
+        >>> parse_sweep("background_fill.p=0.2, 0.8 swap=1.0")  # spaces after commas are fine
         ('background_fill', 'p', [0.2, 0.8])
         >>> parse_sweep("background_fill.modes=[flat,noise],[flat]")
         ('background_fill', 'modes', [('flat', 'noise'), ('flat',)])

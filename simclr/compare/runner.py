@@ -34,10 +34,11 @@ from simclr.compare.settings import DEFAULT_STUDY_MINUTES, CompareSettings, pres
 
 __all__ = [
     "ROW_FIELDS",
-    "adds_rows",
     "describe_study",
     "estimated_minutes",
     "evaluate_floors",
+    "keeps_rows",
+    "row_names",
     "run_study",
     "start_line",
     "study_settings",
@@ -156,30 +157,44 @@ ROW_FIELDS = ("recipes", "sweep")
 row, seed and the other settings."""
 
 
-def adds_rows(key: str, saved: Any, now: Any) -> bool:
-    """Whether ``now`` keeps every row of ``saved`` for setting ``key`` and adds some.
+def row_names(key: str, entries: Any) -> set[str]:
+    """The rows that the entries of setting ``key`` (:data:`ROW_FIELDS`) make.
 
     Example:
-        >>> adds_rows("sweep", ["independent_swap.p=0.8"], ("independent_swap.p=0.8", "x"))
+        >>> sorted(row_names("sweep", ["independent_swap.p=0.5,0.8"]))
+        ['independent_swap p=0.5', 'independent_swap p=0.8']
+    """
+    from simclr.compare.plan import sweep_rows
+
+    if key == "sweep":
+        return {label for spec in entries for label, _ in sweep_rows(spec)[1]}
+    return set(entries)
+
+
+def keeps_rows(key: str, saved: Any, now: Any) -> bool:
+    """Whether the entries ``now`` of setting ``key`` make every row that ``saved`` made.
+
+    Only :data:`ROW_FIELDS` may change on resume, and only this way: rows are added,
+    in any order and however the entries are written, never dropped.
+
+    Example:
+        >>> keeps_rows("sweep", ["independent_swap.p=0.5,0.8"], ["independent_swap.p=0.5,0.8,1.0"])
         True
-        >>> adds_rows("sweep", ["independent_swap.p=0.8"], ()), adds_rows("seeds", [0], [0, 1])
+        >>> keeps_rows("sweep", ["independent_swap.p=0.8"], []), keeps_rows("seeds", [0], [0, 1])
         (False, False)
     """
-    if key not in ROW_FIELDS:
-        return False
-    old, new = list(saved), list(now)
-    return len(new) > len(old) and all(item in new for item in old)
+    return key in ROW_FIELDS and row_names(key, saved) <= row_names(key, now)
 
 
 def _open_resumed(out: Path, settings: CompareSettings) -> None:
     """Refuse a folder that is not a study, or one run with other settings; a study that
-    gains rows (:func:`adds_rows`) gets the new settings in its ``settings.json``."""
+    gains rows (:func:`keeps_rows`) gets the new settings in its ``settings.json``."""
     from segaug.io import atomic_write
 
     saved = json.loads(json.dumps(asdict(study_settings(out))))
     now = json.loads(json.dumps(asdict(settings)))
     differ = sorted(
-        k for k in now if saved.get(k) != now[k] and not adds_rows(k, saved.get(k, []), now[k])
+        k for k in now if saved.get(k) != now[k] and not keeps_rows(k, saved.get(k, []), now[k])
     )
     if differ:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])

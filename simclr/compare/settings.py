@@ -54,7 +54,9 @@ class CompareSettings:
     Attributes:
         recipes: Recipe names (``segaug.recipes.names()``) compared with the baseline.
         methods: SSL methods (``simclr.methods.METHODS``); each gets its own anchors.
-        sweep: Extra rows ``recipe.param=v1,v2,...`` (e.g. ``background_fill.p=0.2,0.8``).
+        sweep: Extra rows ``recipe.param=v1,v2,...`` (e.g. ``background_fill.p=0.2,0.8``),
+            one per value; ``param=value`` pairs after a space hold other parameters of
+            the recipe fixed in each of those rows (``"background_fill.p=0.5 swap=1.0"``).
         seeds: Pretraining seeds; every row runs once per seed, paired across rows.
         anchors: Add the objects-alone and baseline rows (needed for paired statistics).
         floors: Evaluate the floors (random-init encoders, raw pixels).
@@ -199,9 +201,9 @@ class CompareSettings:
         from simclr.compare.plan import (
             BASELINE,
             RunSpec,
-            parse_sweep,
             rendering_datasets,
             renders_data,
+            sweep_rows,
             train_config,
         )
         from simclr.compare.protocols import PROTOCOLS, get_protocol
@@ -245,8 +247,16 @@ class CompareSettings:
             raise ValueError(
                 f"method_params: {extra} are not among the methods {list(self.methods)}"
             )
+        sweep_params: dict[str, tuple[str, Any]] = {}
         for s in self.sweep:
-            parse_sweep(s)
+            recipe, rows = sweep_rows(s)
+            for label, params in rows:
+                seen = sweep_params.setdefault(label, (recipe, params))
+                if seen != (recipe, params):
+                    raise ValueError(
+                        f"sweep {s!r}: row {label!r} is also a row of another sweep with "
+                        f"other parameters ({dict(seen[1])} and {dict(params)})"
+                    )
         if not self.seeds:
             raise ValueError("seeds: expected at least one seed, got none")
         for name in (
@@ -292,6 +302,14 @@ class CompareSettings:
                 train_config(self, spec, Path(self.out_dir))
             except ValueError as err:
                 raise ValueError(f"method {m!r}: {err}") from None
+        for s in self.sweep:  # each sweep row's recipe, built with its values
+            recipe, rows = sweep_rows(s)
+            for label, params in rows:
+                spec = RunSpec(label, "recipe", self.methods[0], recipe, params, self.seeds[0])
+                try:
+                    train_config(self, spec, Path(self.out_dir))
+                except ValueError as err:
+                    raise ValueError(f"sweep {s!r}: row {label!r}: {err}") from None
 
     def _validate_rendering(self) -> None:
         """``style``, ``masks`` and the mask rows against what the dataset renders."""

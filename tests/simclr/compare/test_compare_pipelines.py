@@ -173,9 +173,23 @@ def test_a_sweep_holds_further_parameters_fixed_in_every_row(tmp_path):
         ("background_fill.p=0.3 swap", "expected 'param=value' after the swept parameter"),
         ("background_fill.p=0.3 thesis.p=1", "expected 'param=value' after the swept"),
         ("background_fill.p=0.3 nope=1", "has no parameter 'nope'"),
+        ("swap=1.0", "in one quoted argument"),
     ):
         with pytest.raises(ValueError, match=text):
             parse_sweep(bad)
+    # spaces after the commas, as YAML lists are often typed
+    assert sweep_rows("background_fill.modes=[flat, noise], [flat] p=0.5")[1] == [
+        ("background_fill modes=flat+noise p=0.5", (("modes", ("flat", "noise")), ("p", 0.5))),
+        ("background_fill modes=flat p=0.5", (("modes", ("flat",)), ("p", 0.5))),
+    ]
+    # a bad value fails before any training, naming the row; so do two rows of one label
+    for sweep, text in (
+        (("background_fill.p=0.3 swap=abc",), "row 'background_fill p=0.3 swap=abc': "),
+        (("background_fill.p=7",), "p must be a probability in"),
+        (("background_fill.modes=flat", "background_fill.modes=[flat]"), "another sweep"),
+    ):
+        with pytest.raises(ValueError, match=text):
+            CompareSettings(recipes=(), sweep=sweep, seeds=(0,)).validate()
 
 
 def test_tuple_sweep_rows_are_labelled_and_reach_the_recipe_as_lists(tmp_path):

@@ -159,4 +159,9 @@ def test_a_finished_study_gains_rows_that_match_a_study_run_with_them(tmp_path, 
     capsys.readouterr()
     assert main(["--resume", str(out), "--no-progress", "--sweep", "independent_swap.p=1.0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--sweep may only add entries to the 1 it has" in err[0], err
+    assert (
+        len(err) == 1
+        and "--sweep may add rows, listing the stored entries too, but not "
+        "drop ['background_fill p=0.5 swap=1.0']"
+        in err[0]
+    ), err
