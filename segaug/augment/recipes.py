@@ -236,6 +236,7 @@ def independent_swap(
     p: float = 0.2,
     blur: bool | None = None,
     coverage: tuple[float, float] = RELIABLE_COVERAGE,
+    swap_donor: str = "image",
 ) -> RegionAugment:
     """:func:`independent`, plus an in-batch background swap with probability ``p``.
 
@@ -245,7 +246,9 @@ def independent_swap(
     shares the pasted image's background crop (before each row's own photometric draws):
     an in-batch negative with the same background, as in BG_Swaps. The default
     ``p = 0.2`` is within the 0.1-0.3 Ryali et al. found best on ImageNet; sweep it
-    (``segaug-compare --sweep independent_swap.p=0.2,0.5,0.8``).
+    (``segaug-compare --sweep independent_swap.p=0.2,0.5,0.8``). The other image's own
+    object shows in the swapped view unless ``swap_donor="background"``, which fills it
+    in from the background around it (:class:`~segaug.RegionAugment`).
 
     - [0]: Ryali, Schwab, Morcos, Characterizing and Improving the Robustness of
       Self-Supervised Learning through Background Augmentations, 2021,
@@ -256,6 +259,7 @@ def independent_swap(
         geometric=RandomResizedCropFlip(output_size, scale=crop_scale),
         coverage=coverage,
         background_swap=p,
+        swap_donor=swap_donor,
     )
 
 
@@ -269,6 +273,7 @@ def background_fill(
     coverage: tuple[float, float] = RELIABLE_COVERAGE,
     swap: float = 0.0,
     object_centered: bool = False,
+    swap_donor: str = "image",
 ) -> RegionAugment:
     """:func:`independent`, with the background replaced with probability ``p``.
 
@@ -284,7 +289,8 @@ def background_fill(
     pastes a view's object on another image's crop with that probability (as
     :func:`independent_swap`; the fill then replaces it in a share ``p`` of the views, so
     a share ``swap * (1 - p)`` of the views shows the object on a real foreign
-    background), and ``object_centered`` keeps every crop on the object
+    background; ``swap_donor`` as in :func:`independent_swap`), and ``object_centered``
+    keeps every crop on the object
     (:class:`~segaug.augment.geometry.RandomResizedCropFlip`), so that no view shows
     background only.
 
@@ -300,6 +306,7 @@ def background_fill(
         ),
         coverage=coverage,
         background_swap=swap,
+        swap_donor=swap_donor,
     )
 
 

@@ -53,11 +53,15 @@ from segaug.augment.ops import (
     OpParams,
     RandomGrayscale,
     as_op,
+    fill_holes,
 )
 from segaug.constants import RELIABLE_COVERAGE
 from segaug.images import float_images, plain_tensor
 
 __all__ = ["RegionAugment", "AugmentedBatch", "AugmentParams", "prepare_inputs", "prepare_regions"]
+
+SWAP_DONORS = ("image", "background")
+"""What a swapped view shows of the other image (``RegionAugment(swap_donor=...)``)."""
 
 
 @dataclass
@@ -261,6 +265,12 @@ class RegionAugment(nn.Module):
             output pixels (0: hard edges). The returned masks stay hard.
         background_swap: Probability that a sample's background comes from another
             image of the batch (its foreground pasted onto that image).
+        swap_donor: What a swapped view shows of the other image: ``"image"`` (default),
+            its whole view, its own object included (BG_Swaps-like); ``"background"``,
+            its view with its own object (its mask, reliable or not, one pixel wider)
+            filled in from the background around it
+            (:func:`~segaug.augment.ops.fill_holes`), so the swapped view shows one
+            object only (BG_Random-like).
         region: False makes every sample take the fallback pipeline: a global-only
             baseline on the same engine (``recipes.simclr()``).
         select_rows: True (default) runs each op only on the rows where it fired
@@ -295,6 +305,7 @@ class RegionAugment(nn.Module):
         coverage: tuple[float, float] = RELIABLE_COVERAGE,
         feather: float = 0.0,
         background_swap: float = 0.0,
+        swap_donor: str = "image",
         region: bool = True,
         select_rows: bool = True,
     ) -> None:
@@ -317,9 +328,12 @@ class RegionAugment(nn.Module):
             raise ValueError(
                 f"background_swap must be a probability in [0, 1], got {background_swap!r}"
             )
+        if swap_donor not in SWAP_DONORS:
+            raise ValueError(f"swap_donor must be one of {SWAP_DONORS}, got {swap_donor!r}")
         self.coverage = (float(coverage[0]), float(coverage[1]))
         self.feather = float(feather)
         self.background_swap = float(background_swap)
+        self.swap_donor = swap_donor
         self.region = bool(region)
         self.select_rows = bool(select_rows)
 
@@ -535,6 +549,36 @@ class RegionAugment(nn.Module):
                 p["kornia"] = sub["kornia"]
         return x
 
+    def _remove_donor_objects(
+        self,
+        bg_src: Tensor,
+        m: Tensor,
+        soft: bool,
+        donor: Tensor,
+        swap: Tensor,
+        params: AugmentParams,
+        skip: Tensor | None,
+    ) -> None:
+        """Fill the donor's own object in ``bg_src`` (in place) on the swapped rows, except
+        where a background op that ignores its input (``Fill``) or the fallback replaces
+        the row anyway."""
+        rows = swap.clone()
+        for op, p in zip(self.background, params.background, strict=True):
+            if op.ignores_input:
+                rows &= ~p["fire"]
+        if skip is not None:
+            rows &= ~skip
+        sel = torch.nonzero(rows).squeeze(1)
+        if sel.numel() == 0:
+            return
+        sel_dev = sel.to(bg_src.device)
+        donor_masks = m.index_select(0, donor[sel].to(m.device))
+        if not soft:
+            donor_masks = (donor_masks > 0.5).to(bg_src.dtype)
+        # one pixel wider: the object's anti-aliased rim lies just outside a hard mask
+        known = 1.0 - torch.nn.functional.max_pool2d(donor_masks, 3, stride=1, padding=1)
+        bg_src.index_copy_(0, sel_dev, fill_holes(bg_src.index_select(0, sel_dev), known))
+
     def _composite(
         self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, skip: Tensor | None = None
     ) -> Tensor:
@@ -548,6 +592,8 @@ class RegionAugment(nn.Module):
             if bool(swap.any()):
                 donor = torch.where(swap, params.swap["donor"], rows)
                 bg_src = x.index_select(0, donor.to(x.device))
+                if self.swap_donor == "background":
+                    self._remove_donor_objects(bg_src, m, soft, donor, swap, params, skip)
         bg = self._run(self.background, bg_src, params.background, rows, skip)
         if self.feather > 0:
             k = 2 * int(round(3 * self.feather)) + 1
@@ -673,6 +719,7 @@ class RegionAugment(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"coverage={self.coverage}, feather={self.feather}, "
-            f"background_swap={self.background_swap}, region={self.region}, "
+            f"background_swap={self.background_swap}, swap_donor={self.swap_donor!r}, "
+            f"region={self.region}, "
             f"select_rows={self.select_rows}"
         )

@@ -140,3 +140,67 @@ def test_background_fill_combines_with_swap_and_object_centred_crops():
     assert aug.geometric.object_centered
     out = aug(torch.rand(64, 3, 64, 64), small)
     assert (out.masks.flatten(1).sum(1) > 0).all()
+
+
+# ------------------------------------------------- the donor's own object taken out
+def _two_colour_batch(n=4, size=32):
+    """Image i: background colour i/n everywhere, its object (a square at a row-specific
+    place) in colour 1 - i/n; the masks mark the squares."""
+    x = torch.empty(n, 3, size, size)
+    m = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    for i in range(n):
+        x[i] = i / n
+        top = 2 + 5 * i
+        x[i, :, top : top + 10, top : top + 10] = 1 - i / n
+        m[i, :, top : top + 10, top : top + 10] = 1
+    return x, m
+
+
+def test_swap_donor_background_shows_the_donors_background_without_its_object():
+    x, m = _two_colour_batch()
+    aug = RegionAugment(
+        foreground=[], background=[], fallback=[], geometric=False,
+        background_swap=1.0, swap_donor="background", coverage=(0.0, 1.0),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    out = aug(x, m)
+    donors = out.params.swap["donor"]
+    assert (donors != torch.arange(4)).all()
+    own = m.bool().expand_as(x)
+    for i in range(4):
+        # the own object keeps its pixels; everywhere else the donor's flat background,
+        # also where the donor's object was (a constant background is filled exactly)
+        assert torch.equal(out.images[i][own[i]], x[i][own[i]])
+        bg = out.images[i][~own[i]]
+        assert torch.allclose(bg, torch.full_like(bg, donors[i].item() / 4), atol=1e-6)
+    # "image" (the default) keeps the donor's object in the swapped view
+    torch.manual_seed(0)
+    whole = RegionAugment(
+        foreground=[], background=[], fallback=[], geometric=False,
+        background_swap=1.0, coverage=(0.0, 1.0),
+    )(x, m)  # fmt: skip
+    assert torch.equal(whole.params.swap["donor"], donors)
+    assert torch.equal(whole.images, torch.where(own, x, x[donors]))
+
+
+def test_swap_donor_background_is_replayed_and_hidden_by_a_fill_of_every_background():
+    x, m = _two_colour_batch(6)
+    for p in (0.0, 1.0):
+        torch.manual_seed(1)
+        image = recipes.background_fill(output_size=24, p=p, swap=1.0)(x, m)
+        torch.manual_seed(1)
+        clean = recipes.background_fill(output_size=24, p=p, swap=1.0, swap_donor="background")
+        out = clean(x, m)
+        again = clean(x, m, params=out.params)
+        assert torch.equal(out.images, again.images)
+        # a fill of every background makes the donor's object irrelevant: same pixels
+        assert torch.equal(out.images, image.images) == (p == 1.0)
+
+
+def test_independent_swap_passes_swap_donor_and_refuses_an_unknown_one():
+    assert recipes.independent_swap(output_size=16, swap_donor="background").swap_donor == (
+        "background"
+    )
+    assert recipes.independent_swap(output_size=16).swap_donor == "image"
+    with pytest.raises(ValueError, match="swap_donor must be one of"):
+        RegionAugment(output_size=16, background_swap=0.5, swap_donor="inpaint")

@@ -141,3 +141,42 @@ def test_fused_hue_matches_torchvision_and_kornia(kind):
     ref = torch.stack([TF.adjust_hue(x[i], float(f[i])) for i in range(12)])
     assert_close(out, ref)
     assert_close(out, kornia.enhance.adjust_hue(x, f * 2 * math.pi))
+
+
+# ----------------------------------------------------------------- fill_holes
+def test_fill_holes_keeps_known_pixels_and_fills_with_their_colours():
+    from segaug.augment.ops import fill_holes
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 21, 34)  # odd and unequal sides
+    known = (torch.rand(3, 1, 21, 34) > 0.7).float()
+    y = fill_holes(x, known)
+    kept = known.bool().expand_as(x)
+    assert torch.equal(y[kept], x[kept])
+    # a hole gets a convex blend of known colours: within their range, per image and channel
+    for i in range(3):
+        for c in range(3):
+            seen = x[i, c][known[i, 0].bool()]
+            assert y[i, c].min() >= seen.min() - 1e-6 and y[i, c].max() <= seen.max() + 1e-6
+    # a constant known colour fills any hole exactly; no known pixel at all gives gray
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    hole = torch.ones(2, 1, 16, 16)
+    hole[:, :, 2:15, 1:12] = 0
+    assert torch.allclose(fill_holes(flat, hole), flat, atol=1e-6)
+    assert torch.allclose(fill_holes(x, torch.zeros(3, 1, 21, 34)), torch.full_like(x, 0.5))
+    assert torch.equal(fill_holes(x, torch.ones(3, 1, 21, 34)), x)
+
+
+def test_fill_holes_blends_a_two_colour_edge_smoothly_and_checks_shapes():
+    from segaug.augment.ops import fill_holes
+
+    x = torch.zeros(1, 1, 32, 32)
+    x[..., 16:] = 1.0
+    known = torch.ones(1, 1, 32, 32)
+    known[..., 8:24, 8:24] = 0
+    row = fill_holes(x, known)[0, 0, 16, 8:24]
+    assert (row[1:] >= row[:-1]).all() and row[0] < 0.5 < row[-1]  # dark to light
+    with pytest.raises(ValueError, match="known"):
+        fill_holes(x, known[:, :, :16])
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        fill_holes(x, known.expand(1, 3, 32, 32))
