@@ -30,7 +30,14 @@ from simclr.compare.settings import CompareSettings
 from simclr.compare.summary import gain_pairing, study_grid
 from simclr.evaluate.format import markdown_header, markdown_row
 
-__all__ = ["budget_lines", "masks_lines", "methods_lines", "render_markdown", "study_table"]
+__all__ = [
+    "best_lines",
+    "budget_lines",
+    "masks_lines",
+    "methods_lines",
+    "render_markdown",
+    "study_table",
+]
 
 
 def _diff(d: dict[str, Any]) -> str:
@@ -272,6 +279,33 @@ def budget_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def best_lines(summary: dict[str, Any]) -> list[str]:
+    """The section that pairs every recipe row with the best one of its method, batch
+    size and budget (exact masks; two or more recipe rows), or nothing."""
+    if not summary.get("best"):
+        return []
+    protocol = get_protocol(summary["protocol"])
+    key = protocol.gap_key or protocol.paired_keys[0]
+    name = protocol.key_names[key]
+    lines = [
+        "",
+        f"## Recipes against the best ({name}, points; mean ± std [95% t interval])",
+        "",
+        f"Per method, batch size and budget, the recipe row with the highest mean {name} "
+        "(exact masks), and every other recipe row's paired difference from it. \\* = the "
+        "interval excludes 0: below the best beyond seed noise; a row without it is within "
+        "noise of the best.",
+        "",
+        *markdown_header(["group", "row", f"{name} − best"]),
+    ]
+    for group, top in summary["best"].items():
+        lines.append(markdown_row([group, f"**{top}**", "(best)"]))
+        for row_name, row in summary["rows"].items():
+            if row.get("best_row") == top:
+                lines.append(markdown_row([group, row_name, _diff(row["vs_best"][key])]))
+    return lines
+
+
 def _reused_note(report: dict[str, Any]) -> str:
     """``, 6 of them finished by an earlier invocation`` for a resumed study, else ``""``."""
     reused = report.get("reused_runs", 0)
@@ -311,6 +345,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for name, r in paired_rows:
             lines.append(markdown_row([name, *(_diff(r["paired"][k]) for k in keys)]))
+    lines += best_lines(summary)
     lines += protocol.report_sections(summary)
     lines += methods_lines(summary)
     lines += masks_lines(summary)

@@ -25,7 +25,7 @@ from typing import Any
 from simclr.compare.plan import EXACT_MASKS, masks_label
 from simclr.compare.protocols import Protocol, get_protocol
 
-__all__ = ["calibration", "findings", "mask_gain", "study_grid", "summarise"]
+__all__ = ["best_findings", "calibration", "findings", "mask_gain", "study_grid", "summarise"]
 
 
 def _group(row: dict[str, Any]) -> str:
@@ -196,6 +196,7 @@ def summarise(
         key = protocol.gap_key or protocol.paired_keys[0]
         gain, exact_gain = mask_gain(row, key), mask_gain(exact, key)
         row["kept"] = gain / exact_gain if exact_gain > 0 else math.nan
+    best = _pair_with_best(protocol, rows)
     floor_rows = {
         name: {k: _stat(protocol, f["seeds"], k) for k in protocol.metric_keys}
         for name, f in floors.items()
@@ -209,7 +210,34 @@ def summarise(
     }
     if reference is not None:  # a one-method study's summary is unchanged
         out["reference"] = reference
+    if best:
+        out["best"] = best
     return out
+
+
+def _pair_with_best(protocol: Protocol, rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Pair every exact-mask recipe row with the best one of its method, batch size and
+    budget (highest mean on the gap key), where there are two or more: ``vs_best``.
+
+    Returns:
+        ``{group: name of the best row}`` for the groups with two or more recipe rows.
+    """
+    key = protocol.gap_key or protocol.paired_keys[0]
+    groups: dict[str, list[str]] = {}
+    for name, row in rows.items():
+        if row["kind"] == "recipe" and row["masks"] == EXACT_MASKS and "paired" in row:
+            groups.setdefault(_group(row), []).append(name)
+    best = {}
+    for group, names in groups.items():
+        if len(names) < 2:
+            continue
+        top = max(names, key=lambda n: rows[n][key]["mean"])
+        best[group] = top
+        for name in names:
+            if name != top:
+                rows[name]["best_row"] = top
+                rows[name]["vs_best"] = _paired(protocol, rows[name], rows[top], (key,))
+    return best
 
 
 def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -268,6 +296,43 @@ def findings(summary: dict[str, Any]) -> list[str]:
             out.append(f"`{name}`: beyond seed noise: {', '.join(moved)}.{gap_s}")
         else:
             out.append(f"`{name}`: no difference from the baseline beyond seed noise.{gap_s}")
+    return out + best_findings(summary)
+
+
+def best_findings(summary: dict[str, Any]) -> list[str]:
+    """One sentence per method, batch size and budget with two or more recipe rows: the
+    best row, and which rows are within seed noise of it.
+
+    Example:
+        >>> def row(d):
+        ...     return {"best_row": "fill",
+        ...             "vs_best": {"object_info": {"mean": d, "beyond_noise": d < -0.02}}}
+        >>> best_findings({"protocol": "backgrounds", "best": {"g": "fill"},
+        ...                "rows": {"fill": {}, "swap": row(-0.01), "thesis": row(-0.2)}})
+        ['Best recipe row (g): `fill`; within seed noise of it: `swap` (-1.0 points); \
+below it beyond seed noise: `thesis` (-20.0 points).']
+    """
+    protocol = get_protocol(summary["protocol"])
+    key = protocol.gap_key or protocol.paired_keys[0]
+    out = []
+    for group, top in summary.get("best", {}).items():
+        near, below, unknown = [], [], []
+        for name, row in summary["rows"].items():
+            if row.get("best_row") != top:
+                continue
+            d = row["vs_best"][key]
+            text = f"`{name}` ({100 * d['mean']:+.1f} points)"
+            if d.get("n", 2) < 2:
+                unknown.append(text)
+            else:
+                (below if d["beyond_noise"] else near).append(text)
+        sentence = f"Best recipe row ({group}): `{top}`"
+        sentence += f"; within seed noise of it: {', '.join(near)}" if near else ""
+        sentence += f"; below it beyond seed noise: {', '.join(below)}" if below else ""
+        sentence += (
+            f"; below it, one seed (no noise estimate): {', '.join(unknown)}" if unknown else ""
+        )
+        out.append(sentence + ".")
     return out
 
 
