@@ -56,7 +56,11 @@ def worker_threads(limit: int = 8) -> int:
 
 
 def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
-    """CPU model, cores, torch threads, Python and library versions, and the GPU if any.
+    """CPU model, cores, the CPU kernels torch runs (``AVX512``, ``AVX2``, ...), torch
+    threads, Python and library versions, and the GPU if any.
+
+    The kernel set is what ``ATEN_CPU_CAPABILITY`` selects: machines with and without
+    AVX-512 differ about 2x in speed, and float results can differ in the last bits.
 
     Args:
         device: The device the measurement ran on, recorded as given.
@@ -64,6 +68,7 @@ def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
+        "cpu_capability": _cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -80,11 +85,25 @@ def machine_info(device: str | torch.device | None = None) -> dict[str, Any]:
     return info
 
 
+def _cpu_capability() -> str | None:
+    """The CPU kernel set torch dispatches to (``AVX512``, ``AVX2``, ``DEFAULT``, ...)."""
+    get = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    return get() if get is not None else None
+
+
 def machine_summary(info: dict[str, Any] | None = None) -> str:
-    """One line for reports: ``AMD EPYC, 2 cores, torch 2.x, no GPU``."""
+    """One line for reports: ``AMD EPYC, 2 cores (AVX512 kernels), torch 2.x, no GPU``.
+
+    Example:
+        >>> machine_summary({"cpu": "AMD EPYC", "cores": 2, "cpu_capability": "AVX2",
+        ...                  "torch": "2.14.1", "gpu": None})
+        'AMD EPYC, 2 cores (AVX2 kernels), torch 2.14.1, no GPU'
+    """
     info = info or machine_info()
     gpu = info.get("gpu") or "no GPU"
-    return f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}, {gpu}"
+    capability = info.get("cpu_capability")
+    kernels = f" ({capability} kernels)" if capability else ""
+    return f"{info['cpu']}, {info['cores']} cores{kernels}, torch {info['torch']}, {gpu}"
 
 
 def resolve_device(
