@@ -69,11 +69,24 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
     )  # fmt: skip
     assert "gap_closed" in rows["thesis"] and "gap_closed" not in rows["objects alone"]
     assert set(report["summary"]["floors"]) == {"random init", "raw pixels"}
-    assert len(report["calibration"]) == 3 and len(report["findings"]) == 2
+    assert len(report["calibration"]) == 3 and len(report["findings"]) == 3
+    # the two recipe rows are paired with the better one of them, seed by seed
+    fill = rows["background_fill p=0.5"]["object_info"]["values"]
+    top, other = ("thesis", fill) if sum(thesis) > sum(fill) else ("background_fill p=0.5", thesis)
+    below = "background_fill p=0.5" if top == "thesis" else "thesis"
+    assert report["summary"]["best"] == {"simclr bs 32 ep 1": top}
+    best = rows[top]["object_info"]["values"]
+    assert rows[below]["vs_best"]["object_info"]["values"] == pytest.approx(
+        [a - b for a, b in zip(other, best, strict=True)]
+    )
+    assert "vs_best" not in rows[top] and report["findings"][-1].startswith(
+        f"Best recipe row (simclr bs 32 ep 1): `{top}`"
+    )
     assert all(c["check"].startswith("simclr: ") for c in report["calibration"])
     md = (out / "report.md").read_text()
     for text in (
         "## Calibration",
+        "## Recipes against the best",
         "Mixed-Rand",
         "BG-Gap",
         "gap closed",
