@@ -382,7 +382,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # every recipe and the probability sweeps, on the same CPU budget per run
     "cpu": {
-        "seeds": (0, 1, 2),  # 10 recipe rows pool 20 degrees of freedom at 3 seeds
+        "seeds": (0, 1, 2),  # 11 recipe rows pool 22 degrees of freedom at 3 seeds
         "recipes": (
             "thesis",
             "object_aware",
@@ -391,7 +391,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             "independent_swap",
             "background_fill",
         ),
-        "sweep": ("background_fill.p=0.2,0.5", "independent_swap.p=0.5,0.8"),
+        "sweep": (
+            "background_fill.p=0.2,0.5",
+            "independent_swap.p=0.2,0.5",
+            "independent_swap.swap_donor=image",
+        ),
     },
     # the methods x transform-sets study: methods x recipes x batch sizes, runtime and
     # memory; linear probe and kNN on the dataset's own splits: the same command on real data
