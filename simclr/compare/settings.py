@@ -416,7 +416,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "dataset": "objects_on_photos",
         "seeds": (0, 1, 2),  # paired stds of 0.4-0.7 resolve +-1-2 points here
         "style": {},
-        "recipes": ("background_fill",),
+        "recipes": ("background_fill", "independent_swap"),
         "num_samples": 2048,
         "budgets": (3, 9),
         "probe_train": 1000,
