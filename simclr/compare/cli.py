@@ -61,7 +61,8 @@ def _parse_value(text: str) -> Any:
 
 def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]) -> Any:
     """A study folder's own settings; a flag given with ``--resume`` must not change one,
-    except ``--recipes`` and ``--sweep``, which may add rows (:func:`keeps_rows`)."""
+    except those of :data:`ROW_FIELDS` (``--recipes``, ``--sweep``, ``--segmenter-masks``,
+    ``--degraded-masks``), which may add rows (:func:`keeps_rows`)."""
     from dataclasses import asdict, replace
 
     saved = study_settings(folder)
@@ -80,7 +81,8 @@ def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]
                 added[key] = tuple(value)
             continue
         extend = (
-            f"; --{key} may add rows, listing the stored entries too, but not drop "
+            f"; --{key.replace('_', '-')} may add rows, listing the stored entries too, but "
+            "not drop "
             f"{sorted(row_names(key, stored[key]) - row_names(key, value))}"
             if key in ROW_FIELDS
             else ""
@@ -278,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="complete a study folder with its own settings (other flags must agree with "
-        "them, except --recipes and --sweep, which may add rows: list the stored entries and "
-        "the new ones) (default: none, a new study)",
+        "them, except --recipes, --sweep, --segmenter-masks and --degraded-masks, which may "
+        "add rows: list the stored entries and the new ones) (default: none, a new study)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

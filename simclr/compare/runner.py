@@ -151,10 +151,10 @@ def study_settings(folder: str | Path) -> CompareSettings:
         raise ValueError(f"resume: {path} cannot be read ({err})") from None
 
 
-ROW_FIELDS = ("recipes", "sweep")
+ROW_FIELDS = ("recipes", "sweep", "segmenter_masks", "degraded_masks")
 """Settings a resumed study may extend with more rows (``segaug-compare --resume DIR
---sweep ...``): its finished runs stay valid, because every run depends only on its own
-row, seed and the other settings."""
+--sweep ...``, ``--degraded-masks ...``): its finished runs stay valid, because every run
+depends only on its own row, its masks, its seed and the other settings."""
 
 
 def row_names(key: str, entries: Any) -> set[str]:
@@ -163,11 +163,15 @@ def row_names(key: str, entries: Any) -> set[str]:
     Example:
         >>> sorted(row_names("sweep", ["independent_swap.p=0.5,0.8"]))
         ['independent_swap p=0.5', 'independent_swap p=0.8']
+        >>> sorted(row_names("degraded_masks", [0.9, 0.75]))
+        ['0.75', '0.9']
     """
     from simclr.compare.plan import sweep_rows
 
     if key == "sweep":
         return {label for spec in entries for label, _ in sweep_rows(spec)[1]}
+    if key == "degraded_masks":
+        return {f"{float(v):g}" for v in entries}
     return set(entries)
 
 
@@ -182,6 +186,8 @@ def keeps_rows(key: str, saved: Any, now: Any) -> bool:
         True
         >>> keeps_rows("sweep", ["independent_swap.p=0.8"], []), keeps_rows("seeds", [0], [0, 1])
         (False, False)
+        >>> keeps_rows("degraded_masks", [0.75], [0.9, 0.75])
+        True
     """
     return key in ROW_FIELDS and row_names(key, saved) <= row_names(key, now)
 
@@ -200,8 +206,8 @@ def _open_resumed(out: Path, settings: CompareSettings) -> None:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])
         raise ValueError(
             f"resume: {out} was run with other settings ({shown}); resume it with "
-            f"`segaug-compare --resume {out}` alone (adding --recipes or --sweep rows at "
-            "most), or start a new --out-dir"
+            f"`segaug-compare --resume {out}` alone (adding --recipes, --sweep, "
+            "--segmenter-masks or --degraded-masks rows at most), or start a new --out-dir"
         )
     if saved != now:
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))

@@ -165,3 +165,29 @@ def test_a_finished_study_gains_rows_that_match_a_study_run_with_them(tmp_path, 
         "drop ['background_fill p=0.5 swap=1.0']"
         in err[0]
     ), err
+
+
+def test_a_finished_study_gains_a_mask_quality_row(tmp_path, capsys):
+    first, together = tmp_path / "first", tmp_path / "together"
+    assert main([*TINY_COMPARE_FLAGS, "--out-dir", str(first)]) == 0
+    (out,) = first.glob("compare-*")
+    stamps = {d.name: (d / "result.json").stat().st_mtime_ns for d in (out / "runs").iterdir()}
+    degraded = ["--degraded-masks", "0.6"]
+    assert main(["--resume", str(out), "--no-progress", *degraded]) == 0
+    assert {n: (out / "runs" / n / "result.json").stat().st_mtime_ns for n in stamps} == stamps
+    assert json.loads((out / "settings.json").read_text())["degraded_masks"] == [0.6]
+    summary = json.loads((out / "report.json").read_text())["summary"]
+    assert list(summary["rows"])[-1] == "thesis [masks at IoU 0.6]"
+    assert abs(summary["masks"]["iou=0.6"]["iou"] - 0.6) < 0.03
+    # the added row is the run a study with it from the start makes, to the bit
+    assert main([*TINY_COMPARE_FLAGS, *degraded, "--out-dir", str(together)]) == 0
+    (whole,) = together.glob("compare-*")
+    name = "thesis--masks-at-IoU-0.6--seed0"
+    for key in ("object_info", "bg_info", "knn_original"):
+        assert _result(out, name)[key] == _result(whole, name)[key], key
+    # dropping a mask row is refused in one line that names the flag as typed
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--no-progress", "--degraded-masks", "0.9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--degraded-masks may add rows" in err[0], err
+    assert "not drop ['0.6']" in err[0], err
