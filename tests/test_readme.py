@@ -48,8 +48,15 @@ def relative_links(text: str) -> list[str]:
 
 
 def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to ``-``."""
-    text = re.sub(r"[`*_]|<[^>]+>", "", heading)
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to ``-``.
+
+    Emphasis markers go; underscores inside words and code spans stay, as on GitHub.
+    """
+    parts = re.sub(r"<[^>]+>", "", heading).split("`")
+    text = "".join(
+        part if i % 2 else re.sub(r"(?<!\w)[*_]+|[*_]+(?!\w)|\*", "", part)
+        for i, part in enumerate(parts)
+    )
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"[^\w\- ]", "", text.lower())
     return text.replace(" ", "-")
@@ -153,4 +160,7 @@ def test_link_helpers() -> None:
     )
     assert (
         github_anchor("The methods × transform-sets study") == "the-methods--transform-sets-study"
+    )
+    assert github_anchor("On photos: `independent_swap`, **bold** and _it_") == (
+        "on-photos-independent_swap-bold-and-it"
     )
