@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
-from simclr.compare.runner import ROW_FIELDS, keeps_rows, row_names, run_study, study_settings
+from simclr.compare.runner import (
+    ROW_FIELDS,
+    keeps_rows,
+    row_flags,
+    row_names,
+    run_study,
+    study_settings,
+)
 from simclr.compare.settings import (
     DEFAULT_STUDY_MINUTES,
     PRESETS,
@@ -280,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="complete a study folder with its own settings (other flags must agree with "
-        "them, except --recipes, --sweep, --segmenter-masks and --degraded-masks, which may "
-        "add rows: list the stored entries and the new ones) (default: none, a new study)",
+        f"them, except {row_flags('and')}, which may add rows: list the stored entries and "
+        "the new ones) (default: none, a new study)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -157,6 +157,17 @@ ROW_FIELDS = ("recipes", "sweep", "segmenter_masks", "degraded_masks")
 depends only on its own row, its masks, its seed and the other settings."""
 
 
+def row_flags(last: str) -> str:
+    """The flags of :data:`ROW_FIELDS` as a user types them, in a sentence.
+
+    Example:
+        >>> row_flags("or")
+        '--recipes, --sweep, --segmenter-masks or --degraded-masks'
+    """
+    flags = [f"--{key.replace('_', '-')}" for key in ROW_FIELDS]
+    return f"{', '.join(flags[:-1])} {last} {flags[-1]}"
+
+
 def row_names(key: str, entries: Any) -> set[str]:
     """The rows that the entries of setting ``key`` (:data:`ROW_FIELDS`) make.
 
@@ -206,8 +217,8 @@ def _open_resumed(out: Path, settings: CompareSettings) -> None:
         shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])
         raise ValueError(
             f"resume: {out} was run with other settings ({shown}); resume it with "
-            f"`segaug-compare --resume {out}` alone (adding --recipes, --sweep, "
-            "--segmenter-masks or --degraded-masks rows at most), or start a new --out-dir"
+            f"`segaug-compare --resume {out}` alone (adding {row_flags('or')} rows at "
+            "most), or start a new --out-dir"
         )
     if saved != now:
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
