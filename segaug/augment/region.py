@@ -271,6 +271,11 @@ class RegionAugment(nn.Module):
             filled in from the background around it
             (:func:`~segaug.augment.ops.fill_holes`), so the swapped view shows one
             object only (BG_Random-like).
+        shared_donor: False (default): each swapped sample draws its own donor. True:
+            every swapped sample of a call takes the same donor (the donor itself takes
+            the next row), so within a view all swapped samples show one background and
+            it tells none of them apart: the in-batch negatives share the positive's
+            background, as BG_Swaps' hard negatives do, for the whole batch.
         region: False makes every sample take the fallback pipeline: a global-only
             baseline on the same engine (``recipes.simclr()``).
         select_rows: True (default) runs each op only on the rows where it fired
@@ -306,6 +311,7 @@ class RegionAugment(nn.Module):
         feather: float = 0.0,
         background_swap: float = 0.0,
         swap_donor: str = "image",
+        shared_donor: bool = False,
         region: bool = True,
         select_rows: bool = True,
     ) -> None:
@@ -334,6 +340,9 @@ class RegionAugment(nn.Module):
         self.feather = float(feather)
         self.background_swap = float(background_swap)
         self.swap_donor = swap_donor
+        if not isinstance(shared_donor, bool):
+            raise ValueError(f"shared_donor must be True or False, got {shared_donor!r}")
+        self.shared_donor = shared_donor
         self.region = bool(region)
         self.select_rows = bool(select_rows)
 
@@ -459,10 +468,16 @@ class RegionAugment(nn.Module):
         out_size = self.geometric.out_size(input_size) if self.geometric is not None else input_size
         swap = None
         if self.background_swap > 0:
-            offset = torch.randint(1, max(batch_size, 2), (batch_size,))
+            if self.shared_donor:
+                shared = torch.randint(0, batch_size, (1,))
+                donor = shared.expand(batch_size).clone()
+                donor[shared] = (shared + 1) % batch_size  # never the own background
+            else:
+                offset = torch.randint(1, max(batch_size, 2), (batch_size,))
+                donor = (torch.arange(batch_size) + offset) % batch_size
             swap = {
                 "fire": (torch.rand(batch_size) < self.background_swap) & (batch_size > 1),
-                "donor": (torch.arange(batch_size) + offset) % batch_size,
+                "donor": donor,
             }
         return AugmentParams(
             batch_size=batch_size,
@@ -720,6 +735,6 @@ class RegionAugment(nn.Module):
         return (
             f"coverage={self.coverage}, feather={self.feather}, "
             f"background_swap={self.background_swap}, swap_donor={self.swap_donor!r}, "
-            f"region={self.region}, "
+            f"shared_donor={self.shared_donor}, region={self.region}, "
             f"select_rows={self.select_rows}"
         )

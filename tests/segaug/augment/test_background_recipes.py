@@ -205,3 +205,34 @@ def test_independent_swap_passes_swap_donor_and_refuses_an_unknown_one():
     assert RegionAugment(output_size=16, background_swap=0.5).swap_donor == "image"
     with pytest.raises(ValueError, match="swap_donor must be one of"):
         RegionAugment(output_size=16, background_swap=0.5, swap_donor="inpaint")
+
+
+def test_shared_donor_gives_every_swapped_view_of_a_batch_one_background():
+    x, m = _two_colour_batch(6)
+    own = m.bool().expand_as(x)
+    for donor_mode in ("image", "background"):
+        aug = RegionAugment(
+            foreground=[], background=[], fallback=[], geometric=False, coverage=(0.0, 1.0),
+            background_swap=1.0, swap_donor=donor_mode, shared_donor=True,
+        )  # fmt: skip
+        for seed in range(5):
+            torch.manual_seed(seed)
+            out = aug(x, m)
+            donors = out.params.swap["donor"]
+            shared = torch.mode(donors).values.item()
+            assert (donors != torch.arange(6)).all()  # no sample keeps its own background
+            assert (donors == shared).sum() == 5 and donors[shared] == (shared + 1) % 6
+            for i in range(6):
+                assert torch.equal(out.images[i][own[i]], x[i][own[i]])
+                if donor_mode == "image":  # the donor's view, own object and all
+                    assert torch.equal(out.images[i][~own[i]], x[donors[i]][~own[i]])
+                else:  # the donor's flat background, its object filled in
+                    bg = out.images[i][~own[i]]
+                    assert torch.allclose(bg, torch.full_like(bg, donors[i].item() / 6), atol=1e-6)
+            assert torch.equal(aug(x, m, params=out.params).images, out.images)  # replayed
+    # the recipes pass it on; per-sample donors stay the default
+    assert recipes.independent_swap(output_size=16, shared_donor=True).shared_donor
+    assert recipes.background_fill(output_size=16, swap=1.0, shared_donor=True).shared_donor
+    assert not recipes.independent_swap(output_size=16).shared_donor
+    with pytest.raises(ValueError, match="shared_donor must be True or False, got 'yes'"):
+        RegionAugment(output_size=16, background_swap=0.5, shared_donor="yes")
