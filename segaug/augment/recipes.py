@@ -299,8 +299,8 @@ def background_fill(
     pastes a view's object on another image's crop with that probability (as
     :func:`independent_swap`; the fill then replaces it in a share ``p`` of the views, so
     a share ``swap * (1 - p)`` of the views shows the object on a real foreign
-    background; ``swap_donor`` and ``shared_donor`` as in :func:`independent_swap`), and ``object_centered``
-    keeps every crop on the object
+    background; ``swap_donor`` and ``shared_donor`` as in :func:`independent_swap`), and
+    ``object_centered`` keeps every crop on the object
     (:class:`~segaug.augment.geometry.RandomResizedCropFlip`), so that no view shows
     background only.
 

@@ -210,6 +210,7 @@ def test_independent_swap_passes_swap_donor_and_refuses_an_unknown_one():
 def test_shared_donor_gives_every_swapped_view_of_a_batch_one_background():
     x, m = _two_colour_batch(6)
     own = m.bool().expand_as(x)
+    drawn = set()
     for donor_mode in ("image", "background"):
         aug = RegionAugment(
             foreground=[], background=[], fallback=[], geometric=False, coverage=(0.0, 1.0),
@@ -220,6 +221,7 @@ def test_shared_donor_gives_every_swapped_view_of_a_batch_one_background():
             out = aug(x, m)
             donors = out.params.swap["donor"]
             shared = torch.mode(donors).values.item()
+            drawn.add(shared)
             assert (donors != torch.arange(6)).all()  # no sample keeps its own background
             assert (donors == shared).sum() == 5 and donors[shared] == (shared + 1) % 6
             for i in range(6):
@@ -230,6 +232,13 @@ def test_shared_donor_gives_every_swapped_view_of_a_batch_one_background():
                     bg = out.images[i][~own[i]]
                     assert torch.allclose(bg, torch.full_like(bg, donors[i].item() / 6), atol=1e-6)
             assert torch.equal(aug(x, m, params=out.params).images, out.images)  # replayed
+    assert len(drawn) > 2  # the shared donor is drawn anew each call
+    for n, expected in ((2, [1, 0]), (1, [0])):  # the smallest batches: never the own row
+        torch.manual_seed(0)
+        small = aug(x[:n], m[:n])
+        assert small.params.swap["donor"].tolist() == expected
+        assert small.params.swap["fire"].all() == (n > 1)
+    assert torch.equal(small.images, x[:1])  # a batch of one has nothing to swap with
     # the recipes pass it on; per-sample donors stay the default
     assert recipes.independent_swap(output_size=16, shared_donor=True).shared_donor
     assert recipes.background_fill(output_size=16, swap=1.0, shared_donor=True).shared_donor
