@@ -240,6 +240,14 @@ def _default_fallback() -> list[IntensityOp]:
     return [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(p=0.2), GaussianBlur(p=0.5)]
 
 
+def _first_rows(values: Tensor) -> tuple[Tensor, Tensor]:
+    """The sorted distinct ``values`` (1-D, CPU) and, for each, the first index holding it."""
+    distinct, inverse = torch.unique(values, sorted=True, return_inverse=True)
+    first = torch.full((distinct.numel(),), values.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(values.numel()), reduce="amin")
+    return distinct, first
+
+
 class RegionAugment(nn.Module):
     """Segmentation-aware augmentation: different ops inside and outside the mask.
 
@@ -586,13 +594,18 @@ class RegionAugment(nn.Module):
         sel = torch.nonzero(rows).squeeze(1)
         if sel.numel() == 0:
             return
-        sel_dev = sel.to(bg_src.device)
-        donor_masks = m.index_select(0, donor[sel].to(m.device))
+        # Rows with the same donor hold the same pixels here (the ops come later): fill
+        # each donor once (one for the whole batch with ``shared_donor``).
+        donors, first = _first_rows(donor[sel])
+        donors_dev = donors.to(m.device)
+        donor_masks = m.index_select(0, donors_dev)
         if not soft:
             donor_masks = (donor_masks > 0.5).to(bg_src.dtype)
         # one pixel wider: the object's anti-aliased rim lies just outside a hard mask
         known = 1.0 - torch.nn.functional.max_pool2d(donor_masks, 3, stride=1, padding=1)
-        bg_src.index_copy_(0, sel_dev, fill_holes(bg_src.index_select(0, sel_dev), known))
+        filled = fill_holes(bg_src.index_select(0, sel[first].to(bg_src.device)), known)
+        slot = torch.searchsorted(donors, donor[sel])
+        bg_src.index_copy_(0, sel.to(bg_src.device), filled.index_select(0, slot.to(filled.device)))
 
     def _composite(
         self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, skip: Tensor | None = None

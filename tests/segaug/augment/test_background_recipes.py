@@ -245,3 +245,24 @@ def test_shared_donor_gives_every_swapped_view_of_a_batch_one_background():
     assert not recipes.independent_swap(output_size=16).shared_donor
     with pytest.raises(ValueError, match="shared_donor must be True or False, got 'yes'"):
         RegionAugment(output_size=16, background_swap=0.5, shared_donor="yes")
+
+
+@pytest.mark.parametrize("shared_donor", [False, True])
+def test_swap_donor_background_fills_each_donor_as_fill_holes_does(shared_donor):
+    from segaug.augment.ops import fill_holes
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 24, 24)  # textured: the fill differs from donor to donor
+    m = torch.zeros(16, 1, 24, 24)
+    for i in range(16):
+        m[i, :, i % 8 : i % 8 + 10, 4 + i % 5 : 14 + i % 5] = 1
+    aug = RegionAugment(
+        foreground=[], background=[], fallback=[], geometric=False, coverage=(0.0, 1.0),
+        background_swap=1.0, swap_donor="background", shared_donor=shared_donor,
+    )  # fmt: skip
+    out = aug(x, m)
+    donors = out.params.swap["donor"]
+    assert len(set(donors.tolist())) < 16  # donors repeat: each is filled once, used often
+    known = 1 - torch.nn.functional.max_pool2d(m[donors], 3, stride=1, padding=1)
+    expected = torch.where(m.bool(), x, fill_holes(x[donors], known))
+    assert torch.equal(out.images, expected)
