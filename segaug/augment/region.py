@@ -240,14 +240,6 @@ def _default_fallback() -> list[IntensityOp]:
     return [ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), RandomGrayscale(p=0.2), GaussianBlur(p=0.5)]
 
 
-def _first_rows(values: Tensor) -> tuple[Tensor, Tensor]:
-    """The sorted distinct ``values`` (1-D, CPU) and, for each, the first index holding it."""
-    distinct, inverse = torch.unique(values, sorted=True, return_inverse=True)
-    first = torch.full((distinct.numel(),), values.numel(), dtype=torch.long)
-    first.scatter_reduce_(0, inverse, torch.arange(values.numel()), reduce="amin")
-    return distinct, first
-
-
 class RegionAugment(nn.Module):
     """Segmentation-aware augmentation: different ops inside and outside the mask.
 
@@ -575,6 +567,7 @@ class RegionAugment(nn.Module):
     def _remove_donor_objects(
         self,
         bg_src: Tensor,
+        x: Tensor,
         m: Tensor,
         soft: bool,
         donor: Tensor,
@@ -582,7 +575,8 @@ class RegionAugment(nn.Module):
         params: AugmentParams,
         skip: Tensor | None,
     ) -> None:
-        """Fill the donor's own object in ``bg_src`` (in place) on the swapped rows, except
+        """Fill the donor's own object in ``bg_src`` (in place; ``x`` is the batch it was
+        taken from, ``bg_src[i] == x[donor[i]]``) on the swapped rows, except
         where a background op that ignores its input (``Fill``) or the fallback replaces
         the row anyway."""
         rows = swap.clone()
@@ -594,18 +588,17 @@ class RegionAugment(nn.Module):
         sel = torch.nonzero(rows).squeeze(1)
         if sel.numel() == 0:
             return
-        # Rows with the same donor hold the same pixels here (the ops come later): fill
-        # each donor once (one for the whole batch with ``shared_donor``).
-        donors, first = _first_rows(donor[sel])
-        donors_dev = donors.to(m.device)
-        donor_masks = m.index_select(0, donors_dev)
+        # Fill each distinct donor once, from the unswapped batch, and hand it to every
+        # row that takes it (one fill per view with ``shared_donor``).
+        donors, which = torch.unique(donor[sel], return_inverse=True)
+        donors = donors.to(m.device)
+        donor_masks = m.index_select(0, donors)
         if not soft:
-            donor_masks = (donor_masks > 0.5).to(bg_src.dtype)
+            donor_masks = (donor_masks > 0.5).to(x.dtype)
         # one pixel wider: the object's anti-aliased rim lies just outside a hard mask
         known = 1.0 - torch.nn.functional.max_pool2d(donor_masks, 3, stride=1, padding=1)
-        filled = fill_holes(bg_src.index_select(0, sel[first].to(bg_src.device)), known)
-        slot = torch.searchsorted(donors, donor[sel])
-        bg_src.index_copy_(0, sel.to(bg_src.device), filled.index_select(0, slot.to(filled.device)))
+        filled = fill_holes(x.index_select(0, donors.to(x.device)), known)
+        bg_src.index_copy_(0, sel.to(bg_src.device), filled.index_select(0, which.to(x.device)))
 
     def _composite(
         self, x: Tensor, m: Tensor, soft: bool, params: AugmentParams, skip: Tensor | None = None
@@ -621,7 +614,7 @@ class RegionAugment(nn.Module):
                 donor = torch.where(swap, params.swap["donor"], rows)
                 bg_src = x.index_select(0, donor.to(x.device))
                 if self.swap_donor == "background":
-                    self._remove_donor_objects(bg_src, m, soft, donor, swap, params, skip)
+                    self._remove_donor_objects(bg_src, x, m, soft, donor, swap, params, skip)
         bg = self._run(self.background, bg_src, params.background, rows, skip)
         if self.feather > 0:
             k = 2 * int(round(3 * self.feather)) + 1
