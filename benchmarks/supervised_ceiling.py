@@ -19,7 +19,9 @@ Three training sets, each ``--images`` images:
 Example:
     python benchmarks/supervised_ceiling.py runs/compare-20261203-160157 --seeds 0 1 2
 
-It prints a table next to the study's stored anchor and baseline, and writes JSON
+It prints a table next to the study's stored rows (anchor, baseline and recipes), with
+what the backgrounds cost each row (on gray minus on the backgrounds), the share of its
+object info it keeps on them, and the share of the study's gap it closes, and writes JSON
 (``--json``) with the machine it ran on.
 """
 
@@ -124,8 +126,11 @@ def measure(
     """Object info (on the backgrounds, on gray) of labelled encoders, and the study's rows.
 
     Returns:
-        ``{"settings": ..., "rows": [{"row", "seed", "object_info", "object_info_neutral",
-        "minutes"}, ...]}``; the study's stored anchor and baseline rows come first.
+        ``{"dataset", "image_size", "images", "epochs", "seeds", "rows": [{"row", "kind",
+        "seed", "object_info", "object_info_neutral", "minutes"}, ...], "summary": ...}``;
+        the study's stored rows (anchor, baseline and recipe rows, ``kind`` as the study
+        names it) come first, then the labelled rows (``kind`` ``"labelled"``);
+        ``summary`` is :func:`gap_table` of the rows.
     """
     if not Path(study, "settings.json").is_file():
         raise ValueError(f"study: {study} is not a segaug-compare folder (no settings.json)")
@@ -136,9 +141,11 @@ def measure(
     stored = []
     for path in sorted(Path(study, "runs").glob("*/result.json")):
         result = json.loads(path.read_text())
-        if result["kind"] in ("anchor", "baseline") and result["seed"] in seeds:
+        if result["seed"] in seeds:
             stored.append((path.parent, result))
-    if not stored:
+    # anchors and baselines first; every stored encoder shares the backbone and normalisation
+    stored.sort(key=lambda item: _KIND_ORDER.get(item[1]["kind"], len(_KIND_ORDER)))
+    if not stored or stored[0][1]["kind"] not in ("anchor", "baseline"):
         raise ValueError(f"study: no stored anchor or baseline run of seeds {seeds} in {study}")
     enc = load_encoder(stored[0][0])
     mean, std = enc.mean_std
@@ -160,6 +167,7 @@ def measure(
     rows = [
         {
             "row": result["row"],
+            "kind": result["kind"],
             "seed": result["seed"],
             "object_info": result["object_info"],
             "object_info_neutral": result.get("object_info_neutral"),
@@ -178,6 +186,7 @@ def measure(
             rows.append(
                 {
                     "row": f"labelled, {name}",
+                    "kind": "labelled",
                     "seed": seed,
                     "object_info": on_bg,
                     "object_info_neutral": on_gray,
@@ -197,7 +206,74 @@ def measure(
         "epochs": epochs,
         "seeds": seeds,
         "rows": rows,
+        "summary": gap_table(rows),
     }
+
+
+_KIND_ORDER = {"anchor": 0, "baseline": 1, "recipe": 2}
+
+
+def gap_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's object info, what the backgrounds cost it, and the share of the gap it closes.
+
+    The gap is the study's: from the baseline on the backgrounds to the objects-alone
+    anchor on gray. A row closes ``(its object info - baseline's) / gap`` of it; it
+    keeps ``on the backgrounds / on gray`` of what it knows about the objects, and the
+    backgrounds cost it ``on gray - on the backgrounds`` points. ``gap_closed`` is
+    ``None`` unless the rows hold exactly one anchor row and one baseline row (a study of
+    one method, batch size and budget), or for the anchor and baseline themselves.
+
+    Args:
+        rows: ``measure``'s rows (fractions, one entry per row and seed).
+
+    Returns:
+        One dict per row name, in first-seen order: ``row``, ``kind``, ``seeds``,
+        ``object_info`` and ``object_info_neutral`` (means, fractions; the latter
+        ``None`` where not measured), ``lost`` (fraction points) and ``kept`` (a share),
+        both ``None`` without the gray probe, and ``gap_closed`` (a share).
+
+    Example:
+        >>> rows = [
+        ...     {"row": "objects alone", "kind": "anchor", "object_info": 0.30,
+        ...      "object_info_neutral": 0.45},
+        ...     {"row": "simclr", "kind": "baseline", "object_info": 0.30,
+        ...      "object_info_neutral": 0.43},
+        ...     {"row": "labelled, random", "kind": "labelled", "object_info": 0.42,
+        ...      "object_info_neutral": 0.52},
+        ... ]
+        >>> last = gap_table(rows)[-1]
+        >>> round(last["lost"], 2), round(last["kept"], 2), round(last["gap_closed"], 2)
+        (0.1, 0.81, 0.8)
+    """
+    names = list(dict.fromkeys(r["row"] for r in rows))
+    table = []
+    for name in names:
+        picked = [r for r in rows if r["row"] == name]
+        on_bg = statistics.fmean(r["object_info"] for r in picked)
+        gray_values = [r["object_info_neutral"] for r in picked]
+        on_gray = statistics.fmean(gray_values) if all(v is not None for v in gray_values) else None
+        table.append(
+            {
+                "row": name,
+                "kind": picked[0]["kind"],
+                "seeds": len(picked),
+                "object_info": on_bg,
+                "object_info_neutral": on_gray,
+                "lost": None if on_gray is None else on_gray - on_bg,
+                "kept": None if not on_gray else on_bg / on_gray,
+                "gap_closed": None,
+            }
+        )
+    anchors = [t for t in table if t["kind"] == "anchor"]
+    baselines = [t for t in table if t["kind"] == "baseline"]
+    if len(anchors) == 1 and len(baselines) == 1 and anchors[0]["object_info_neutral"]:
+        low = baselines[0]["object_info"]
+        gap = anchors[0]["object_info_neutral"] - low
+        if gap > 0:
+            for t in table:
+                if t["kind"] in ("recipe", "labelled"):
+                    t["gap_closed"] = (t["object_info"] - low) / gap
+    return table
 
 
 def random_background_settings(s: Any) -> Any:
@@ -234,6 +310,14 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="a segaug-compare folder (backgrounds protocol)")
@@ -260,12 +344,23 @@ def main() -> None:
         f"labelled rows: {out['images']} images, {out['epochs']} epochs), mean ± std over "
         f"seeds {out['seeds']}:"
     )
-    print(f"  {'row':<28} {'on the backgrounds':>20} {'on gray':>14}")
-    names = list(dict.fromkeys(r["row"] for r in out["rows"]))
-    for name in names:
-        picked = [r for r in out["rows"] if r["row"] == name]
+    width = max(28, *(len(t["row"]) for t in out["summary"]))
+    print(
+        f"  {'row':<{width}} {'on the backgrounds':>20} {'on gray':>14} "
+        f"{'lost':>6} {'kept':>6} {'gap closed':>11}"
+    )
+    for t in out["summary"]:
+        picked = [r for r in out["rows"] if r["row"] == t["row"]]
         gray = [r["object_info_neutral"] for r in picked if r["object_info_neutral"] is not None]
-        print(f"  {name:<28} {_cell([r['object_info'] for r in picked]):>20} {_cell(gray):>14}")
+        print(
+            f"  {t['row']:<{width}} {_cell([r['object_info'] for r in picked]):>20} "
+            f"{_cell(gray):>14} {_points(t['lost']):>6} {_share(t['kept']):>6} "
+            f"{_share(t['gap_closed']):>11}"
+        )
+    print(
+        "  lost: on gray minus on the backgrounds (points); kept: on the backgrounds / on "
+        "gray; gap closed: of the study's gap, from the baseline to the anchor on gray"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, **out}, indent=2))
         print(f"wrote {args.json}")

@@ -47,9 +47,10 @@ def test_the_table_carries_the_stored_rows_and_the_labelled_ones(study, tmp_path
     assert "machine:" in done.stdout and "labelled, random" in done.stdout
     result = json.loads(out.read_text())
     assert result["machine"]["cores"] >= 1
-    rows = [(r["row"], r["seed"]) for r in result["rows"]]
-    assert rows == [("objects alone", 0), ("simclr", 0), ("labelled, random", 0),
-                    ("labelled, gray", 0)]  # fmt: skip
+    rows = [(r["row"], r["kind"], r["seed"]) for r in result["rows"]]
+    assert rows == [("objects alone", "anchor", 0), ("simclr", "baseline", 0),
+                    ("thesis", "recipe", 0), ("labelled, random", "labelled", 0),
+                    ("labelled, gray", "labelled", 0)]  # fmt: skip
     stored = {
         json.loads(p.read_text())["row"]: json.loads(p.read_text())
         for p in study.glob("runs/*/result.json")
@@ -57,6 +58,50 @@ def test_the_table_carries_the_stored_rows_and_the_labelled_ones(study, tmp_path
     assert result["rows"][1]["object_info"] == stored["simclr"]["object_info"]
     for r in result["rows"][2:]:
         assert 0.0 <= r["object_info"] <= 1.0 and 0.0 <= r["object_info_neutral"] <= 1.0
+    # the summary row of the recipe is the study's own numbers, decomposed
+    thesis = next(t for t in result["summary"] if t["row"] == "thesis")
+    expected = stored["thesis"]["object_info_neutral"] - stored["thesis"]["object_info"]
+    assert thesis["lost"] == pytest.approx(expected, abs=1e-12)
+    assert "gap closed" in done.stdout and "thesis" in done.stdout
+
+
+def _row(name: str, kind: str, on_bg: float, on_gray: float | None) -> dict:
+    return {"row": name, "kind": kind, "object_info": on_bg, "object_info_neutral": on_gray}
+
+
+def test_gap_table_decomposes_each_row_against_the_studys_gap() -> None:
+    rows = [
+        _row("objects alone", "anchor", 0.29, 0.44), _row("objects alone", "anchor", 0.31, 0.46),
+        _row("simclr", "baseline", 0.30, 0.43), _row("simclr", "baseline", 0.32, 0.43),
+        _row("swap", "recipe", 0.33, 0.43), _row("swap", "recipe", 0.35, 0.43),
+        _row("labelled, random", "labelled", 0.42, 0.52),
+    ]  # fmt: skip
+    table = {t["row"]: t for t in supervised_ceiling.gap_table(rows)}
+    assert list(table) == ["objects alone", "simclr", "swap", "labelled, random"]
+    # gap: anchor on gray 0.45 - baseline on the backgrounds 0.31 = 0.14
+    assert table["swap"]["gap_closed"] == pytest.approx(0.03 / 0.14)
+    assert table["labelled, random"]["gap_closed"] == pytest.approx(0.11 / 0.14)
+    assert table["swap"]["lost"] == pytest.approx(0.09)
+    assert table["swap"]["kept"] == pytest.approx(0.34 / 0.43)
+    assert table["swap"]["seeds"] == 2
+    assert table["objects alone"]["gap_closed"] is None  # the ends of the gap close nothing
+    assert table["simclr"]["gap_closed"] is None
+
+
+def test_gap_table_leaves_the_gap_out_where_it_is_not_one() -> None:
+    two_methods = [
+        _row("simclr / objects alone", "anchor", 0.30, 0.45),
+        _row("byol / objects alone", "anchor", 0.30, 0.40),
+        _row("simclr / simclr", "baseline", 0.30, 0.43),
+        _row("simclr / swap", "recipe", 0.33, 0.43),
+    ]
+    table = supervised_ceiling.gap_table(two_methods)
+    assert [t["gap_closed"] for t in table] == [None] * 4
+    no_gray = [_row("objects alone", "anchor", 0.30, None), _row("simclr", "baseline", 0.3, 0.4),
+               _row("swap", "recipe", 0.33, None)]  # fmt: skip
+    table = supervised_ceiling.gap_table(no_gray)
+    assert table[2]["lost"] is None and table[2]["kept"] is None
+    assert table[2]["gap_closed"] is None
 
 
 def test_a_labelled_encoder_fits_its_training_objects(study) -> None:
