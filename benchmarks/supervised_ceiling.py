@@ -138,15 +138,7 @@ def measure(
     if unknown:
         raise ValueError(f"sets: expected names among {TRAINING_SETS}, got {unknown}")
     s = study_settings(study)
-    stored = []
-    for path in sorted(Path(study, "runs").glob("*/result.json")):
-        result = json.loads(path.read_text())
-        if result["seed"] in seeds:
-            stored.append((path.parent, result))
-    # anchors and baselines first; every stored encoder shares the backbone and normalisation
-    stored.sort(key=lambda item: _KIND_ORDER.get(item[1]["kind"], len(_KIND_ORDER)))
-    if not stored or stored[0][1]["kind"] not in ("anchor", "baseline"):
-        raise ValueError(f"study: no stored anchor or baseline run of seeds {seeds} in {study}")
+    stored = stored_runs(study, seeds)
     enc = load_encoder(stored[0][0])
     mean, std = enc.mean_std
     n = images or s.num_samples
@@ -211,6 +203,26 @@ def measure(
 
 
 _KIND_ORDER = {"anchor": 0, "baseline": 1, "recipe": 2}
+
+
+def stored_runs(study: str | Path, seeds: list[int]) -> list[tuple[Path, dict[str, Any]]]:
+    """The study's finished runs of ``seeds``: anchors, then baselines, then recipe rows.
+
+    Every stored encoder of a study shares the backbone and the normalisation, so the
+    first one (an anchor or a baseline) serves to load the configuration.
+
+    Raises:
+        ValueError: the study holds no anchor or baseline run of ``seeds``.
+    """
+    stored = []
+    for path in sorted(Path(study, "runs").glob("*/result.json")):
+        result = json.loads(path.read_text())
+        if result["seed"] in seeds:
+            stored.append((path.parent, result))
+    stored.sort(key=lambda item: _KIND_ORDER.get(item[1]["kind"], len(_KIND_ORDER)))
+    if not stored or stored[0][1]["kind"] not in ("anchor", "baseline"):
+        raise ValueError(f"study: no stored anchor or baseline run of seeds {seeds} in {study}")
+    return stored
 
 
 def gap_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,7 +363,8 @@ def main() -> None:
     )
     for t in out["summary"]:
         picked = [r for r in out["rows"] if r["row"] == t["row"]]
-        gray = [r["object_info_neutral"] for r in picked if r["object_info_neutral"] is not None]
+        # as gap_table: on gray only where every seed was probed there
+        gray = [r["object_info_neutral"] for r in picked] if t["lost"] is not None else []
         print(
             f"  {t['row']:<{width}} {_cell([r['object_info'] for r in picked]):>20} "
             f"{_cell(gray):>14} {_points(t['lost']):>6} {_share(t['kept']):>6} "

@@ -73,7 +73,7 @@ def test_gap_table_decomposes_each_row_against_the_studys_gap() -> None:
     rows = [
         _row("objects alone", "anchor", 0.29, 0.44), _row("objects alone", "anchor", 0.31, 0.46),
         _row("simclr", "baseline", 0.30, 0.43), _row("simclr", "baseline", 0.32, 0.43),
-        _row("swap", "recipe", 0.33, 0.43), _row("swap", "recipe", 0.35, 0.43),
+        _row("swap", "recipe", 0.33, 0.40), _row("swap", "recipe", 0.35, 0.46),
         _row("labelled, random", "labelled", 0.42, 0.52),
     ]  # fmt: skip
     table = {t["row"]: t for t in supervised_ceiling.gap_table(rows)}
@@ -82,7 +82,7 @@ def test_gap_table_decomposes_each_row_against_the_studys_gap() -> None:
     assert table["swap"]["gap_closed"] == pytest.approx(0.03 / 0.14)
     assert table["labelled, random"]["gap_closed"] == pytest.approx(0.11 / 0.14)
     assert table["swap"]["lost"] == pytest.approx(0.09)
-    assert table["swap"]["kept"] == pytest.approx(0.34 / 0.43)
+    assert table["swap"]["kept"] == pytest.approx(0.34 / 0.43)  # of the means, not per seed
     assert table["swap"]["seeds"] == 2
     assert table["objects alone"]["gap_closed"] is None  # the ends of the gap close nothing
     assert table["simclr"]["gap_closed"] is None
@@ -102,6 +102,29 @@ def test_gap_table_leaves_the_gap_out_where_it_is_not_one() -> None:
     table = supervised_ceiling.gap_table(no_gray)
     assert table[2]["lost"] is None and table[2]["kept"] is None
     assert table[2]["gap_closed"] is None
+    no_gap = [_row("objects alone", "anchor", 0.30, 0.30), _row("simclr", "baseline", 0.31, 0.4),
+              _row("swap", "recipe", 0.33, 0.4)]  # fmt: skip
+    assert supervised_ceiling.gap_table(no_gap)[2]["gap_closed"] is None  # anchor below
+
+
+def test_stored_runs_put_anchors_and_baselines_first(tmp_path) -> None:
+    runs = [
+        ("background_fill-seed0", "recipe", 0),
+        ("simclr-seed0", "baseline", 0),
+        ("objects-alone-seed0", "anchor", 0),
+        ("objects-alone-seed1", "anchor", 1),
+    ]
+    for name, kind, seed in runs:
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "result.json").write_text(
+            json.dumps({"row": name[:-6], "kind": kind, "seed": seed})
+        )
+    kinds = [r["kind"] for _, r in supervised_ceiling.stored_runs(tmp_path, [0])]
+    assert kinds == ["anchor", "baseline", "recipe"]
+    (tmp_path / "runs" / "simclr-seed0" / "result.json").unlink()
+    (tmp_path / "runs" / "objects-alone-seed0" / "result.json").unlink()
+    with pytest.raises(ValueError, match="no stored anchor or baseline run of seeds"):
+        supervised_ceiling.stored_runs(tmp_path, [0])  # a recipe run alone cannot serve
 
 
 def test_a_labelled_encoder_fits_its_training_objects(study) -> None:
