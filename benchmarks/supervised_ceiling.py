@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import time
@@ -52,6 +53,7 @@ from simclr.evaluate.features import (  # noqa: E402
     extract_tensor_features,
     load_encoder,
 )
+from simclr.evaluate.stats import gap_closed  # noqa: E402
 
 TRAINING_SETS = ("random", "biased", "gray")
 """The labelled training sets (see the module docstring)."""
@@ -279,12 +281,11 @@ def gap_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     anchors = [t for t in table if t["kind"] == "anchor"]
     baselines = [t for t in table if t["kind"] == "baseline"]
     if len(anchors) == 1 and len(baselines) == 1 and anchors[0]["object_info_neutral"]:
-        low = baselines[0]["object_info"]
-        gap = anchors[0]["object_info_neutral"] - low
-        if gap > 0:
-            for t in table:
-                if t["kind"] in ("recipe", "labelled"):
-                    t["gap_closed"] = (t["object_info"] - low) / gap
+        low, high = baselines[0]["object_info"], anchors[0]["object_info_neutral"]
+        for t in table:
+            closed = gap_closed(t["object_info"], low, high)
+            if t["kind"] in ("recipe", "labelled") and not math.isnan(closed):
+                t["gap_closed"] = closed
     return table
 
 
