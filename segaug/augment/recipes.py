@@ -255,7 +255,7 @@ def independent_swap(
     measurements on both offline datasets: within seed noise of ``background_fill`` on
     SyntheticShapes and ahead of every other recipe on real objects on real photos, and
     they keep their gain with GrabCut's masks on both (docs/results/swap-donor.md). Those
-    are SimCLR's numbers: with BYOL (no negatives) the swap gained a third as much on
+    are SimCLR's numbers: with BYOL (no negatives) the swap gained about a third as much on
     SyntheticShapes and nothing on the photos, so sweep it for your method.
     Ryali et al. found p 0.1-0.3 best on ImageNet with far longer training; sweep it on
     your data (``segaug-compare --sweep independent_swap.p=0.2,0.5,0.8``).
