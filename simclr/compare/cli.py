@@ -68,8 +68,9 @@ def _parse_value(text: str) -> Any:
 
 def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]) -> Any:
     """A study folder's own settings; a flag given with ``--resume`` must not change one,
-    except those of :data:`ROW_FIELDS` (``--recipes``, ``--sweep``, ``--segmenter-masks``,
-    ``--degraded-masks``), which may add rows (:func:`keeps_rows`)."""
+    except those of :data:`ROW_FIELDS` (``--recipes``, ``--sweep``, the mask rows,
+    ``--methods``, ``--seeds``, ``--batch-sizes``, ``--budgets``), which may add to the
+    study (:func:`keeps_rows`)."""
     from dataclasses import asdict, replace
 
     saved = study_settings(folder)
@@ -83,14 +84,14 @@ def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]
     for key, value in overrides.items():
         if _json_form(value) == _json_form(stored[key]):
             continue
-        if keeps_rows(key, stored[key], value):
-            if row_names(key, value) != row_names(key, stored[key]):  # else only reordered
+        now = {**stored, key: value}
+        if keeps_rows(key, stored, now):
+            if row_names(key, now) != row_names(key, stored):  # else only reordered
                 added[key] = tuple(value)
             continue
         extend = (
-            f"; --{key.replace('_', '-')} may add rows, listing the stored entries too, but "
-            "not drop "
-            f"{sorted(row_names(key, stored[key]) - row_names(key, value))}"
+            f"; --{key.replace('_', '-')} may add to the study, listing the stored entries "
+            f"too, but not drop {sorted(row_names(key, stored) - row_names(key, now))}"
             if key in ROW_FIELDS
             else ""
         )
@@ -287,8 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="complete a study folder with its own settings (other flags must agree with "
-        f"them, except {row_flags('and')}, which may add rows: list the stored entries and "
-        "the new ones) (default: none, a new study)",
+        f"them, except {row_flags('and')}, which may add to the study: list the stored "
+        "entries and the new ones; --seeds N adds seeds up to N-1) (default: none, a new "
+        "study)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEGRADED_PREFIX",
     "EXACT_MASKS",
     "RunSpec",
+    "earlier_names",
     "mask_cache_dir",
     "mask_variants",
     "masks_label",
@@ -114,11 +115,40 @@ def mask_variants(s: CompareSettings) -> tuple[str, ...]:
     return (*s.segmenter_masks, *degraded)
 
 
-def _row_label(s: CompareSettings, method: str, batch: int, epochs: int, label: str) -> str:
-    parts = [method] if len(s.methods) > 1 else []
-    parts += [f"bs {batch}"] if len(s.batch_sizes) > 1 else []
-    parts += [f"{epochs} ep"] if len(s.budgets) > 1 else []
-    return " / ".join([*parts, label])
+def _row_label(
+    shown: tuple[bool, bool, bool], method: str, batch: int, epochs: int, label: str
+) -> str:
+    """A row's name: the method, batch size and budget prefixes that ``shown`` asks for
+    (a study names an axis only when it has several values), then ``label``."""
+    parts = (method, f"bs {batch}", f"{epochs} ep")
+    return " / ".join([*(part for part, show in zip(parts, shown, strict=True) if show), label])
+
+
+def _shown_axes(s: CompareSettings) -> tuple[bool, bool, bool]:
+    """Which axes the study's row names show: methods, batch sizes, budgets."""
+    return len(s.methods) > 1, len(s.batch_sizes) > 1, len(s.budgets) > 1
+
+
+def earlier_names(spec: RunSpec) -> list[str]:
+    """The folder names ``spec``'s run has in a study whose row names show fewer axes.
+
+    A study that gains a second method, batch size or budget on resume names its rows
+    with that axis, so a run finished before has one of these names.
+
+    Example:
+        >>> spec = RunSpec("simclr / thesis", "recipe", "simclr", "thesis", (), 0, "thesis",
+        ...                128, 6)
+        >>> earlier_names(spec)[:3]
+        ['thesis-seed0', '6-ep---thesis-seed0', 'bs-128---thesis-seed0']
+    """
+    from itertools import product
+
+    rows = (
+        _row_label(shown, spec.method, spec.batch_size, spec.epochs, spec.label)
+        for shown in product((False, True), repeat=3)
+    )
+    names = (replace(spec, row=row).name for row in rows)
+    return [name for name in dict.fromkeys(names) if name != spec.name]
 
 
 def label_map_masks(masks: str) -> bool:
@@ -193,6 +223,7 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
         return cells
 
     method_cells = {m: cells_of(m) for m in s.methods}
+    shown = _shown_axes(s)
     seen: set[tuple[str, int]] = set()
     out = []
     for seed in s.seeds:
@@ -200,7 +231,7 @@ def plan_runs(s: CompareSettings) -> list[RunSpec]:
             for b in s.batch_axis():
                 for e in s.budget_axis():
                     for label, kind, recipe, params, masks in method_cells[m]:
-                        row = _row_label(s, m, b, e, label)
+                        row = _row_label(shown, m, b, e, label)
                         if (row, seed) not in seen:
                             seen.add((row, seed))
                             out.append(

@@ -30,9 +30,11 @@ def _budgets(summary: dict[str, Any]) -> list[int]:
 
 
 def extra_plot_names(summary: dict[str, Any]) -> list[str]:
-    """The plots beyond the three every study has: ``budget`` (several training lengths)
-    and ``mask_quality`` (rows trained with other masks than the exact ones)."""
-    names = ["budget"] if len(_budgets(summary)) > 1 else []
+    """The plots beyond the three every study has: ``budget`` (several training lengths,
+    and recipe rows paired with a baseline to plot) and ``mask_quality`` (rows trained
+    with other masks than the exact ones)."""
+    paired = any(r["kind"] == "recipe" and "paired" in r for r in summary["rows"].values())
+    names = ["budget"] if len(_budgets(summary)) > 1 and paired else []
     if any("exact_row" in r for r in summary["rows"].values()):
         names.append("mask_quality")
     return names

@@ -19,7 +19,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from simclr.compare.settings import DEFAULT_STUDY_MINUTES, CompareSettings, pres
 
 __all__ = [
     "ROW_FIELDS",
+    "adopt_renamed_runs",
     "describe_study",
     "estimated_minutes",
     "evaluate_floors",
@@ -151,54 +152,84 @@ def study_settings(folder: str | Path) -> CompareSettings:
         raise ValueError(f"resume: {path} cannot be read ({err})") from None
 
 
-ROW_FIELDS = ("recipes", "sweep", "segmenter_masks", "degraded_masks")
-"""Settings a resumed study may extend with more rows (``segaug-compare --resume DIR
---sweep ...``, ``--degraded-masks ...``): its finished runs stay valid, because every run
-depends only on its own row, its masks, its seed and the other settings."""
+ROW_FIELDS = (
+    "recipes",
+    "sweep",
+    "segmenter_masks",
+    "degraded_masks",
+    "methods",
+    "seeds",
+    "batch_sizes",
+    "budgets",
+)
+"""Settings a resumed study may extend (``segaug-compare --resume DIR --sweep ...``,
+``--methods simclr byol``, ``--seeds 5``, ``--budgets 6 18``): its finished runs stay
+valid, because every run depends only on its row, its method, batch size, budget, masks
+and seed, and the other settings, which must stay as stored."""
+
+_AXIS_DEFAULTS = {"batch_sizes": "batch_size", "budgets": "epochs"}
+"""Axes that, left empty, hold one value: that of another setting."""
 
 
 def row_flags(last: str) -> str:
     """The flags of :data:`ROW_FIELDS` as a user types them, in a sentence.
 
     Example:
-        >>> row_flags("or")
-        '--recipes, --sweep, --segmenter-masks or --degraded-masks'
+        >>> row_flags("or")  # doctest: +NORMALIZE_WHITESPACE
+        '--recipes, --sweep, --segmenter-masks, --degraded-masks, --methods, --seeds,
+         --batch-sizes or --budgets'
     """
     flags = [f"--{key.replace('_', '-')}" for key in ROW_FIELDS]
     return f"{', '.join(flags[:-1])} {last} {flags[-1]}"
 
 
-def row_names(key: str, entries: Any) -> set[str]:
-    """The rows that the entries of setting ``key`` (:data:`ROW_FIELDS`) make.
+def row_names(key: str, settings: Mapping[str, Any]) -> set[str]:
+    """What setting ``key`` (:data:`ROW_FIELDS`) of ``settings`` adds to a study: its rows,
+    methods, seeds, batch sizes or budgets, as text.
+
+    ``settings`` is a study's settings as a mapping (``settings.json``, ``asdict``). An
+    empty ``batch_sizes`` or ``budgets`` stands for the one ``batch_size`` or ``epochs``.
 
     Example:
-        >>> sorted(row_names("sweep", ["independent_swap.p=0.5,0.8"]))
+        >>> sorted(row_names("sweep", {"sweep": ["independent_swap.p=0.5,0.8"]}))
         ['independent_swap p=0.5', 'independent_swap p=0.8']
-        >>> sorted(row_names("degraded_masks", [0.9, 0.75]))
+        >>> sorted(row_names("degraded_masks", {"degraded_masks": [0.9, 0.75]}))
         ['0.75', '0.9']
+        >>> row_names("budgets", {"budgets": [], "epochs": 6})
+        {'6'}
     """
     from simclr.compare.plan import sweep_rows
 
+    entries = settings[key]
+    if key in _AXIS_DEFAULTS and not entries:
+        entries = [settings[_AXIS_DEFAULTS[key]]]
     if key == "sweep":
         return {label for spec in entries for label, _ in sweep_rows(spec)[1]}
     if key == "degraded_masks":
         return {f"{float(v):g}" for v in entries}
-    return set(entries)
+    return {str(v) for v in entries}
 
 
-def keeps_rows(key: str, saved: Any, now: Any) -> bool:
-    """Whether the entries ``now`` of setting ``key`` make every row that ``saved`` made.
+def keeps_rows(key: str, saved: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether setting ``key`` of the settings ``now`` makes every row and run that it
+    made in the ``saved`` settings (both mappings, as in :func:`row_names`).
 
-    Only :data:`ROW_FIELDS` may change on resume, and only this way: rows are added,
-    in any order and however the entries are written, never dropped.
+    Only :data:`ROW_FIELDS` may change on resume, and only this way: rows, methods,
+    seeds, batch sizes or budgets are added, in any order and however the entries are
+    written, never dropped.
 
     Example:
-        >>> keeps_rows("sweep", ["independent_swap.p=0.5,0.8"], ["independent_swap.p=0.5,0.8,1.0"])
+        >>> keeps_rows("sweep", {"sweep": ["independent_swap.p=0.5,0.8"]},
+        ...            {"sweep": ["independent_swap.p=0.5,0.8,1.0"]})
         True
-        >>> keeps_rows("sweep", ["independent_swap.p=0.8"], []), keeps_rows("seeds", [0], [0, 1])
-        (False, False)
-        >>> keeps_rows("degraded_masks", [0.75], [0.9, 0.75])
+        >>> keeps_rows("sweep", {"sweep": ["independent_swap.p=0.8"]}, {"sweep": []})
+        False
+        >>> keeps_rows("seeds", {"seeds": [0]}, {"seeds": [0, 1]})
         True
+        >>> keeps_rows("budgets", {"budgets": [], "epochs": 6}, {"budgets": [6, 18], "epochs": 6})
+        True
+        >>> keeps_rows("epochs", {"epochs": 6}, {"epochs": 18})
+        False
     """
     return key in ROW_FIELDS and row_names(key, saved) <= row_names(key, now)
 
@@ -210,18 +241,94 @@ def _open_resumed(out: Path, settings: CompareSettings) -> None:
 
     saved = json.loads(json.dumps(asdict(study_settings(out))))
     now = json.loads(json.dumps(asdict(settings)))
-    differ = sorted(
-        k for k in now if saved.get(k) != now[k] and not keeps_rows(k, saved.get(k, []), now[k])
-    )
+    differ = sorted(k for k in now if saved[k] != now[k] and not keeps_rows(k, saved, now))
     if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in differ[:4])
+        shown = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in differ[:4])
         raise ValueError(
             f"resume: {out} was run with other settings ({shown}); resume it with "
-            f"`segaug-compare --resume {out}` alone (adding {row_flags('or')} rows at "
+            f"`segaug-compare --resume {out}` alone (adding entries to {row_flags('or')} at "
             "most), or start a new --out-dir"
         )
     if saved != now:
         atomic_write(out / "settings.json", json.dumps(asdict(settings), indent=1))
+
+
+def _run_identity(folder: Path) -> tuple[str, int, int, int] | None:
+    """Method, batch size, epochs and seed of the run a folder holds (from its
+    ``result.json``, else its ``config.yaml``); ``None`` when neither says."""
+    import yaml
+
+    try:
+        result = json.loads((folder / "result.json").read_text())
+        if result.get("epochs"):  # results written before the field existed lack it
+            return (
+                str(result["method"]),
+                int(result["batch_size"]),
+                int(result["epochs"]),
+                int(result["seed"]),
+            )
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    try:
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        return (
+            str(cfg["method"]["name"]),
+            int(cfg["data"]["batch_size"]),
+            int(cfg["train"]["epochs"]),
+            int(cfg["train"]["seed"]),
+        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+
+
+def adopt_renamed_runs(out: Path, specs: list[RunSpec]) -> list[tuple[str, str]]:
+    """Give finished or interrupted runs the folder names of a study that gained an axis.
+
+    A study names a method, batch size or budget in its rows only when it has several,
+    so a study resumed with a second one (``--methods simclr byol``) renames its rows:
+    ``thesis`` becomes ``simclr / thesis``. Each run whose folder is missing takes the
+    folder that held it under a shorter name (:func:`~simclr.compare.plan.earlier_names`),
+    once that folder's own ``result.json`` or ``config.yaml`` shows the same method,
+    batch size, epochs and seed. Its ``result.json`` gets the new row name. A folder
+    left half-renamed by a crash is found the same way on the next resume.
+
+    Returns:
+        The ``(old, new)`` folder names, in plan order.
+
+    Raises:
+        ValueError: Two folders hold the same run (one line naming both).
+    """
+    from segaug.io import atomic_write
+    from simclr.compare.plan import earlier_names
+
+    runs = out / "runs"
+    renamed = []
+    for spec in specs:
+        target = runs / spec.name
+        if target.exists():
+            continue
+        identity = (spec.method, spec.batch_size, spec.epochs, spec.seed)
+        held = [
+            name
+            for name in earlier_names(spec)
+            if (runs / name).is_dir() and _run_identity(runs / name) == identity
+        ]
+        if len(held) > 1:
+            raise ValueError(
+                f"resume: {runs} holds the run '{spec.row}' seed {spec.seed} twice "
+                f"({', '.join(held)}); keep one of them"
+            )
+        if held:
+            (runs / held[0]).rename(target)
+            result = target / "result.json"
+            try:
+                stored = json.loads(result.read_text())
+                stored["row"] = spec.row
+                atomic_write(result, json.dumps(stored, indent=1))
+            except (OSError, UnicodeDecodeError, ValueError, TypeError):
+                pass  # no result yet, or a broken one (reported and redone by the loop)
+            renamed.append((held[0], spec.name))
+    return renamed
 
 
 def _last_logged_epoch(run_dir: Path) -> dict[str, float]:
@@ -351,9 +458,11 @@ def run_study(
         settings: What to run.
         progress: Show a progress bar over runs.
         resume: A previous report folder: its finished runs are reused, the rest run.
-        announce: Called once with :func:`start_line` (what the study runs, about how
-            long it takes, where it writes) after the settings and the data are checked
-            and before any work; ``segaug-compare`` prints it.
+        announce: Called with :func:`start_line` (what the study runs, about how long
+            it takes, where it writes) after the settings and the data are checked and
+            before any work, and before it, on a resume that renamed run folders
+            (:func:`adopt_renamed_runs`), with a line saying so; ``segaug-compare``
+            prints them.
 
     Raises:
         ValueError: Bad settings, before any training.
@@ -375,6 +484,15 @@ def run_study(
     if resume is not None:
         out = Path(resume)
         _open_resumed(out, settings)
+        renamed = adopt_renamed_runs(out, specs)
+        if renamed and announce is not None:
+            first = ", ".join(f"{a} -> {b}" for a, b in renamed[:2])
+            more = f" and {len(renamed) - 2} more" if len(renamed) > 2 else ""
+            folders = f"{len(renamed)} run folder{'s' if len(renamed) != 1 else ''}"
+            announce(
+                f"segaug-compare: the study's rows now name their method, batch size or "
+                f"budget: {folders} renamed ({first}{more})"
+            )
     else:
         out = Path(settings.out_dir) / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         out.mkdir(parents=True, exist_ok=False)
@@ -393,7 +511,7 @@ def run_study(
         done = run_dir / "result.json"
         loaded = _read_result(done) if done.is_file() else None
         if loaded is not None:  # a result written before a field existed gets the spec's
-            runs.append({**asdict(spec), "params": dict(spec.params), **loaded})
+            runs.append({**asdict(spec), "params": dict(spec.params), **loaded, "row": spec.row})
             runs[-1]["epochs"] = runs[-1].get("epochs") or spec.epochs
             reused += 1
             continue

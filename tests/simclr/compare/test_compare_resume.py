@@ -161,7 +161,7 @@ def test_a_finished_study_gains_rows_that_match_a_study_run_with_them(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert (
         len(err) == 1
-        and "--sweep may add rows, listing the stored entries too, but not "
+        and "--sweep may add to the study, listing the stored entries too, but not "
         "drop ['background_fill p=0.5 swap=1.0']"
         in err[0]
     ), err
@@ -189,5 +189,93 @@ def test_a_finished_study_gains_a_mask_quality_row(tmp_path, capsys):
     capsys.readouterr()
     assert main(["--resume", str(out), "--no-progress", "--degraded-masks", "0.9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--degraded-masks may add rows" in err[0], err
+    assert len(err) == 1 and "--degraded-masks may add to the study" in err[0], err
     assert "not drop ['0.6']" in err[0], err
+
+
+def _checkpoint_stamps(out):
+    return {d.name: (d / "last.pt").stat().st_mtime_ns for d in (out / "runs").iterdir()}
+
+
+def test_a_finished_study_gains_a_method_and_seeds_keeping_its_runs(tmp_path, capsys):
+    """A one-method study resumed with a second method (listed first) and more seeds: the
+    finished runs move to folders that name their method and are not trained again, and
+    the study ends with the runs of a study run with both from the start, to the bit."""
+    import shutil
+
+    first, together = tmp_path / "first", tmp_path / "together"
+    assert main([*TINY_COMPARE_FLAGS, "--methods", "byol", "--out-dir", str(first)]) == 0
+    (out,) = first.glob("compare-*")
+    before = {d.name: _result(out, d.name) for d in (out / "runs").iterdir()}
+    stamps = _checkpoint_stamps(out)
+    assert sorted(before) == ["objects-alone-seed0", "simclr-seed0", "thesis-seed0"]
+    capsys.readouterr()
+    grown = ["--methods", "simclr", "byol", "--seeds", "2"]
+    assert main(["--resume", str(out), "--no-progress", *grown]) == 0
+    printed = capsys.readouterr().out
+    assert "3 run folders renamed (objects-alone-seed0 -> byol---objects-alone-seed0" in printed
+    assert "(3 of 12 runs done)" in printed
+    for name, result in before.items():
+        assert not (out / "runs" / name).exists()
+        moved = _result(out, "byol---" + name)  # byol's, though simclr's rows come first
+        assert moved["row"] == "byol / " + result["row"] and moved["method"] == "byol"
+        assert {k: v for k, v in moved.items() if k != "row"} == {
+            k: v for k, v in result.items() if k != "row"
+        }
+        assert _checkpoint_stamps(out)["byol---" + name] == stamps[name]  # not retrained
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["methods"] == ["simclr", "byol"] and settings["seeds"] == [0, 1]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["summary"]["rows"]) == [
+        f"{m} / {row}" for m in ("simclr", "byol") for row in ("objects alone", "simclr", "thesis")
+    ]
+    assert report["reused_runs"] == 3
+    # every run is the run a study with both methods and both seeds from the start makes
+    assert main([*TINY_COMPARE_FLAGS, *grown, "--out-dir", str(together)]) == 0
+    (whole,) = together.glob("compare-*")
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        p.name for p in (whole / "runs").iterdir()
+    )
+    for run in (whole / "runs").iterdir():
+        for key in ("object_info", "bg_info", "knn_original"):
+            assert _result(out, run.name)[key] == _result(whole, run.name)[key], (run.name, key)
+
+    # a crash between the new settings and the renames: the next bare resume finds the run
+    runs = out / "runs"
+    (runs / "byol---thesis-seed1").rename(runs / "thesis-seed1")
+    stamps = _checkpoint_stamps(out)
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    assert "1 run folder renamed (thesis-seed1 -> byol---thesis-seed1)" in capsys.readouterr().out
+    assert _checkpoint_stamps(out) == {
+        ("byol---thesis-seed1" if k == "thesis-seed1" else k): v for k, v in stamps.items()
+    }
+    # the same run in two folders is refused in one line naming both
+    (runs / "byol---thesis-seed0").rename(runs / "thesis-seed0")
+    shutil.copytree(runs / "thesis-seed0", runs / "byol---1-ep---thesis-seed0")
+    assert main(["--resume", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the run 'byol / thesis' seed 0 twice" in err[0], err
+    assert "thesis-seed0, byol---1-ep---thesis-seed0" in err[0], err
+
+
+def test_a_finished_study_gains_a_budget_and_keeps_its_runs(tmp_path, capsys) -> None:
+    flags = [*TINY_COMPARE_FLAGS, "--set", "anchors=false"]
+    assert main([*flags, "--out-dir", str(tmp_path)]) == 0
+    (out,) = tmp_path.glob("compare-*")
+    stamps = _checkpoint_stamps(out)
+    assert sorted(stamps) == ["thesis-seed0"]
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--no-progress", "--budgets", "1", "2"]) == 0
+    assert "1 run folder renamed (thesis-seed0 -> 1-ep---thesis-seed0)" in capsys.readouterr().out
+    assert _checkpoint_stamps(out)["1-ep---thesis-seed0"] == stamps["thesis-seed0"]
+    assert _result(out, "2-ep---thesis-seed0")["epochs"] == 2
+    rows = json.loads((out / "report.json").read_text())["summary"]["rows"]
+    assert list(rows) == ["1 ep / thesis", "2 ep / thesis"]
+    # dropping the stored budget is refused in one line naming it
+    assert main(["--resume", str(out), "--no-progress", "--budgets", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--budgets may add to the study" in err[0], err
+    assert "not drop ['1']" in err[0], err
+    # without a baseline no gain is paired: no empty budget plot
+    assert not (out / "budget.png").exists()
