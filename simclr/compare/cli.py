@@ -19,6 +19,7 @@ from typing import Any
 
 from simclr.compare.protocols import PROTOCOLS, get_protocol
 from simclr.compare.runner import (
+    AXIS_DEFAULTS,
     ROW_FIELDS,
     keeps_rows,
     row_flags,
@@ -54,9 +55,29 @@ def _read_grid(path: str) -> dict[str, Any]:
         raise ValueError(
             f"--grid {path!r}: unknown settings {unknown}; expected some of {', '.join(fields)}"
         )
-    if isinstance(data.get("seeds"), int):
-        data["seeds"] = list(range(data["seeds"]))
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return {k: _setting_value(k, v) for k, v in data.items()}
+
+
+def _setting_value(key: str, value: Any) -> Any:
+    """A ``--set`` or ``--grid`` value in the settings' form: lists become tuples, an
+    integer ``seeds`` is a count (as ``--seeds N``), and a single value of a list setting
+    is a list of one (``methods=byol``, ``budgets=18``).
+
+    Example:
+        >>> _setting_value("seeds", 3), _setting_value("methods", "byol")
+        ((0, 1, 2), ('byol',))
+        >>> _setting_value("budgets", [6, 18]), _setting_value("epochs", 6)
+        ((6, 18), 6)
+    """
+    if isinstance(value, list):
+        return tuple(value)
+    if key == "seeds" and isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(value))
+    if isinstance(CompareSettings.__dataclass_fields__[key].default, tuple) and not isinstance(
+        value, dict
+    ):
+        return (value,)
+    return value
 
 
 def _parse_value(text: str) -> Any:
@@ -86,21 +107,33 @@ def _resumed_settings(folder: str, preset: str | None, overrides: dict[str, Any]
             continue
         now = {**stored, key: value}
         if keeps_rows(key, stored, now):
-            if row_names(key, now) != row_names(key, stored):  # else only reordered
-                added[key] = tuple(value)
+            if key not in ROW_FIELDS or row_names(key, now) != row_names(key, stored):
+                added[key] = value  # else only reordered
             continue
-        extend = (
-            f"; --{key.replace('_', '-')} may add to the study, listing the stored entries "
-            f"too, but not drop {sorted(row_names(key, stored) - row_names(key, now))}"
-            if key in ROW_FIELDS
-            else ""
-        )
         raise ValueError(
             f"{key}: {folder} was run with {key}={stored[key]!r}, got {value!r}; a "
-            f"resumed study keeps its settings{extend} (drop the flag, or start a new "
-            "--out-dir)"
+            f"resumed study keeps its settings{_what_may_change(key, stored, now)} (drop "
+            "the flag, or start a new --out-dir)"
         )
     return replace(saved, **added) if added else saved
+
+
+def _what_may_change(key: str, stored: dict[str, Any], now: dict[str, Any]) -> str:
+    """How setting ``key`` may change on resume, for the one-line refusal ("" if not)."""
+    if key == "method_params":
+        return "; method_params may only add the parameters of a method the study gains"
+    if key not in ROW_FIELDS:
+        return ""
+    dropped = sorted(row_names(key, stored) - row_names(key, now))
+    if key == "seeds":
+        seeds = sorted(int(v) for v in dropped)
+        return f"; --seeds may add seeds, not drop {seeds} (--seeds N runs seeds 0 to N-1)"
+    default = AXIS_DEFAULTS.get(key)
+    held = f" (the study's {default}={stored[default]})" if default and not stored[key] else ""
+    return (
+        f"; --{key.replace('_', '-')} may add to the study, listing the stored entries too, "
+        f"but not drop {dropped}{held}"
+    )
 
 
 def _json_form(value: Any) -> Any:
@@ -120,13 +153,15 @@ def _epilog() -> str:
         f"{d.out_dir}/compare-<timestamp>/ (report.md, report.json, plots; --out-dir moves "
         "it). Before any work it prints one line: what it runs, about how long it takes and "
         "where it writes. Every finished run is saved as it ends; --resume DIR completes an "
-        "interrupted study, and with --recipes or --sweep adds rows to a finished one.\n\n"
+        "interrupted study, and with --recipes, --sweep, --methods, --seeds or --budgets adds "
+        "rows, methods, seeds or training lengths to a finished one.\n\n"
         "examples:\n"
         "  segaug-compare --preset cpu                  # every recipe and the p sweeps\n"
         "  segaug-compare --recipes background_fill --seeds 1\n"
         "  segaug-compare --preset study --dataset cifar10 --data-root ~/data\n"
         "  segaug-compare --resume runs/compare-20260101-120000\n"
-        "  segaug-compare --resume runs/compare-20260101-120000 --sweep independent_swap.p=1.0"
+        "  segaug-compare --resume runs/compare-20260101-120000 --sweep independent_swap.p=1.0\n"
+        "  segaug-compare --resume runs/compare-20260101-120000 --methods simclr byol --seeds 5"
     )
 
 
@@ -309,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"--set {item!r}: expected KEY=VALUE with KEY one of "
                     f"{', '.join(CompareSettings.__dataclass_fields__)}"
                 )
-            v = _parse_value(value)
-            overrides[key] = tuple(v) if isinstance(v, list) else v
+            overrides[key] = _setting_value(key, _parse_value(value))
         for key in ("recipes", "methods", "sweep"):
             if getattr(a, key) is not None:
                 overrides[key] = tuple(getattr(a, key))

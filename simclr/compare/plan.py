@@ -130,7 +130,8 @@ def _shown_axes(s: CompareSettings) -> tuple[bool, bool, bool]:
 
 
 def earlier_names(spec: RunSpec) -> list[str]:
-    """The folder names ``spec``'s run has in a study whose row names show fewer axes.
+    """The other folder names ``spec``'s run has in studies whose row names show other
+    axes (method, batch size, budget: every combination but its own).
 
     A study that gains a second method, batch size or budget on resume names its rows
     with that axis, so a run finished before has one of these names.

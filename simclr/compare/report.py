@@ -242,11 +242,12 @@ def methods_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def budget_lines(summary: dict[str, Any]) -> list[str]:
-    """The budget section: each row's gain at every training length (several budgets only)."""
+    """The budget section: each row's gain at every training length (several budgets and
+    recipe rows paired with a baseline only: the study's ``budget`` plot)."""
+    if "budget" not in extra_plot_names(summary):  # one budget, or no gain to pair
+        return []
     rows = summary["rows"]
     budgets = sorted({r.get("epochs", 0) for r in rows.values()})
-    if len(budgets) < 2:
-        return []
     protocol = get_protocol(summary["protocol"])
     key = _gain_key(protocol)
     steps = {

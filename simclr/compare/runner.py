@@ -33,8 +33,10 @@ from simclr.compare.protocols import Protocol, get_protocol
 from simclr.compare.settings import DEFAULT_STUDY_MINUTES, CompareSettings, preset_settings
 
 __all__ = [
+    "AXIS_DEFAULTS",
     "ROW_FIELDS",
     "adopt_renamed_runs",
+    "renamed_runs",
     "describe_study",
     "estimated_minutes",
     "evaluate_floors",
@@ -167,7 +169,7 @@ ROW_FIELDS = (
 valid, because every run depends only on its row, its method, batch size, budget, masks
 and seed, and the other settings, which must stay as stored."""
 
-_AXIS_DEFAULTS = {"batch_sizes": "batch_size", "budgets": "epochs"}
+AXIS_DEFAULTS = {"batch_sizes": "batch_size", "budgets": "epochs"}
 """Axes that, left empty, hold one value: that of another setting."""
 
 
@@ -201,8 +203,8 @@ def row_names(key: str, settings: Mapping[str, Any]) -> set[str]:
     from simclr.compare.plan import sweep_rows
 
     entries = settings[key]
-    if key in _AXIS_DEFAULTS and not entries:
-        entries = [settings[_AXIS_DEFAULTS[key]]]
+    if key in AXIS_DEFAULTS and not entries:
+        entries = [settings[AXIS_DEFAULTS[key]]]
     if key == "sweep":
         return {label for spec in entries for label, _ in sweep_rows(spec)[1]}
     if key == "degraded_masks":
@@ -216,7 +218,8 @@ def keeps_rows(key: str, saved: Mapping[str, Any], now: Mapping[str, Any]) -> bo
 
     Only :data:`ROW_FIELDS` may change on resume, and only this way: rows, methods,
     seeds, batch sizes or budgets are added, in any order and however the entries are
-    written, never dropped.
+    written, never dropped. ``method_params`` may change only for methods that the
+    ``saved`` study does not have (the hyperparameters of a method it gains).
 
     Example:
         >>> keeps_rows("sweep", {"sweep": ["independent_swap.p=0.5,0.8"]},
@@ -230,7 +233,14 @@ def keeps_rows(key: str, saved: Mapping[str, Any], now: Mapping[str, Any]) -> bo
         True
         >>> keeps_rows("epochs", {"epochs": 6}, {"epochs": 18})
         False
+        >>> saved = {"methods": ["simclr"], "method_params": {}}
+        >>> keeps_rows("method_params", saved, {"method_params": {"byol": {"momentum": 0.996}}})
+        True
+        >>> keeps_rows("method_params", saved, {"method_params": {"simclr": {"temperature": 0.5}}})
+        False
     """
+    if key == "method_params":
+        return all(now[key].get(m) == saved[key].get(m) for m in saved["methods"])
     return key in ROW_FIELDS and row_names(key, saved) <= row_names(key, now)
 
 
@@ -281,31 +291,32 @@ def _run_identity(folder: Path) -> tuple[str, int, int, int] | None:
         return None
 
 
-def adopt_renamed_runs(out: Path, specs: list[RunSpec]) -> list[tuple[str, str]]:
-    """Give finished or interrupted runs the folder names of a study that gained an axis.
+def renamed_runs(out: Path, specs: list[RunSpec]) -> list[tuple[str, RunSpec]]:
+    """The finished or interrupted runs of a study that gained an axis, and their new
+    folder names; reads only.
 
     A study names a method, batch size or budget in its rows only when it has several,
     so a study resumed with a second one (``--methods simclr byol``) renames its rows:
-    ``thesis`` becomes ``simclr / thesis``. Each run whose folder is missing takes the
-    folder that held it under a shorter name (:func:`~simclr.compare.plan.earlier_names`),
-    once that folder's own ``result.json`` or ``config.yaml`` shows the same method,
-    batch size, epochs and seed. Its ``result.json`` gets the new row name. A folder
-    left half-renamed by a crash is found the same way on the next resume.
+    ``thesis`` becomes ``simclr / thesis``. Each run whose folder is missing is held by
+    a folder under another of its names (:func:`~simclr.compare.plan.earlier_names`)
+    whose own ``result.json`` or ``config.yaml`` shows the same method, batch size,
+    epochs and seed. Any of the names counts, so a folder left half-renamed by a crash
+    is found on the next resume, whatever the settings it resumes with.
 
     Returns:
-        The ``(old, new)`` folder names, in plan order.
+        Each such run's old folder name and its spec (whose ``name`` is the new one), in
+        plan order.
 
     Raises:
-        ValueError: Two folders hold the same run (one line naming both).
+        ValueError: Two folders hold a run whose own folder is missing (one line naming
+            both).
     """
-    from segaug.io import atomic_write
     from simclr.compare.plan import earlier_names
 
     runs = out / "runs"
     renamed = []
     for spec in specs:
-        target = runs / spec.name
-        if target.exists():
+        if (runs / spec.name).exists():
             continue
         identity = (spec.method, spec.batch_size, spec.epochs, spec.seed)
         held = [
@@ -319,16 +330,25 @@ def adopt_renamed_runs(out: Path, specs: list[RunSpec]) -> list[tuple[str, str]]
                 f"({', '.join(held)}); keep one of them"
             )
         if held:
-            (runs / held[0]).rename(target)
-            result = target / "result.json"
-            try:
-                stored = json.loads(result.read_text())
-                stored["row"] = spec.row
-                atomic_write(result, json.dumps(stored, indent=1))
-            except (OSError, UnicodeDecodeError, ValueError, TypeError):
-                pass  # no result yet, or a broken one (reported and redone by the loop)
-            renamed.append((held[0], spec.name))
+            renamed.append((held[0], spec))
     return renamed
+
+
+def adopt_renamed_runs(out: Path, renamed: list[tuple[str, RunSpec]]) -> None:
+    """Move each run folder of :func:`renamed_runs` to its new name; its ``result.json``
+    gets the new row name (read from the plan as well, should a crash come between)."""
+    from segaug.io import atomic_write
+
+    runs = out / "runs"
+    for old, spec in renamed:
+        (runs / old).rename(runs / spec.name)
+        result = runs / spec.name / "result.json"
+        try:
+            stored = json.loads(result.read_text())
+            stored["row"] = spec.row
+            atomic_write(result, json.dumps(stored, indent=1))
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+            pass  # no result yet, or a broken one (reported and redone by the loop)
 
 
 def _last_logged_epoch(run_dir: Path) -> dict[str, float]:
@@ -483,10 +503,11 @@ def run_study(
     t_start = time.time()
     if resume is not None:
         out = Path(resume)
+        renamed = renamed_runs(out, specs)  # refuses two copies of a run before any change
         _open_resumed(out, settings)
-        renamed = adopt_renamed_runs(out, specs)
+        adopt_renamed_runs(out, renamed)
         if renamed and announce is not None:
-            first = ", ".join(f"{a} -> {b}" for a, b in renamed[:2])
+            first = ", ".join(f"{old} -> {spec.name}" for old, spec in renamed[:2])
             more = f" and {len(renamed) - 2} more" if len(renamed) > 2 else ""
             folders = f"{len(renamed)} run folder{'s' if len(renamed) != 1 else ''}"
             announce(

@@ -250,13 +250,24 @@ def test_a_finished_study_gains_a_method_and_seeds_keeping_its_runs(tmp_path, ca
     assert _checkpoint_stamps(out) == {
         ("byol---thesis-seed1" if k == "thesis-seed1" else k): v for k, v in stamps.items()
     }
-    # the same run in two folders is refused in one line naming both
+    # a crash between a rename and its result's new row name: the row is the plan's
+    moved = runs / "byol---simclr-seed1" / "result.json"
+    moved.write_text(json.dumps({**json.loads(moved.read_text()), "row": "simclr"}))
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    assert list(json.loads((out / "report.json").read_text())["summary"]["rows"]) == list(
+        report["summary"]["rows"]
+    )
+    # the same run in two folders is refused in one line naming both, before any change
     (runs / "byol---thesis-seed0").rename(runs / "thesis-seed0")
     shutil.copytree(runs / "thesis-seed0", runs / "byol---1-ep---thesis-seed0")
-    assert main(["--resume", str(out), "--no-progress"]) == 2
+    folders = sorted(p.name for p in runs.iterdir())
+    capsys.readouterr()
+    assert main(["--resume", str(out), "--no-progress", "--seeds", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds the run 'byol / thesis' seed 0 twice" in err[0], err
     assert "thesis-seed0, byol---1-ep---thesis-seed0" in err[0], err
+    assert json.loads((out / "settings.json").read_text())["seeds"] == [0, 1]
+    assert sorted(p.name for p in runs.iterdir()) == folders
 
 
 def test_a_finished_study_gains_a_budget_and_keeps_its_runs(tmp_path, capsys) -> None:
