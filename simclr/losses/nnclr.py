@@ -14,8 +14,14 @@ from simclr import distributed
 from simclr.losses._common import check_pairs, upcast
 
 
-def nearest_neighbours(z: Tensor, support: Tensor) -> Tensor:
+def nearest_neighbours(z: Tensor, support: Tensor, *, support_normalized: bool = False) -> Tensor:
     """The row of ``support`` with the highest cosine similarity to each row of ``z``.
+
+    Args:
+        z: Queries.
+        support: The support set.
+        support_normalized: ``support``'s rows are already unit vectors (a queue that
+            stores them so saves normalising it at every call).
 
     Shape:
         - z: ``(n, D)``; support: ``(Q, D)``, Q >= 1
@@ -29,8 +35,10 @@ def nearest_neighbours(z: Tensor, support: Tensor) -> Tensor:
     """
     if support.ndim != 2 or support.shape[0] < 1 or support.shape[1] != z.shape[-1]:
         raise ValueError(f"support = {tuple(support.shape)}: expected (Q >= 1, {z.shape[-1]}) rows")
-    sim = F.normalize(z.detach(), dim=1) @ F.normalize(support.to(z.dtype), dim=1).T
-    return support.to(z.dtype)[sim.argmax(dim=1)]
+    support = support.to(z.dtype)
+    unit = support if support_normalized else F.normalize(support, dim=1)
+    sim = F.normalize(z.detach(), dim=1) @ unit.T
+    return support[sim.argmax(dim=1)]
 
 
 class NNCLRLoss(nn.Module):

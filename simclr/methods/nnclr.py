@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from simclr import distributed
@@ -57,11 +58,14 @@ class NNCLRParams(MethodParams):
 class NNCLR(Method):
     """NNCLR: backbone + projector + predictor; positives are support-set neighbours.
 
-    The support set is a FIFO queue of view-1 projections (newest first), filled in
-    ``after_optimizer_step`` with the projections the step's loss used, and saved by
-    ``checkpoint_state``. Until the first batch is queued, the support set is the batch
-    itself (each projection is then its own neighbour). Batch-coupled (negatives):
-    GradCache accumulation is exact, the queue is updated once per optimiser step.
+    The support set is a FIFO queue of the last ``queue_size`` view-1 projections, filled
+    in ``after_optimizer_step`` with the projections the step's loss used and saved by
+    ``checkpoint_state``. It is a ring buffer of unit vectors: a step writes its batch
+    over the oldest rows and normalises only those, so a step's cost does not grow with
+    the queue beyond the neighbour search itself (the paper's 98,304 rows included).
+    Until the first batch is queued, the support set is the batch itself (each
+    projection is then its own neighbour). Batch-coupled (negatives): GradCache
+    accumulation is exact, the queue is updated once per optimiser step.
 
     Args:
         backbone: Feature extractor with ``num_features``.
@@ -81,8 +85,8 @@ class NNCLR(Method):
         >>> out = m([torch.rand(4, 3, 16, 16)] * 2, [torch.ones(4, 1, 16, 16)] * 2)
         >>> _ = m.loss(out.embeddings)
         >>> m.after_optimizer_step(Progress(0, 0, 1, 1))
-        >>> tuple(m.queue.shape)
-        (4, 16)
+        >>> tuple(m.queue.shape), round(m.queue.norm(dim=1).min().item(), 4)
+        ((4, 16), 1.0)
     """
 
     config_class = NNCLRParams
@@ -102,8 +106,22 @@ class NNCLR(Method):
         self.projector = MLP([dim, hid, hid, out], norm, last_norm=True)
         self.predictor = MLP([out, params.pred_hidden_dim, out], norm)
         self.criterion = NNCLRLoss(params.temperature, params.gather_distributed)
-        self.queue: Tensor | None = None  # (filled, D), newest first
+        self._buffer: Tensor | None = None  # (queue_size, D) unit rows, a ring
+        self._filled = 0  # rows of the buffer in use
+        self._next = 0  # the row the next projection overwrites (the oldest once full)
         self._pending: Tensor | None = None
+
+    @property
+    def queue(self) -> Tensor | None:
+        """The queued projections as unit vectors, oldest first (``None`` before the first).
+
+        Shape:
+            - Output: ``(filled, proj_output_dim)``, filled <= ``queue_size``
+        """
+        if self._buffer is None or self._filled == 0:
+            return None
+        rows = self._buffer[: self._filled]
+        return torch.cat([rows[self._next :], rows[: self._next]])
 
     def forward(self, images: list[Tensor], masks: list[Tensor]) -> MethodOutput:
         feats = [self.backbone(x) for x in images]
@@ -112,15 +130,15 @@ class NNCLR(Method):
         return MethodOutput([*zs, *ps], feats[0])
 
     def support(self, z: Tensor) -> Tensor:
-        """The support set (the queue, or the batch's own ``z`` while it is empty)."""
-        if self.queue is None or self.queue.shape[0] == 0:
-            return z.detach()
-        return self.queue.to(z.device)
+        """The support set as unit rows (the queue, or the batch's own ``z`` while it is empty)."""
+        if self._buffer is None or self._filled == 0:
+            return F.normalize(z.detach(), dim=1)
+        return self._buffer[: self._filled].to(z.device)
 
     def loss(self, embeddings: list[Tensor]) -> Tensor:
         z1, z2, p1, p2 = embeddings
-        nn1 = nearest_neighbours(z1, self.support(z1))
-        nn2 = nearest_neighbours(z2, self.support(z2))
+        nn1 = nearest_neighbours(z1, self.support(z1), support_normalized=True)
+        nn2 = nearest_neighbours(z2, self.support(z2), support_normalized=True)
         self._pending = z1.detach()
         return self.criterion(nn1, nn2, p1, p2)
 
@@ -129,15 +147,51 @@ class NNCLR(Method):
         if self._pending is None:
             return
         new = self._pending.float()
+        self._pending = None
         if self.params.gather_distributed:
             new = distributed.all_gather_with_grad(new)
-        old = self.queue.to(new.device) if self.queue is not None else new[:0]
-        self.queue = torch.cat([new, old])[: self.params.queue_size]
-        self._pending = None
+        size = self.params.queue_size
+        new = F.normalize(new[:size], dim=1)  # a batch larger than the queue keeps its first rows
+        if self._buffer is None:
+            self._buffer = new.new_zeros(size, new.shape[1])
+        elif self._buffer.device != new.device:
+            self._buffer = self._buffer.to(new.device)
+        rows = (self._next + torch.arange(new.shape[0], device=new.device)) % size
+        self._buffer[rows] = new
+        self._next = (self._next + new.shape[0]) % size
+        self._filled = min(self._filled + new.shape[0], size)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {"queue": self.queue.cpu() if self.queue is not None else torch.zeros(0)}
+        """The ring as it is: its rows in use and the row the next projection overwrites.
+
+        Plain tensors, so the state loads with ``weights_only=True``; a resumed run holds
+        the same rows at the same places and continues bit for bit.
+        """
+        if self._buffer is None or self._filled == 0:
+            return {"support_queue": torch.zeros(0), "support_queue_next": torch.tensor(0)}
+        return {
+            "support_queue": self._buffer[: self._filled].cpu(),
+            "support_queue_next": torch.tensor(self._next),
+        }
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
-        queue = state.get("queue")
-        self.queue = queue if queue is not None and queue.numel() > 0 else None
+        """Restore :meth:`checkpoint_state` (or an older checkpoint's ``queue``, newest first)."""
+        self._buffer, self._filled, self._next = None, 0, 0
+        if "support_queue" in state:  # unit rows already: stored as they are, bit for bit
+            rows, next_row = state["support_queue"].float(), int(state["support_queue_next"])
+        else:  # before the ring: raw rows newest first, so the oldest are overwritten first
+            rows, next_row = state.get("queue"), None
+            if rows is not None and rows.numel() > 0:
+                rows = F.normalize(rows.flip(0).float(), dim=1)
+        if rows is None or rows.numel() == 0:
+            return
+        size = self.params.queue_size
+        if rows.ndim != 2 or rows.shape[0] > size:
+            raise ValueError(
+                f"support_queue: expected at most queue_size={size} rows of projections, got "
+                f"shape {tuple(rows.shape)}"
+            )
+        self._buffer = rows.new_zeros(size, rows.shape[1])
+        self._buffer[: rows.shape[0]] = rows
+        self._filled = rows.shape[0]
+        self._next = self._filled % size if next_row is None else next_row % size

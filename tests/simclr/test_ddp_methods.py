@@ -107,5 +107,5 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
             for k, g in ref_grads.items():
                 assert_close(grads[k], g, scale=scale, msg=f"{name} {k}, accumulate={acc}")
             if name == "nnclr":  # the queue received the whole batch, in batch order
-                assert_close(state["queue"], ref_state["queue"], msg="nnclr queue")
-                assert state["queue"].shape == (16, 64)
+                assert_close(state["support_queue"], ref_state["support_queue"], msg="nnclr queue")
+                assert state["support_queue"].shape == (16, 64)
