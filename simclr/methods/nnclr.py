@@ -169,8 +169,8 @@ class NNCLR(Method):
         """
         if self._buffer is None or self._filled == 0:
             return {"support_queue": torch.zeros(0), "support_queue_next": torch.tensor(0)}
-        return {
-            "support_queue": self._buffer[: self._filled].cpu(),
+        return {  # a copy of the rows in use, not a view of the whole buffer's storage
+            "support_queue": self._buffer[: self._filled].detach().cpu().clone(),
             "support_queue_next": torch.tensor(self._next),
         }
 
@@ -185,13 +185,22 @@ class NNCLR(Method):
                 rows = F.normalize(rows.flip(0).float(), dim=1)
         if rows is None or rows.numel() == 0:
             return
-        size = self.params.queue_size
-        if rows.ndim != 2 or rows.shape[0] > size:
+        size, dim = self.params.queue_size, self.params.proj_output_dim
+        if rows.ndim != 2 or rows.shape[0] > size or rows.shape[1] != dim:
             raise ValueError(
-                f"support_queue: expected at most queue_size={size} rows of projections, got "
-                f"shape {tuple(rows.shape)}"
+                f"support_queue: expected at most queue_size={size} rows of "
+                f"proj_output_dim={dim} projections, got shape {tuple(rows.shape)}"
             )
-        self._buffer = rows.new_zeros(size, rows.shape[1])
-        self._buffer[: rows.shape[0]] = rows
-        self._filled = rows.shape[0]
-        self._next = self._filled % size if next_row is None else next_row % size
+        filled = rows.shape[0]
+        if next_row is None:
+            next_row = filled % size
+        elif not (0 <= next_row < size and (filled == size or next_row == filled)):
+            # until the ring is full, the next row written is the first one unused
+            expected = f"{filled} (the first unused row)" if filled < size else f"0 to {size - 1}"
+            raise ValueError(
+                f"support_queue_next: expected {expected} for {filled} rows in a queue of "
+                f"{size}, got {next_row}"
+            )
+        self._buffer = rows.new_zeros(size, dim)
+        self._buffer[:filled] = rows
+        self._filled, self._next = filled, next_row

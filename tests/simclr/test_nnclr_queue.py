@@ -5,6 +5,7 @@ kept here in float64 beside the method's ring through more steps than the queue 
 the ring stores float32, so rows are compared at float32's tolerance.
 """
 
+import io
 import json
 import subprocess
 import sys
@@ -98,12 +99,31 @@ def test_an_older_checkpoint_newest_first_loads_with_its_oldest_rows_overwritten
     assert_close(m.queue, torch.cat([loaded[2:], F.normalize(more.double(), dim=1)]).float())
 
 
-def test_a_checkpoint_queue_larger_than_queue_size_is_refused_in_one_line():
+def test_a_checkpoint_that_does_not_fit_the_queue_is_refused_in_one_line():
     m = make(queue_size=4)
     with pytest.raises(ValueError, match=r"support_queue: expected at most queue_size=4 rows"):
         m.load_checkpoint_state(
             {"support_queue": torch.randn(6, DIM), "support_queue_next": torch.tensor(0)}
         )
+    with pytest.raises(ValueError, match=r"proj_output_dim=16 projections, got shape \(3, 8\)"):
+        m.load_checkpoint_state({"support_queue": torch.randn(3, 8), "support_queue_next": 3})
+    # a wrapped ring of 4 saved by a run whose queue held 4 rows, loaded into a queue of 8:
+    # its next row would overwrite rows in use while empty ones stayed counted
+    wrapped = make(queue_size=4)
+    for z in batches([3, 3]):
+        push(wrapped, z)
+    state = wrapped.checkpoint_state()
+    assert int(state["support_queue_next"]) == 2
+    with pytest.raises(ValueError, match=r"support_queue_next: expected 4 \(the first unused"):
+        make(queue_size=8).load_checkpoint_state(state)
+
+
+def test_a_checkpoint_holds_only_the_rows_in_use():
+    m = make(queue_size=1000)
+    push(m, batches([3])[0])
+    buf = io.BytesIO()
+    torch.save(m.checkpoint_state(), buf)
+    assert buf.tell() < 2000 * 4, buf.tell()  # not the 1000 x 16 floats of the buffer
 
 
 def test_the_queue_benchmark_runs_and_writes_its_table(tmp_path):
