@@ -327,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         "entries and the new ones; --seeds N adds seeds up to N-1) (default: none, a new "
         "study)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar: a line per finished run instead, with the time left",
+    )
     return p
 
 

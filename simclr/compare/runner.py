@@ -134,6 +134,42 @@ def start_line(
     return f"segaug-compare: {name}: {describe_study(s, specs)}; {took}; writing {out}/"
 
 
+def run_done_line(
+    s: CompareSettings,
+    spec: RunSpec,
+    done: int,
+    total: int,
+    seconds: float,
+    trained: list[tuple[RunSpec, float]],
+    left: list[RunSpec],
+) -> str:
+    """A study's log line as each run ends, without a progress bar: its time, the time left.
+
+    The estimate scales the seconds per pretraining epoch of the runs this invocation
+    trained (``trained``: spec and seconds, pretraining and measurement) to the epochs of
+    the runs ``left``, so a budget axis is counted right; the floors come after.
+
+    Example:
+        >>> s = preset_settings("photos")  # 3 and 9 epochs: 24 runs
+        >>> specs = plan_runs(s)
+        >>> line = run_done_line(s, specs[0], 1, 24, 60.0, [(specs[0], 60.0)], specs[1:])
+        >>> print(line)  # doctest: +NORMALIZE_WHITESPACE
+        segaug-compare: run 1 of 24 done (3 ep / objects alone seed 0, 1.0 min);
+        about 47 min of runs left
+    """
+
+    def epochs(r: RunSpec) -> int:
+        return r.epochs or s.epochs
+
+    per_epoch = sum(t for _, t in trained) / max(sum(epochs(r) for r, _ in trained), 1)
+    minutes = per_epoch * sum(epochs(r) for r in left) / 60
+    tail = f"about {minutes:.0f} min of runs left" if left else "the floors next"
+    return (
+        f"segaug-compare: run {done} of {total} done ({spec.row} seed {spec.seed}, "
+        f"{seconds / 60:.1f} min); {tail}"
+    )
+
+
 def study_settings(folder: str | Path) -> CompareSettings:
     """The settings a study folder was run with (``settings.json``).
 
@@ -481,7 +517,8 @@ def run_study(
         announce: Called with :func:`start_line` (what the study runs, about how long
             it takes, where it writes) after the settings and the data are checked and
             before any work, and before it, on a resume that renamed run folders
-            (:func:`adopt_renamed_runs`), with a line saying so; ``segaug-compare``
+            (:func:`adopt_renamed_runs`), with a line saying so; without a progress
+            bar, also as each run ends (:func:`run_done_line`). ``segaug-compare``
             prints them.
 
     Raises:
@@ -525,8 +562,9 @@ def run_study(
     mask_quality = build_mask_caches(settings, out, progress=progress)
     runs: list[dict[str, Any]] = []
     reused = 0
+    trained: list[tuple[RunSpec, float]] = []
     bar = tqdm(specs, desc="compare", disable=not progress)
-    for spec in bar:
+    for i, spec in enumerate(bar):
         bar.set_postfix_str(f"{spec.row} seed {spec.seed}")
         run_dir = out / "runs" / spec.name
         done = run_dir / "result.json"
@@ -539,9 +577,18 @@ def run_study(
         # an interrupted run continues from its last checkpoint; one killed before its
         # first checkpoint starts again in its emptied folder
         resume_from = run_dir if (run_dir / "last.pt").is_file() else None
+        t_run = time.perf_counter()
         result = _run_one(settings, protocol, spec, run_dir, prepared, resume_from)
         atomic_write(done, json.dumps(result, indent=1))  # nothing finished is lost
         runs.append(result)
+        trained.append((spec, time.perf_counter() - t_run))
+        if announce is not None and not progress:  # a log has no bar to show the time left
+            left = [
+                r for r in specs[i + 1 :] if not (out / "runs" / r.name / "result.json").is_file()
+            ]
+            announce(
+                run_done_line(settings, spec, i + 1, len(specs), trained[-1][1], trained, left)
+            )
     floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}
     summary = summarise(runs, floors, protocol, mask_quality, settings.methods[0])
     report = {

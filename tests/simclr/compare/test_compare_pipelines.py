@@ -27,7 +27,15 @@ def _tiny(tmp_path, **kw) -> CompareSettings:
 
 def test_compare_end_to_end_tiny_and_resume(tmp_path):
     settings = _tiny(tmp_path)
-    out = run_study(settings, progress=False)
+    lines: list[str] = []
+    out = run_study(settings, progress=False, announce=lines.append)
+    # without a progress bar, a log gets one line per run: its time and the time left
+    done = [line for line in lines if " done (" in line]
+    assert [line.split(" done")[0] for line in done] == [
+        f"segaug-compare: run {i} of 8" for i in range(1, 9)
+    ]
+    assert all("min of runs left" in line for line in done[:-1])
+    assert done[-1].endswith("the floors next")
     report = json.loads((out / "report.json").read_text())
     rows = report["summary"]["rows"]
     assert list(rows) == ["objects alone", "simclr", "thesis", "background_fill p=0.5"]
@@ -109,8 +117,11 @@ def test_compare_end_to_end_tiny_and_resume(tmp_path):
     before = first.stat().st_mtime_ns
     victim = out / "runs" / "background_fill-p-0.5-seed1"
     (victim / "result.json").unlink()
-    out2 = run_study(settings, progress=False, resume=out)
+    lines.clear()
+    out2 = run_study(settings, progress=False, resume=out, announce=lines.append)
     assert out2 == out
+    done = [line for line in lines if " done (" in line]  # only the run trained again
+    assert len(done) == 1 and "(background_fill p=0.5 seed 1, " in done[0], lines
     assert first.stat().st_mtime_ns == before  # finished run reused, not retrained
     assert (victim / "result.json").is_file()
     with pytest.raises(ValueError, match="other settings"):
