@@ -136,23 +136,22 @@ def start_line(
 
 def run_done_line(
     s: CompareSettings,
-    spec: RunSpec,
     done: int,
     total: int,
-    seconds: float,
     trained: list[tuple[RunSpec, float]],
     left: list[RunSpec],
 ) -> str:
     """A study's log line as each run ends, without a progress bar: its time, the time left.
 
-    The estimate scales the seconds per pretraining epoch of the runs this invocation
-    trained (``trained``: spec and seconds, pretraining and measurement) to the epochs of
-    the runs ``left``, so a budget axis is counted right; the floors come after.
+    ``trained`` holds the runs this invocation trained, spec and seconds (pretraining and
+    measurement), the run that just ended last. The estimate scales their seconds per
+    pretraining epoch to the epochs of the runs ``left``, so a budget axis is counted
+    right; the floors come after.
 
     Example:
         >>> s = preset_settings("photos")  # 3 and 9 epochs: 24 runs
         >>> specs = plan_runs(s)
-        >>> line = run_done_line(s, specs[0], 1, 24, 60.0, [(specs[0], 60.0)], specs[1:])
+        >>> line = run_done_line(s, 1, 24, [(specs[0], 60.0)], specs[1:])
         >>> print(line)  # doctest: +NORMALIZE_WHITESPACE
         segaug-compare: run 1 of 24 done (3 ep / objects alone seed 0, 1.0 min);
         about 47 min of runs left
@@ -161,6 +160,7 @@ def run_done_line(
     def epochs(r: RunSpec) -> int:
         return r.epochs or s.epochs
 
+    spec, seconds = trained[-1]
     per_epoch = sum(t for _, t in trained) / max(sum(epochs(r) for r, _ in trained), 1)
     minutes = per_epoch * sum(epochs(r) for r in left) / 60
     tail = f"about {minutes:.0f} min of runs left" if left else "the floors next"
@@ -586,9 +586,7 @@ def run_study(
             left = [
                 r for r in specs[i + 1 :] if not (out / "runs" / r.name / "result.json").is_file()
             ]
-            announce(
-                run_done_line(settings, spec, i + 1, len(specs), trained[-1][1], trained, left)
-            )
+            announce(run_done_line(settings, i + 1, len(specs), trained, left))
     floors = evaluate_floors(settings, protocol, prepared) if settings.floors else {}
     summary = summarise(runs, floors, protocol, mask_quality, settings.methods[0])
     report = {
