@@ -13,10 +13,17 @@ Measures, for the objects and photo folders given (by default Debian's
               segmenter (GrabCut) against the exact masks of the first N test images per
               size, and its masks/s (one process), for each segmenter spec of
               --grabcut-specs (default: ``classical``, the defaults)
+  compact     with --compact-copy DIR: instead of the above, writes the dataset's
+              compact copy to DIR (``compact_copy``: the kept cutouts shrunk to
+              --max-side, the photos as they are), its time and size, and, per size, how
+              the copy's samples differ from the source's: the same objects per class
+              and side and the same placements (checked), the mean absolute pixel
+              difference and the masks' IoU over --num-samples "train" and "test" images
 
 Example:
     python benchmarks/photos_dataset.py --sizes 32 64 224 --json photos_dataset.json
     python benchmarks/photos_dataset.py --all-folders --sizes 32 --num-samples 200
+    python benchmarks/photos_dataset.py --compact-copy .device/photos --sizes 32 64 128
     python benchmarks/photos_dataset.py --sizes 64 224 --num-samples 100 --grabcut-count 100 \
         --grabcut-specs classical "classical?work_size=128&iterations=5&workers=2"
 """
@@ -41,6 +48,7 @@ from segaug.data.photos import (  # noqa: E402
     DEFAULT_OBJECTS,
     FILTER_REASONS,
     ObjectsOnPhotos,
+    compact_copy,
     count_objects,
 )
 from segaug.env import machine_info, machine_summary  # noqa: E402
@@ -135,6 +143,48 @@ def _grabcut(ds: ObjectsOnPhotos, count: int, spec: str) -> dict:
     return row
 
 
+def _compact(args) -> dict:
+    """Write the compact copy and compare its samples with the source's, per size."""
+    dest = Path(args.compact_copy)
+    start = time.perf_counter()
+    made = compact_copy(dest, args.objects, args.backgrounds, max_side=args.max_side)
+    seconds = time.perf_counter() - start
+    kept = sum(row["train"] + row["test"] for row in made["objects"].values())
+    print(
+        f"compact copy: {kept} cutouts ({made['full_size']} at full size) and "
+        f"{made['photos']} photos, {made['bytes'] / 2**20:.1f} MiB, {seconds:.0f} s -> {dest}"
+    )
+    print(f"  {'size':>5} {'split':>6} {'same objects':>13} {'mean |diff|':>12} {'mask IoU':>9}")
+    rows = []
+    for size in args.sizes:
+        for split in ("train", "test"):
+            pair = [
+                ObjectsOnPhotos(
+                    split, size=size, num_samples=args.num_samples, objects=o, backgrounds=b
+                )
+                for o, b in (
+                    (args.objects, args.backgrounds),
+                    (dest / "objects", dest / "backgrounds"),
+                )
+            ]
+            same = pair[0].objects == pair[1].objects
+            places = [[ds.get_placement(i) for i in range(len(ds))] for ds in pair]
+            same_draws = all(
+                (a.label, a.family, a.object_file, a.crop_box)
+                == (b.label, b.family, b.object_file, b.crop_box)
+                for a, b in zip(*places, strict=True)
+            )
+            (img0, mask0, _), (img1, mask1, _) = (ds.get_batch(np.arange(len(ds))) for ds in pair)
+            diff = float(np.abs(img0.astype(np.int16) - img1.astype(np.int16)).mean())
+            iou = float(iou_of(mask1, mask0).mean())
+            row = {"size": size, "split": split, "same_objects": same, "same_draws": same_draws,
+                   "mean_abs_diff": diff, "mask_iou": iou}  # fmt: skip
+            rows.append(row)
+            ok = "yes" if same and same_draws else "NO"
+            print(f"  {size:>5} {split:>6} {ok:>13} {diff:>12.2f} {iou:>9.3f}")
+    return {"seconds": seconds, **made, "comparison": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", default=None, help="objects folder (default: Debian's)")
@@ -149,6 +199,10 @@ def main() -> None:
     parser.add_argument(
         "--all-folders", action="store_true", help="count every top-level folder, not the classes"
     )
+    parser.add_argument(
+        "--compact-copy", default=None, metavar="DIR", help="write a compact copy to DIR instead"
+    )
+    parser.add_argument("--max-side", type=int, default=128, help="compact copy: cutout side")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if args.num_samples < 1 or args.repeats < 1 or args.grabcut_count < 0:
@@ -156,6 +210,12 @@ def main() -> None:
 
     info = machine_info()
     print(f"machine: {machine_summary(info)} (a shared machine gives lower, noisier rates)")
+    if args.compact_copy:
+        result = {"machine": info, "compact_copy": _compact(args)}
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+            print(f"wrote {args.json}")
+        return
     result: dict = {"machine": info, "counts": _counts(args), "render": [], "grabcut": []}
     print(
         "render ('test' split; build = decode and pre-resize; images/s, best of "

@@ -93,8 +93,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import warnings
 import zlib
 from collections import Counter, OrderedDict
@@ -132,6 +134,7 @@ __all__ = [
     "TEST_OBJECT_SHARE",
     "THIN_TEST_SIDE",
     "TRAIN_REGION_SHARE",
+    "compact_copy",
     "count_objects",
 ]
 
@@ -423,6 +426,148 @@ def count_objects(
             row["removed"] = {r: removed[r] for r in FILTER_REASONS}
             out[name] = row
     return out
+
+
+def _shrink_cutout(rgba: np.ndarray, max_side: int) -> np.ndarray:
+    """The cutout cropped to its alpha box, its longer side shrunk to at most ``max_side``.
+
+    The colour is shrunk premultiplied (as the dataset resizes it) and divided back by the
+    shrunk alpha, so that transparent pixels' colours do not bleed into the edges.
+    """
+    alpha = rgba[..., 3]
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    crop = rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    scale = max_side / max(crop.shape[:2])
+    if scale >= 1.0:
+        return np.ascontiguousarray(rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    crop[..., :3] *= crop[..., 3:] / 255.0
+    width = max(1, round(crop.shape[1] * scale))
+    height = max(1, round(crop.shape[0] * scale))
+    small = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+    a = small[..., 3:]
+    small[..., :3] = np.where(a > 0, small[..., :3] * 255.0 / np.maximum(a, 1e-6), 0.0)
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8)
+
+
+def compact_copy(
+    dest: str | os.PathLike[str],
+    objects: str | os.PathLike[str] | None = None,
+    backgrounds: str | os.PathLike[str] | None = None,
+    classes: Sequence[str] | None = None,
+    max_side: int = 128,
+) -> dict[str, Any]:
+    """Copy what the dataset uses into ``dest``: the kept cutouts, shrunk, and the photos.
+
+    For a machine without the Debian packages (a GPU node, a cluster without ``apt``):
+    ``dest/objects`` holds, under the same relative paths, only the cutouts the filters
+    keep (:data:`FILTER_REASONS`), each cropped to its alpha box and shrunk so that its
+    longer side is at most ``max_side`` (never grown); ``dest/backgrounds`` holds the
+    photos, byte for byte. ``ObjectsOnPhotos(objects=dest/"objects",
+    backgrounds=dest/"backgrounds")`` then keeps the same objects on the same sides (a
+    hash of the file name) in the same classes, and draws the same placements; at image
+    sizes up to ``max_side`` the pixels differ from the source's only by the extra
+    resizing step (measured on the default folders: a few grey levels at edges; see
+    ``benchmarks/photos_dataset.py --compact-copy``). A cutout that would fail a filter
+    once shrunk (its opaque box drops under :data:`MIN_OBJECT_SIDE`, say) is copied at
+    its full size instead. ``dest/compact_copy.json`` records the source folders, the
+    classes and the counts.
+
+    Args:
+        dest: A folder that does not exist yet, or is empty.
+        objects: The objects folder; ``None``: :data:`DEFAULT_OBJECTS`.
+        backgrounds: The photos folder; ``None``: :data:`DEFAULT_BACKGROUNDS`.
+        classes: Class folders to copy; ``None``: :data:`OPENCLIPART_CLASSES` for the
+            default folder, else every subfolder. The copy's classes are its subfolders,
+            in sorted order: pass the same ``classes`` to the dataset for another order.
+        max_side: Longer side of a copied cutout, pixels; at least :data:`MIN_OBJECT_SIDE`.
+            Renders up to this image size are served without growing a cutout.
+
+    Returns:
+        ``{"objects": {class: {"train": int, "test": int}}, "photos": int,
+        "full_size": int, "bytes": int, "max_side": int}``: the kept cutouts per class
+        and side, the photos copied, the cutouts copied at full size, and the copy's size.
+
+    Raises:
+        ValueError: When ``dest`` is a non-empty folder or a file, or ``max_side`` is
+            out of range.
+        FileNotFoundError: When a source folder does not exist.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> src = Path(tempfile.mkdtemp())
+        >>> yy, xx = np.mgrid[:300, :300]
+        >>> for name in ("a", "b"):
+        ...     (src / "objects" / name).mkdir(parents=True)
+        ...     for k in range(4):  # discs 280 px wide; "obj3" is a test object
+        ...         rgba = np.zeros((300, 300, 4), np.uint8)
+        ...         rgba[(yy - 150) ** 2 + (xx - 150) ** 2 < 140**2] = (200, 60 * k, 90, 255)
+        ...         Image.fromarray(rgba).save(src / "objects" / name / f"obj{k}.png")
+        >>> (src / "photos").mkdir()
+        >>> for k in range(2):
+        ...     photo = np.full((120, 200, 3), 90 * k, np.uint8)
+        ...     Image.fromarray(photo).save(src / "photos" / f"p{k}.png")
+        >>> out = compact_copy(src / "copy", src / "objects", src / "photos", max_side=96)
+        >>> out["objects"]["a"], out["photos"], out["full_size"]
+        ({'train': 3, 'test': 1}, 2, 0)
+        >>> Image.open(src / "copy" / "objects" / "a" / "obj0.png").size
+        (96, 96)
+    """
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < MIN_OBJECT_SIDE:
+        raise ValueError(f"max_side must be an int >= {MIN_OBJECT_SIDE}, got {max_side!r}")
+    target = Path(dest).expanduser()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ValueError(
+            f"dest: '{target}' exists and is not an empty folder; expected a new or empty one"
+        )
+    source = Path(DEFAULT_OBJECTS if objects is None else objects).expanduser()
+    photo_dir = Path(DEFAULT_BACKGROUNDS if backgrounds is None else backgrounds).expanduser()
+    names = _class_names(source, classes)
+    photos = _photo_files(photo_dir)
+
+    def copy_one(file: str) -> tuple[bool, bool]:
+        """(kept, copied at full size) for one candidate file."""
+        reason, _ = _prepare(source, file, None)
+        if reason is not None:
+            return False, False
+        with Image.open(source / file) as im:
+            rgba = np.asarray(im.convert("RGBA"))
+        out = target / "objects" / file
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_shrink_cutout(rgba, max_side)).save(out)
+        if _prepare(target / "objects", file, None)[0] is None:
+            return True, False
+        Image.fromarray(_shrink_cutout(rgba, max(rgba.shape[:2]))).save(out)
+        return True, True
+
+    counts: dict[str, dict[str, int]] = {}
+    full_size = 0
+    target.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(worker_threads()) as pool:
+        for name in names:
+            counts[name] = {}
+            for side in ("train", "test"):
+                files = _candidates(source, name, side, Counter())
+                done = list(pool.map(copy_one, files))
+                counts[name][side] = sum(kept for kept, _ in done)
+                full_size += sum(full for _, full in done)
+    (target / "backgrounds").mkdir()
+    for photo in photos:
+        shutil.copy2(photo, target / "backgrounds" / photo.name)
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    summary = {
+        "objects": counts,
+        "photos": len(photos),
+        "full_size": full_size,
+        "bytes": size,
+        "max_side": max_side,
+    }
+    record = {"source_objects": str(source), "source_backgrounds": str(photo_dir),
+              "classes": list(names), **summary}  # fmt: skip
+    (target / "compact_copy.json").write_text(json.dumps(record, indent=2) + "\n")
+    return summary
 
 
 # ------------------------------------------------------------------------ backgrounds

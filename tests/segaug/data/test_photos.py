@@ -32,8 +32,10 @@ from PIL import Image
 from segaug.data import build_dataset, get_dataset_info
 from segaug.data.photos import (
     ALPHA_THRESHOLD,
+    MIN_OBJECT_SIDE,
     OPENCLIPART_CLASSES,
     ObjectsOnPhotos,
+    compact_copy,
     count_objects,
 )
 from segaug.data.synthetic import NEUTRAL_GRAY
@@ -305,6 +307,80 @@ def test_registered_with_masks_and_the_synthetic_splits(folders) -> None:
     assert isinstance(ds, ObjectsOnPhotos) and ds.coverage == (0.2, 0.4) and len(ds) == 4
     with pytest.raises(ValueError, match="root must be None for 'objects_on_photos'"):
         build_dataset("objects_on_photos", "/data", objects=str(objects), backgrounds=str(photos))
+
+
+# ---------------------------------------------------------------------- compact copy
+def _big_soft_disc(colour: tuple[int, int, int], side: int = 300) -> np.ndarray:
+    """A disc ``side - 20`` px across whose alpha falls off over ~8 px at the edge."""
+    centre = (side - 1) / 2
+    yy, xx = np.mgrid[:side, :side]
+    d = np.hypot(yy - centre, xx - centre)
+    alpha = np.clip((side / 2 - 14 - d) * 32 + 128, 0, 255).astype(np.uint8)
+    return np.dstack([np.full((side, side), c, np.uint8) for c in colour] + [alpha])
+
+
+def test_compact_copy_keeps_the_objects_placements_and_photos(tmp_path) -> None:
+    objects, photos = make_folders(tmp_path / "src")
+    colour = (200, 60, 90)
+    for c in range(2):  # large cutouts the copy shrinks, on both sides
+        for stem in stems("train", 2) + stems("test", 1):
+            save_png(objects / f"class{c}" / "big" / f"big_{stem}.png", _big_soft_disc(colour))
+    glow = np.zeros((300, 300, 4), np.uint8)
+    glow[..., :3], glow[..., 3] = (30, 160, 30), 40  # faint over the whole canvas
+    yy, xx = np.mgrid[:300, :300]
+    glow[np.hypot(yy - 150, xx - 150) < 35, 3] = 255  # a solid disc 70 px wide: tiny at 80
+    save_png(objects / "class0" / f"glow_{stems('train', 1)[0]}.png", glow)
+    box = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    box[10:100, 20:90] = (90, 90, 200, 255)  # opaque: the filters leave it out
+    save_png(objects / "class1" / "box.png", box)
+
+    dest = tmp_path / "copy"
+    made = compact_copy(dest, objects, photos, max_side=80)
+    source_counts, copy_counts = count_objects(objects), count_objects(dest / "objects")
+    for name in ("class0", "class1"):
+        kept = {side: source_counts[name][side] for side in ("train", "test")}
+        assert made["objects"][name] == kept
+        assert {side: copy_counts[name][side] for side in ("train", "test")} == kept
+        assert sum(copy_counts[name]["removed"].values()) == 0  # only kept cutouts travel
+    assert made["photos"] == 3 and made["full_size"] == 1 and made["max_side"] == 80
+    for photo in photos.iterdir():
+        assert (dest / "backgrounds" / photo.name).read_bytes() == photo.read_bytes()
+    for png in (dest / "objects").rglob("*.png"):
+        size = Image.open(png).size
+        if png.name.startswith("glow_"):  # copied at full size: cropped to its alpha only
+            assert size == (300, 300)
+        else:
+            assert max(size) <= 80
+    shrunk = np.asarray(Image.open(next((dest / "objects").rglob("big_*.png"))))
+    assert shrunk.shape[:2] == (80, 80)
+    seen = shrunk[..., 3] >= 32  # no dark fringe: the colour is divided back by the alpha
+    assert np.abs(shrunk[seen][:, :3].astype(int) - colour).max() <= 3
+
+    for split in ("train", "test"):
+        src = ObjectsOnPhotos(split, size=32, num_samples=40, objects=objects, backgrounds=photos)
+        cpy = ObjectsOnPhotos(
+            split,
+            size=32,
+            num_samples=40,
+            objects=dest / "objects",
+            backgrounds=dest / "backgrounds",
+        )
+        assert cpy.objects == src.objects and cpy.families == src.families
+        for i in range(40):
+            a, b = src.get_placement(i), cpy.get_placement(i)
+            assert (a.label, a.family, a.object_file, a.crop_box) == (
+                b.label, b.family, b.object_file, b.crop_box
+            )  # fmt: skip
+        (img_a, mask_a, _), (img_b, mask_b, _) = (d.get_batch(np.arange(40)) for d in (src, cpy))
+        assert np.abs(img_a.astype(int) - img_b.astype(int)).mean() < 2.0
+        both = (mask_a & mask_b).sum() / (mask_a | mask_b).sum()
+        assert both > 0.95, both
+
+    assert '"classes": [' in (dest / "compact_copy.json").read_text()
+    with pytest.raises(ValueError, match="dest: .* exists and is not an empty folder"):
+        compact_copy(dest, objects, photos)
+    with pytest.raises(ValueError, match=f"max_side must be an int >= {MIN_OBJECT_SIDE}, got 10"):
+        compact_copy(tmp_path / "other", objects, photos, max_side=10)
 
 
 # ------------------------------------------------------------ the Debian packages
