@@ -13,6 +13,20 @@ one H100/H200):
    random weights saved to a temporary file (nothing is downloaded).
 5. ``train``: ``simclr-train`` for 50 steps with AMP, and with 2 processes (torchrun)
    when the machine has 2 GPUs.
+6. ``photos``: the photos study that ran on the CPU (objects on photos, 8,192 images,
+   27 epochs = 1,728 steps, ``independent_swap`` against both anchors, 3 seeds) on the
+   device, from the dataset's compact copy: whether the GPU reproduces the CPU's gain
+   (+3.5 +- 0.9 object info, 24% of the gap) and its seconds per step, which size a
+   longer budget. Its report comes back beside the JSON (``photos_report.md``/``.json``).
+
+A lent machine has no Debian packages and no kornia. ``--prepare`` (here, before the
+loan) downloads the wheels it lacks into ``.device/wheels`` and writes the photos
+dataset's compact copy to ``.device/photos`` (about 45 MiB together, under the 64 MiB a
+call may carry); ``benchmarks/gpu_run.sh`` installs the wheels there and runs this script
+with its results under ``$OUT``. On the device, two calls with ``carry=[".device"]``::
+
+    bash benchmarks/gpu_run.sh --only cuda_tests augment train_step masks train
+    bash benchmarks/gpu_run.sh --only photos
 
 Without a GPU the CPU-safe parts run at smoke sizes (so the script itself is checked),
 and every GPU part is listed as skipped with the reason. It prints a table, writes JSON
@@ -22,12 +36,15 @@ Usage::
 
     python benchmarks/gpu_check.py                    # everything the machine allows
     python benchmarks/gpu_check.py --only augment masks --out bench_results/gpu.json
+    python benchmarks/gpu_check.py --prepare          # wheels and photos for a lent GPU
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,8 +61,21 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from segaug.env import machine_info  # noqa: E402
 
-CHECKS = ("cuda_tests", "augment", "train_step", "masks", "train")
+CHECKS = ("cuda_tests", "augment", "train_step", "masks", "train", "photos")
 AUG_SHARE_TARGET = 0.10
+DEVICE_DIR = ROOT / ".device"  # what --prepare writes and a device call carries
+DEVICE_WHEELS = ("kornia", "kornia_rs", "segment-anything")  # not in the device's image
+DEVICE_PYTHON = "3.12"  # the device image's Python
+CARRY_LIMIT_MIB = 64
+PHOTOS_STUDY = ("--preset", "photos", "--set", "num_samples=8192", "--budgets", "27",
+                "--recipes", "independent_swap")  # fmt: skip
+"""The CPU study the ``photos`` check repeats on the device (docs/results/main-job-photos.md:
+anchor 44.8 on gray, baseline 30.3, ``independent_swap`` +3.5 +- 0.9, 24% of the gap)."""
+PHOTOS_SMOKE = ("--preset", "photos", "--set", "num_samples=64", "--budgets", "1",
+                "--recipes", "independent_swap", "--set", "seeds=[0,1]", "--set",
+                "batch_size=32", "--set", "probe_train=60", "--set", "probe_val=30", "--set",
+                "eval_images=60", "--set", "challenge_images=60")  # fmt: skip
+PHOTOS_TIMEOUT_S = 420  # the study's share of a 15-minute device session
 
 
 def _sync(device: str) -> None:
@@ -254,6 +284,91 @@ def check_train(device: str, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def _points(stat: dict[str, Any]) -> str:
+    """A paired difference as "+3.5 +- 0.9 [+1.2, +5.8]" in points."""
+    return (
+        f"{100 * stat['mean']:+.1f} +- {100 * stat['std']:.1f} "
+        f"[{100 * stat['low']:+.1f}, {100 * stat['high']:+.1f}]"
+    )
+
+
+def check_photos(device: str, quick: bool, photos: Path, out_dir: Path) -> list[dict[str, Any]]:
+    """The photos study on ``device`` from the compact copy at ``photos``; smoke-sized on CPU."""
+    if not (photos / "objects").is_dir() or not (photos / "backgrounds").is_dir():
+        return [
+            {
+                "check": "photos",
+                "skipped": f"no photos folders under '{photos}': run "
+                "`python benchmarks/gpu_check.py --prepare` first (and carry .device)",
+            }
+        ]
+    data = (
+        f"data_params={{objects: '{photos / 'objects'}', backgrounds: '{photos / 'backgrounds'}'}}"
+    )
+    settings = PHOTOS_SMOKE if quick else PHOTOS_STUDY
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "simclr.compare",
+            *settings,
+            "--set",
+            data,
+            "--device",
+            device,
+            "--out-dir",
+            tmp,
+            "--no-progress",
+        ]
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(
+                cmd, cwd=ROOT, capture_output=True, text=True, timeout=PHOTOS_TIMEOUT_S
+            )
+            failed = done.returncode != 0
+            tail = (done.stderr.strip().splitlines() or [""])[-1][:300]
+        except subprocess.TimeoutExpired:
+            failed, tail = True, f"timed out after {PHOTOS_TIMEOUT_S} s"
+        seconds = time.perf_counter() - t0
+        finished = sorted(Path(tmp).glob("compare-*/runs/*/result.json"))
+        trained = [json.loads(f.read_text()) for f in finished]
+        row: dict[str, Any] = {
+            "check": "photos",
+            "smoke": quick,
+            "ok": not failed,
+            "seconds": round(seconds, 1),
+            "runs_done": len(trained),
+        }
+        if trained:
+            steps = sum(r.get("steps", 0) for r in trained)
+            train_s = sum(r["train_seconds"] for r in trained)
+            row["train_seconds_per_run"] = round(train_s / len(trained), 1)
+            row["steps_per_s"] = round(steps / train_s, 1)
+        if failed:
+            row["error"] = tail
+            return [row]
+        folder = next(Path(tmp).glob("compare-*"))
+        report = json.loads((folder / "report.json").read_text())
+        rows = report["summary"]["rows"]
+        swap = rows["independent_swap"]
+        row.update(
+            {
+                "anchor_on_gray": round(
+                    100 * rows["objects alone"]["object_info_neutral"]["mean"], 1
+                ),
+                "baseline": round(100 * rows["simclr"]["object_info"]["mean"], 1),
+                "swap": round(100 * swap["object_info"]["mean"], 1),
+                "swap_gain": _points(swap["paired"]["object_info"]),
+                "gap_closed": round(swap["gap_closed"], 3),
+                "calibration_ok": all(c["ok"] for c in report["calibration"]),
+            }
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("report.md", "report.json"):
+            shutil.copy(folder / name, out_dir / f"photos_{name}")
+    return [row]
+
+
 RUNNERS: dict[str, Callable[[str, bool], list[dict[str, Any]]]] = {
     "cuda_tests": check_cuda_tests,
     "augment": check_augment,
@@ -263,14 +378,108 @@ RUNNERS: dict[str, Callable[[str, bool], list[dict[str, Any]]]] = {
 }
 
 
+def prepare(dest: Path = DEVICE_DIR) -> dict[str, Any]:
+    """Write what a lent GPU machine lacks into ``dest``: wheels and the photos' compact copy.
+
+    The wheels are this environment's versions of :data:`DEVICE_WHEELS`, for the device
+    image's Python (:data:`DEVICE_PYTHON`, manylinux x86-64), downloaded from the package
+    index; the photos are ``segaug.data.photos.compact_copy`` of the Debian folders.
+    Both are skipped when already there. Returns the sizes, and says whether the carried
+    folder and the working tree fit the 64 MiB a device call may take.
+    """
+    from importlib.metadata import version
+
+    from segaug.data.photos import compact_copy
+
+    wheels = dest / "wheels"
+    pins = [f"{name}=={version(name)}" for name in DEVICE_WHEELS]
+
+    def key(name: str, ver: str) -> str:
+        return f"{name.lower().replace('_', '-')}=={ver}"
+
+    have = {key(*w.name.split("-")[:2]) for w in wheels.glob("*.whl")}
+    missing = [p for p in pins if key(*p.split("==")) not in have]
+    if missing:
+        platforms = [
+            a
+            for tag in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+            for a in ("--platform", tag)
+        ]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            DEVICE_PYTHON,
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(wheels),
+            *missing,
+        ]
+        subprocess.run(cmd, check=True)
+    photos = dest / "photos"
+    if not (photos / "compact_copy.json").is_file():
+        shutil.rmtree(photos, ignore_errors=True)
+        compact_copy(photos)
+    carried = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    tree = sum(
+        (ROOT / os.fsdecode(f)).stat().st_size
+        for f in listed
+        if f and (ROOT / os.fsdecode(f)).is_file()
+    )
+    total = (carried + tree) / 2**20
+    print(
+        f"{dest}: wheels {', '.join(pins)}; photos {photos}; {carried / 2**20:.1f} MiB "
+        f"carried + {tree / 2**20:.1f} MiB working tree = {total:.1f} MiB of the "
+        f"{CARRY_LIMIT_MIB} MiB a device call may take"
+    )
+    return {
+        "carried_mib": carried / 2**20,
+        "tree_mib": tree / 2**20,
+        "fits": total < CARRY_LIMIT_MIB,
+        "wheels": pins,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", nargs="+", choices=CHECKS, default=list(CHECKS),
-                        help="checks to run (default: all)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=CHECKS,
+        default=list(CHECKS),
+        help="checks to run (default: all)",
+    )
     parser.add_argument("--out", default="bench_results/gpu_check.json", help="JSON file")
+    parser.add_argument(
+        "--photos",
+        default=str(DEVICE_DIR / "photos"),
+        help="photos check: the compact copy's folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help=f"write the wheels and photos a lent GPU lacks into {DEVICE_DIR}",
+    )
     args = parser.parse_args(argv)
+    if args.prepare:
+        return prepare()
+    out = Path(args.out)
+    runners = {**RUNNERS, "photos": lambda d, q: check_photos(d, q, Path(args.photos), out.parent)}
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quick = device != "cuda"
     info = machine_info(device)
@@ -282,7 +491,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.only:
         t0 = time.perf_counter()
         try:
-            got = RUNNERS[name](device, quick)
+            got = runners[name](device, quick)
         except Exception as err:  # noqa: BLE001 - one failing check does not hide the rest
             got = [{"check": name, "error": f"{type(err).__name__}: {err}"[:300]}]
         for r in got:
@@ -304,7 +513,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
         "targets": {"augment_share_of_resnet50_step": AUG_SHARE_TARGET},
     }
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
