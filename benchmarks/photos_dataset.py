@@ -211,7 +211,10 @@ def main() -> None:
     info = machine_info()
     print(f"machine: {machine_summary(info)} (a shared machine gives lower, noisier rates)")
     if args.compact_copy:
-        result = {"machine": info, "compact_copy": _compact(args)}
+        try:
+            result = {"machine": info, "compact_copy": _compact(args)}
+        except (ValueError, FileNotFoundError) as err:
+            parser.error(f"--compact-copy: {err}")
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2))
             print(f"wrote {args.json}")

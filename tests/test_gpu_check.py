@@ -48,12 +48,14 @@ def test_gpu_check_photos_runs_the_study_smoke_sized_and_returns_its_report(tmp_
     script = str(ROOT / "benchmarks" / "gpu_check.py")
     done = subprocess.run(
         [sys.executable, script, "--only", "photos", "--photos", str(data), "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, text=True, timeout=900, cwd=ROOT,  # its own 300 s box comes first
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(out.read_text())["rows"]
     assert row["check"] == "photos" and row["ok"] is True and row["smoke"] is True, row
-    assert row["runs_done"] == 6  # objects alone, simclr, independent_swap x seeds 0, 1
+    assert row["runs_done"] == row["runs_planned"] == 6  # 3 rows x seeds 0, 1
+    assert "run 6 of 6 done" in (out.parent / "photos_study.log").read_text()
+    assert "photos> " in done.stdout  # the study's last lines reach the check's log
     assert row["steps_per_s"] > 0 and row["train_seconds_per_run"] > 0
     assert 0.0 <= row["baseline"] <= 100.0 and 0.0 <= row["anchor_on_gray"] <= 100.0
     assert row["swap_gain"].count("[") == 1 and isinstance(row["calibration_ok"], bool)
