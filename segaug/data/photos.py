@@ -328,12 +328,19 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=mode)
 
 
-def _prepare(objects: Path, file: str, size: int | None) -> tuple[str | None, _Cutout | None]:
-    """Decode and filter one cutout; pre-resize it to ``size`` when kept and size is given."""
+def _decode(objects: Path, file: str) -> np.ndarray | None:
+    """One cutout as RGBA uint8 (H, W, 4), or ``None`` when it cannot be read."""
     try:
         with Image.open(objects / file) as im:
-            rgba = np.asarray(im.convert("RGBA"))
+            return np.asarray(im.convert("RGBA"))
     except (OSError, ValueError):
+        return None
+
+
+def _prepare(objects: Path, file: str, size: int | None) -> tuple[str | None, _Cutout | None]:
+    """Decode and filter one cutout; pre-resize it to ``size`` when kept and size is given."""
+    rgba = _decode(objects, file)
+    if rgba is None:
         return "unreadable", None
     alpha = rgba[..., 3]
     reason = _filter_reason(alpha >= ALPHA_THRESHOLD)
@@ -470,10 +477,9 @@ def compact_copy(
     sizes up to ``max_side`` the pixels differ from the source's only by the extra
     resizing step (on the default folders: 0.6-0.7 grey levels of mean absolute
     difference at 32 and 64 px, under 0.01 at 128 px; ``benchmarks/photos_dataset.py
-    --compact-copy``). A cutout that would fail a filter
-    once shrunk (its opaque box drops under :data:`MIN_OBJECT_SIDE`, say) is copied at
-    its full size instead. ``dest/compact_copy.json`` records the source folders, the
-    classes and the counts.
+    --compact-copy``). A cutout that would fail a filter once shrunk (its opaque box
+    drops under :data:`MIN_OBJECT_SIDE`, say) is copied at its full size instead.
+    ``dest/compact_copy.json`` records the source folders, the classes and the counts.
 
     Args:
         dest: A folder that does not exist yet, or is empty.
@@ -532,11 +538,9 @@ def compact_copy(
 
     def copy_one(file: str) -> tuple[bool, bool]:
         """(kept, copied at full size) for one candidate file."""
-        reason, _ = _prepare(source, file, None)
-        if reason is not None:
+        rgba = _decode(source, file)
+        if rgba is None or _filter_reason(rgba[..., 3] >= ALPHA_THRESHOLD) is not None:
             return False, False
-        with Image.open(source / file) as im:
-            rgba = np.asarray(im.convert("RGBA"))
         out = target / "objects" / file
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(_shrink_cutout(rgba, max_side)).save(out)
