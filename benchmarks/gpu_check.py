@@ -21,10 +21,10 @@ one H100/H200):
 
 A lent machine has no Debian packages and no kornia. ``--prepare`` (here, before the
 loan) downloads the wheels it lacks into ``.device/wheels`` and writes the photos
-dataset's compact copy to ``.device/photos`` (38 MiB with the working tree, under the 64
-MiB a call may carry); ``benchmarks/gpu_run.sh`` installs the wheels there and runs this script
-with its results under ``$OUT``. ``photos`` runs only when named (it takes most of a
-device session). On the device, two calls with ``carry=[".device"]``, the study first::
+dataset's compact copy to ``.device/photos`` (38 MiB with the working tree, under the
+64 MiB a call may carry); ``benchmarks/gpu_run.sh`` installs the wheels there and runs
+this script with its results under ``$OUT``. ``photos`` runs only when named (it takes
+most of a device session). On the device, two calls with ``carry=[".device"]``, the study first::
 
     bash benchmarks/gpu_run.sh --only photos      # <= 5.5 min (a 5-minute time box)
     bash benchmarks/gpu_run.sh                    # the other checks, <= 8 min
