@@ -268,6 +268,24 @@ def calibration(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def mask_quality_phrase(quality: dict[str, Any]) -> str:
+    """How good a row's masks are, in words: IoU and fallback, or for label maps (several
+    regions, no foreground and so no fallback) the best single region's IoU.
+
+    Example:
+        >>> mask_quality_phrase({"iou": 0.83, "fallback": 0.087})
+        'these masks: IoU 0.83, fallback 9%'
+        >>> mask_quality_phrase({"iou": 0.59, "label_maps": True, "regions": 2.7, "fallback": 1.0})
+        'these masks: label maps of 2.7 regions, best region IoU 0.59'
+    """
+    if quality.get("label_maps"):
+        return (
+            f"these masks: label maps of {quality['regions']:.1f} regions, "
+            f"best region IoU {quality['iou']:.2f}"
+        )
+    return f"these masks: IoU {quality['iou']:.2f}, fallback {100 * quality['fallback']:.0f}%"
+
+
 def findings(summary: dict[str, Any]) -> list[str]:
     """One sentence per compared row: what moved beyond seed noise, and the gap closed."""
     names = get_protocol(summary["protocol"]).key_names
@@ -286,11 +304,7 @@ def findings(summary: dict[str, Any]) -> list[str]:
         quality = summary.get("masks", {}).get(row.get("masks", EXACT_MASKS))
         if kept is not None and not math.isnan(kept):
             gap_s += f" It keeps {100 * kept:.0f}% of its gain with exact masks"
-            if quality:
-                gap_s += f" (these masks: IoU {quality['iou']:.2f}, fallback "
-                gap_s += f"{100 * quality['fallback']:.0f}%)."
-            else:
-                gap_s += "."
+            gap_s += f" ({mask_quality_phrase(quality)})." if quality else "."
 
         if moved:
             out.append(f"`{name}`: beyond seed noise: {', '.join(moved)}.{gap_s}")

@@ -13,6 +13,7 @@ from helpers.simclr_testutils import tiny_method_config
 from simclr.compare import plan_runs, run_study
 from simclr.compare.masks import best_region_iou
 from simclr.compare.plan import label_map_masks, mask_cache_dir
+from simclr.compare.summary import findings
 
 
 def test_the_plan_gives_region_methods_the_baseline_recipe_with_every_mask_variant(
@@ -79,6 +80,11 @@ def test_detcon_beside_simclr_end_to_end(tmp_path) -> None:
     assert "## Methods side by side: against the `simclr` baseline" in md
     assert "| detcon_s / simclr [felzenszwalb masks] |" in md
     assert "global (masks used by the loss)" in md and "(best of " in md
+    # label maps have no foreground, so no fallback share: the finding names the regions
+    fh["kept"] = 0.5  # a gain kept from the exact masks, so the finding states the masks
+    finding = next(f for f in findings(summary) if "[felzenszwalb masks]`" in f)
+    assert "It keeps 50% of its gain with exact masks (these masks: label maps of " in finding
+    assert "fallback" not in finding
 
 
 def test_the_trainer_hands_region_ids_of_label_maps_to_a_method_that_reads_them(
