@@ -32,6 +32,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import kornia
@@ -47,6 +48,7 @@ __all__ = [
     "KorniaOp",
     "as_op",
     "fill_holes",
+    "load_photo_pool",
 ]
 
 OpParams = dict[str, Tensor]
@@ -581,6 +583,60 @@ class GaussianBlur(IntensityOp):
 
 
 FILL_MODES = ("flat", "noise", "texture")
+"""The fill modes that need nothing but the view's size (:class:`Fill`'s default)."""
+
+PHOTOS_MODE = "photos"
+"""The fill mode that draws crops of a pool of photos (:class:`Fill`'s ``photos``)."""
+
+_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def load_photo_pool(folder: str | os.PathLike[str], side: int = 256) -> Tensor:
+    """The photos of a folder, each centre-cropped to a square and resized to ``side``.
+
+    The pool of :class:`Fill`'s ``photos`` mode. Files are read in name order (``.jpg``,
+    ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, also in subfolders); a JPEG is decoded at
+    reduced size when it is much larger than ``side``.
+
+    Args:
+        folder: A folder of photos.
+        side: Side of the stored squares in pixels.
+
+    Shape:
+        - Output: :math:`(N, 3, side, side)`, uint8.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> d = tempfile.mkdtemp()
+        >>> Image.new("RGB", (40, 20), (255, 0, 0)).save(f"{d}/red.png")
+        >>> pool = load_photo_pool(d, side=8)
+        >>> tuple(pool.shape), pool[0, :, 0, 0].tolist()
+        ((1, 3, 8, 8), [255, 0, 0])
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    if not isinstance(side, int) or side < 1:
+        raise ValueError(f"side must be a positive int, got {side!r}")
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"photos: expected a folder of photos, got {str(folder)!r} (not a folder)")
+    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in _PHOTO_SUFFIXES)
+    if not files:
+        raise ValueError(
+            f"photos: the folder {str(folder)!r} holds no photo ({', '.join(_PHOTO_SUFFIXES)})"
+        )
+    squares = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.draft("RGB", (2 * side, 2 * side))
+                square = ImageOps.fit(im.convert("RGB"), (side, side), Image.Resampling.LANCZOS)
+        except OSError as err:
+            raise ValueError(f"photos: cannot read {f}: {err}") from None
+        squares.append(torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1))
+    return torch.stack(squares)
 
 
 def fill_holes(images: Tensor, known: Tensor) -> Tensor:
@@ -674,12 +730,23 @@ class Fill(IntensityOp):
     - ``noise``: i.i.d. uniform RGB noise (256 levels) on a grid of at most ``noise_cells`` x
       ``noise_cells`` cells (one cell per pixel for images up to that side, nearest
       upsampling above it, so the drawn parameters stay small at 224 px);
-    - ``texture``: a 4x4 grid of random colours, bicubic-upsampled: smooth colour blobs.
+    - ``texture``: a 4x4 grid of random colours, bicubic-upsampled: smooth colour blobs;
+    - ``photos``: a random crop of a random photo of a pool (``photos``), covering a
+      share ``photo_scale`` of the photo's area with the view's aspect, resized to the
+      view with area averaging (``torchvision.ops.roi_align``) and flipped with
+      probability 0.5: real backgrounds that are not in the dataset. Only with
+      ``photos``.
 
     Args:
         modes: The modes to draw from, uniformly per sample.
         p: Probability of replacing a sample's pixels.
         noise_cells: Side of the noise grid.
+        photos: The pool of the ``photos`` mode: a folder (read by
+            :func:`load_photo_pool` at ``photo_side``) or a :math:`(N, 3, S, S)` uint8
+            tensor. Kept as a buffer, so it moves with the module, but not saved in its
+            ``state_dict``.
+        photo_side: Side of the pool's squares when ``photos`` is a folder.
+        photo_scale: (min, max) share of a pool photo's area that a crop covers.
 
     Shape:
         - Input: :math:`(B, 3, H, W)`, float in [0, 1].
@@ -689,6 +756,12 @@ class Fill(IntensityOp):
         >>> op = Fill(modes=("flat",), p=1.0)
         >>> y = op.apply(torch.rand(2, 3, 8, 8), op.draw(2, (8, 8)))
         >>> bool((y[0] == y[0, :, :1, :1]).all())  # one colour per sample
+        True
+        >>> pool = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)
+        >>> pool[1] = 255  # one black and one white photo
+        >>> op = Fill(modes=("photos",), p=1.0, photos=pool)
+        >>> y = op.apply(torch.rand(4, 3, 8, 8), op.draw(4, (8, 8)))
+        >>> sorted({v for v in y.flatten().tolist()}) in ([0.0], [1.0], [0.0, 1.0])
         True
 
     References:
@@ -706,15 +779,44 @@ class Fill(IntensityOp):
         modes: tuple[str, ...] = FILL_MODES,
         p: float = 0.5,
         noise_cells: int = 64,
+        photos: str | os.PathLike[str] | Tensor | None = None,
+        photo_side: int = 256,
+        photo_scale: tuple[float, float] = (0.1, 1.0),
     ) -> None:
         super().__init__(p)
         modes = tuple(modes)
-        if not modes or any(m not in FILL_MODES for m in modes):
-            raise ValueError(f"modes must be a non-empty subset of {FILL_MODES}, got {modes!r}")
+        known = (*FILL_MODES, PHOTOS_MODE)
+        if not modes or any(m not in known for m in modes):
+            raise ValueError(f"modes must be a non-empty subset of {known}, got {modes!r}")
         if not isinstance(noise_cells, int) or noise_cells < 1:
             raise ValueError(f"noise_cells must be a positive int, got {noise_cells!r}")
+        if (PHOTOS_MODE in modes) != (photos is not None):
+            raise ValueError(
+                "photos: the 'photos' fill mode needs a pool of photos and a pool needs the "
+                f"mode, got modes={modes!r} and photos={'a pool' if photos is not None else None}"
+            )
+        lo, hi = (float(v) for v in photo_scale)
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(
+                f"photo_scale must be (min, max) with 0 < min <= max <= 1, got {photo_scale!r}"
+            )
+        pool = None
+        if photos is not None:
+            pool = photos if isinstance(photos, Tensor) else load_photo_pool(photos, photo_side)
+            if (
+                pool.dtype != torch.uint8
+                or pool.ndim != 4
+                or pool.shape[1] != 3
+                or pool.shape[0] < 1
+            ):
+                raise ValueError(
+                    "photos: expected a folder or an (N, 3, S, S) uint8 tensor, got a "
+                    f"{pool.dtype} tensor of shape {tuple(pool.shape)}"
+                )
         self.modes = modes
         self.noise_cells = noise_cells
+        self.photo_scale = (lo, hi)
+        self.register_buffer("photo_pool", pool, persistent=False)
 
     def draw(self, n: int, size: tuple[int, int]) -> OpParams:
         """As :meth:`IntensityOp.draw`; the noise is drawn only for the rows that fire in
@@ -727,26 +829,52 @@ class Fill(IntensityOp):
 
     def _sample(self, n: int, size: tuple[int, int], fire: Tensor) -> OpParams:
         ch, cw = min(size[0], self.noise_cells), min(size[1], self.noise_cells)
-        mode = torch.tensor([FILL_MODES.index(m) for m in self.modes])[
+        mode = torch.tensor([_MODE_INDEX[m] for m in self.modes])[
             torch.randint(len(self.modes), (n,))
         ]
         colour, texture = torch.rand(n, 3), torch.rand(n, 3, 4, 4)
         noise = torch.zeros(n, 3, ch, cw, dtype=torch.uint8)
-        rows = torch.nonzero(fire & (mode == FILL_MODES.index("noise"))).squeeze(1)
+        rows = torch.nonzero(fire & (mode == _MODE_INDEX["noise"])).squeeze(1)
         if rows.numel():
             noise[rows] = torch.randint(0, 256, (rows.numel(), 3, ch, cw), dtype=torch.uint8)
-        return {"mode": mode, "colour": colour, "noise": noise, "texture": texture}
+        params = {"mode": mode, "colour": colour, "noise": noise, "texture": texture}
+        if self.photo_pool is not None:
+            params.update(self._sample_photos(n, size))
+        return params
+
+    def _sample_photos(self, n: int, size: tuple[int, int]) -> OpParams:
+        """Per row: the pool photo, its crop box (x0, y0, x1, y1) in pool pixels and a flip.
+
+        The box covers a share in ``photo_scale`` of the photo's area with the view's
+        aspect, shrunk to fit the photo where that aspect needs it."""
+        side = self.photo_pool.shape[-1]
+        lo, hi = self.photo_scale
+        area = (lo + (hi - lo) * torch.rand(n)) * side * side
+        aspect = size[1] / size[0]  # width / height
+        h = (area / aspect).sqrt()
+        w = h * aspect
+        shrink = torch.clamp(torch.maximum(w, h) / side, min=1.0)
+        h, w = h / shrink, w / shrink
+        x0 = (side - w) * torch.rand(n)
+        y0 = (side - h) * torch.rand(n)
+        return {
+            "photo": torch.randint(self.photo_pool.shape[0], (n,)),
+            "photo_box": torch.stack([x0, y0, x0 + w, y0 + h], dim=1),
+            "photo_flip": torch.rand(n) < 0.5,
+        }
 
     def apply(self, x: Tensor, params: OpParams) -> Tensor:
         size = x.shape[-2:]
         dev, dt = x.device, x.dtype
         mode = params["mode"]
         out = torch.empty_like(x)
-        for k, name in enumerate(FILL_MODES):  # each mode computed on its own rows only
+        for name, k in _MODE_INDEX.items():  # each mode computed on its own rows only
             rows = torch.nonzero(mode == k).squeeze(1)
             if rows.numel() == 0:
                 continue
-            if name == "flat":
+            if name == PHOTOS_MODE:
+                fill = self._photo_crops(params, rows, size, dev, dt)
+            elif name == "flat":
                 fill = params["colour"][rows].to(dev, dt).view(-1, 3, 1, 1).expand(-1, -1, *size)
             elif name == "noise":
                 noise = params["noise"][rows].to(dev).to(dt) / 255
@@ -759,8 +887,29 @@ class Fill(IntensityOp):
             out.index_copy_(0, rows.to(dev), fill)
         return out
 
+    def _photo_crops(
+        self, params: OpParams, rows: Tensor, size: tuple[int, int], dev: Any, dt: torch.dtype
+    ) -> Tensor:
+        """The pool crops of ``rows``, resized to ``size`` by area averaging.
+
+        Only the photos these rows use are converted to float, so a large pool costs
+        memory only in uint8."""
+        from torchvision.ops import roi_align
+
+        pool = self.photo_pool
+        used, which = params["photo"][rows].unique(return_inverse=True)
+        photos = pool[used.to(pool.device)].to(dev, dt) / 255
+        boxes = torch.cat([which.view(-1, 1).to(dt), params["photo_box"][rows].to(dt)], dim=1)
+        fill = roi_align(photos, boxes.to(dev), output_size=tuple(size), aligned=True)
+        flip = params["photo_flip"][rows].to(dev)
+        return torch.where(flip.view(-1, 1, 1, 1), fill.flip(-1), fill).clamp_(0.0, 1.0)
+
     def extra_repr(self) -> str:
-        return f"modes={self.modes}, p={self.p}"
+        pool = "" if self.photo_pool is None else f", photos={self.photo_pool.shape[0]}"
+        return f"modes={self.modes}, p={self.p}{pool}"
+
+
+_MODE_INDEX = {name: k for k, name in enumerate((*FILL_MODES, PHOTOS_MODE))}
 
 
 class KorniaOp(IntensityOp):

@@ -274,6 +274,17 @@ def independent_swap(
     )
 
 
+def _fill(
+    output_size: int | tuple[int, int], modes: tuple[str, ...], p: float, photos: str | None
+) -> Fill:
+    """:class:`~segaug.augment.ops.Fill` for :func:`background_fill`, its photo pool at four
+    times the view's side (64 to 512 px), so that most crops are shrunk, not enlarged."""
+    if photos is None:
+        return Fill(modes=modes, p=p)
+    side = max(output_size) if isinstance(output_size, tuple) else output_size
+    return Fill(modes=modes, p=p, photos=photos, photo_side=min(512, max(64, 4 * int(side))))
+
+
 @RECIPES.register("background_fill")
 def background_fill(
     output_size: int | tuple[int, int] = 224,
@@ -286,16 +297,19 @@ def background_fill(
     object_centered: bool = False,
     swap_donor: str = "background",
     shared_donor: bool = False,
+    photos: str | None = None,
 ) -> RegionAugment:
     """:func:`independent`, with the background replaced with probability ``p``.
 
     After the independent photometric ops, each view's background is replaced, with
     probability ``p``, by a flat random colour, uniform noise or a smooth random texture
-    (:class:`~segaug.augment.ops.Fill`, mode drawn per view among ``modes``). The object
-    keeps its pixels. Views of one image then rarely share a background, and the
-    background carries no instance identity. The default ``p = 0.8`` is the best of our
-    sweep on the offline data (README, "The main job"); Ryali et al. found 0.1-0.3 best
-    on ImageNet, so sweep it on your data.
+    (:class:`~segaug.augment.ops.Fill`, mode drawn per view among ``modes``), or, with
+    ``modes=("photos",)`` and ``photos`` a folder, by a random crop of a photo of that
+    folder (real backgrounds from outside the dataset; the pool is stored at four times
+    the view's side, 64 to 512 px). The object keeps its pixels. Views of one image
+    then rarely share a background, and the background carries no instance identity.
+    The default ``p = 0.8`` is the best of our sweep on the offline data (README, "The
+    main job"); Ryali et al. found 0.1-0.3 best on ImageNet, so sweep it on your data.
 
     Two options combine the fill with the other background recipes: ``swap`` first
     pastes a view's object on another image's crop with that probability (as
@@ -312,7 +326,7 @@ def background_fill(
       Learning (DiLo), AAAI 2021, https://arxiv.org/abs/2004.06638 (texture backgrounds)
     """
     return RegionAugment(
-        **_independent_kwargs(output_size, blur, Fill(modes=modes, p=p)),
+        **_independent_kwargs(output_size, blur, _fill(output_size, modes, p, photos)),
         geometric=RandomResizedCropFlip(
             output_size, scale=crop_scale, object_centered=object_centered
         ),
