@@ -717,7 +717,7 @@ def _bicubic_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dt
 
 
 class Fill(IntensityOp):
-    """Replace the pixels with a flat colour, per-pixel noise or a smooth random texture.
+    """Replace the pixels with a flat colour, noise, a smooth texture or a crop of a photo.
 
     Assigned to the background of :class:`~segaug.RegionAugment`, it removes the
     background (Ryali et al.'s BG_RM, with a random colour instead of black) or replaces
