@@ -595,8 +595,9 @@ def load_photo_pool(folder: str | os.PathLike[str], side: int = 256) -> Tensor:
     """The photos of a folder, each centre-cropped to a square and resized to ``side``.
 
     The pool of :class:`Fill`'s ``photos`` mode. Files are read in name order (``.jpg``,
-    ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, also in subfolders); a JPEG is decoded at
-    reduced size when it is much larger than ``side``.
+    ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, also in subfolders), turned upright by
+    their EXIF orientation, and converted to RGB (an alpha channel is dropped); a JPEG
+    is decoded at reduced size when it is much larger than ``side``.
 
     Args:
         folder: A folder of photos.
@@ -632,9 +633,10 @@ def load_photo_pool(folder: str | os.PathLike[str], side: int = 256) -> Tensor:
         try:
             with Image.open(f) as im:
                 im.draft("RGB", (2 * side, 2 * side))
-                square = ImageOps.fit(im.convert("RGB"), (side, side), Image.Resampling.LANCZOS)
-        except OSError as err:
-            raise ValueError(f"photos: cannot read {f}: {err}") from None
+                upright = ImageOps.exif_transpose(im).convert("RGB")
+                square = ImageOps.fit(upright, (side, side), Image.Resampling.LANCZOS)
+        except (OSError, Image.DecompressionBombError) as err:
+            raise ValueError(f"photos: expected readable images, cannot read {f}: {err}") from None
         squares.append(torch.from_numpy(np.asarray(square).copy()).permute(2, 0, 1))
     return torch.stack(squares)
 
@@ -795,6 +797,10 @@ class Fill(IntensityOp):
                 "photos: the 'photos' fill mode needs a pool of photos and a pool needs the "
                 f"mode, got modes={modes!r} and photos={'a pool' if photos is not None else None}"
             )
+        if not isinstance(photo_scale, tuple | list) or len(photo_scale) != 2:
+            raise ValueError(f"photo_scale must be (min, max), got {photo_scale!r}")
+        if not isinstance(photo_side, int) or photo_side < 1:
+            raise ValueError(f"photo_side must be a positive int, got {photo_side!r}")
         lo, hi = (float(v) for v in photo_scale)
         if not 0.0 < lo <= hi <= 1.0:
             raise ValueError(
@@ -808,6 +814,8 @@ class Fill(IntensityOp):
                 or pool.ndim != 4
                 or pool.shape[1] != 3
                 or pool.shape[0] < 1
+                or pool.shape[2] != pool.shape[3]
+                or pool.shape[3] < 1
             ):
                 raise ValueError(
                     "photos: expected a folder or an (N, 3, S, S) uint8 tensor, got a "
@@ -892,17 +900,19 @@ class Fill(IntensityOp):
     ) -> Tensor:
         """The pool crops of ``rows``, resized to ``size`` by area averaging.
 
-        Only the photos these rows use are converted to float, so a large pool costs
-        memory only in uint8."""
+        The pool stays uint8; the photos these rows use (at most one per row) are
+        converted to float32 for ``roi_align``, whatever the images' dtype, and the
+        crops are cast to it afterwards."""
         from torchvision.ops import roi_align
 
         pool = self.photo_pool
         used, which = params["photo"][rows].unique(return_inverse=True)
-        photos = pool[used.to(pool.device)].to(dev, dt) / 255
-        boxes = torch.cat([which.view(-1, 1).to(dt), params["photo_box"][rows].to(dt)], dim=1)
+        photos = pool[used.to(pool.device)].to(dev, torch.float32).div_(255)
+        boxes = torch.cat([which.view(-1, 1).float(), params["photo_box"][rows].float()], dim=1)
         fill = roi_align(photos, boxes.to(dev), output_size=tuple(size), aligned=True)
         flip = params["photo_flip"][rows].to(dev)
-        return torch.where(flip.view(-1, 1, 1, 1), fill.flip(-1), fill).clamp_(0.0, 1.0)
+        fill = torch.where(flip.view(-1, 1, 1, 1), fill.flip(-1), fill).clamp_(0.0, 1.0)
+        return fill.to(dt)
 
     def extra_repr(self) -> str:
         pool = "" if self.photo_pool is None else f", photos={self.photo_pool.shape[0]}"

@@ -21,6 +21,7 @@ thesis's region ops on top of the same geometry instead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -275,7 +276,10 @@ def independent_swap(
 
 
 def _fill(
-    output_size: int | tuple[int, int], modes: tuple[str, ...], p: float, photos: str | None
+    output_size: int | tuple[int, int],
+    modes: tuple[str, ...],
+    p: float,
+    photos: str | os.PathLike[str] | None,
 ) -> Fill:
     """:class:`~segaug.augment.ops.Fill` for :func:`background_fill`, its photo pool at four
     times the view's side (64 to 512 px), so that most crops are shrunk, not enlarged."""
@@ -297,7 +301,7 @@ def background_fill(
     object_centered: bool = False,
     swap_donor: str = "background",
     shared_donor: bool = False,
-    photos: str | None = None,
+    photos: str | os.PathLike[str] | None = None,
 ) -> RegionAugment:
     """:func:`independent`, with the background replaced with probability ``p``.
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from segaug import Fill, recipes
+from segaug import Fill, RegionAugment, recipes
 from segaug.augment.ops import load_photo_pool
 
 
@@ -40,7 +40,7 @@ def test_load_photo_pool_centre_crops_resizes_and_names_bad_folders(tmp_path):
         load_photo_pool(tmp_path / "empty")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "x.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="photos: cannot read .*x.jpg"):
+    with pytest.raises(ValueError, match="photos: expected readable images, cannot read .*x.jpg"):
         load_photo_pool(tmp_path / "broken")
 
 
@@ -74,6 +74,11 @@ def test_photo_boxes_cover_the_scale_share_inside_the_photo_with_the_views_aspec
         assert (box[:, 3] <= 40 + 1e-4).all()
         assert torch.allclose(w / h, torch.full_like(w, size[1] / size[0]), rtol=1e-4)
         share = w * h / 1600
+        # placed uniformly where the box fits: at the middle of its free range on average
+        for start, free in ((box[:, 0], 40 - w), (box[:, 1], 40 - h)):
+            room = free > 1
+            assert room.sum() > 100
+            assert abs((start[room] / free[room]).mean().item() - 0.5) < 0.03
         if size == (16, 16):  # square: the drawn share, uniform over the range
             assert share.min() >= 0.2 - 1e-4 and share.max() <= 0.6 + 1e-4
             assert abs(share.mean().item() - 0.4) < 0.02
@@ -116,13 +121,51 @@ def test_photo_mode_and_pool_go_together_and_bad_pools_are_named():
         Fill(modes=("flat",), photos=_ramp_pool())
     with pytest.raises(ValueError, match=r"photos: expected a folder or an \(N, 3, S, S\) uint8"):
         Fill(modes=("photos",), photos=torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"photos: expected a folder or an \(N, 3, S, S\) uint8"):
+        Fill(modes=("photos",), photos=torch.zeros(2, 3, 16, 32, dtype=torch.uint8))  # not square
     with pytest.raises(ValueError, match="photo_scale must be"):
         Fill(modes=("photos",), photos=_ramp_pool(), photo_scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match=r"photo_scale must be \(min, max\), got 0.5"):
+        Fill(modes=("photos",), photos=_ramp_pool(), photo_scale=0.5)
+    with pytest.raises(ValueError, match="photo_side must be a positive int, got 0"):
+        Fill(modes=("photos",), photos=_ramp_pool(), photo_side=0)
     with pytest.raises(ValueError, match="modes must be a non-empty subset"):
         recipes.background_fill(modes=("plaid",))
-    # the other modes draw as before: a pool changes nothing for them
-    torch.manual_seed(1)
-    a = Fill(modes=("flat", "noise")).draw(16, (8, 8))
-    torch.manual_seed(1)
-    b = Fill(modes=("flat", "noise")).draw(16, (8, 8))
-    assert all(torch.equal(a[k], b[k]) for k in a) and "photo" not in a
+
+
+def test_photos_mix_with_other_modes_on_the_rows_that_fire_in_any_dtype():
+    pool = torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
+    pool[0, 1] = 200  # one green photo
+    green = torch.tensor([0.0, 200 / 255, 0.0])
+    aug = RegionAugment(
+        foreground=[],
+        background=[Fill(modes=("photos", "flat"), p=0.5, photos=pool)],
+        fallback=[],
+        geometric=False,
+    )
+    x = torch.rand(64, 3, 8, 8)
+    m = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
+    m[:, :, 2:6, 2:6] = 1
+    torch.manual_seed(0)
+    out = aug(x, m)
+    params = out.params.background[0]
+    bg = ~m[:, 0].bool()
+    kinds = set()
+    for i in range(64):
+        pixels, before = out.images[i][:, bg[i]], x[i][:, bg[i]]
+        assert torch.equal(out.images[i][:, ~bg[i]], x[i][:, ~bg[i]])  # the object stays
+        if not params["fire"][i]:
+            kind = "kept"
+            assert torch.equal(pixels, before)
+        elif int(params["mode"][i]) == 3:  # photos
+            kind = "photo"
+            assert torch.allclose(pixels, green.view(3, 1).expand_as(pixels), atol=1e-6)
+        else:
+            kind = "flat"
+            assert torch.allclose(pixels, params["colour"][i].view(3, 1).expand_as(pixels))
+        kinds.add(kind)
+    assert kinds == {"kept", "photo", "flat"}
+    op = aug.background[0]
+    for dt in (torch.bfloat16, torch.float64):  # roi_align runs in float32, the crop is cast
+        y = op.apply(torch.rand(4, 3, 8, 8, dtype=dt), {k: v[:4] for k, v in params.items()})
+        assert y.dtype == dt
